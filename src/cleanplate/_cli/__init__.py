@@ -1,0 +1,1 @@
+"""The ``cleanplate`` command line: a thin layer over the library."""

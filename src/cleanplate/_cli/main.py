@@ -1,0 +1,232 @@
+"""``cleanplate`` entry point: parse, build the config, call the library, map errors to exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+from cleanplate import __version__
+from cleanplate._cli.common import State, _config, _guard
+from cleanplate._cli.ui import Reporter, err_console, print_summary
+from cleanplate.config import Config
+from cleanplate.errors import TooManyFailuresError
+
+app = typer.Typer(
+    name="cleanplate",
+    help="Turn film frames into clean background plates: characters removed, scenery restored.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cleanplate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and re-raise internal errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
+    log_json: Annotated[bool, typer.Option("--log-json", help="JSON lines on stdout instead of progress bars.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+) -> None:
+    State.debug, State.quiet, State.log_json = debug, quiet, log_json
+    logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+
+# ------------------------------------------------------------------------------------- options
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Named profile (default, luca, ...).")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+MethodOpt = Annotated[str | None, typer.Option("--method", help="Fill method: patchmatch, opencv-telea, opencv-ns, lama, ...")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo frames already done (and outputs of another config).")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process at most N frames.")]
+PlateOpt = Annotated[str | None, typer.Option("--plate-format", help="jpg or png.")]
+MaxFailedOpt = Annotated[float | None, typer.Option("--max-failed", help="Allowed fraction of failed frames (default 0.05).")]
+RecursiveOpt = Annotated[bool | None, typer.Option("--recursive/--no-recursive", help="Find frames in sub-folders.")]
+EveryOpt = Annotated[int | None, typer.Option("--every", help="Video input: keep every N-th frame.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Any setting as dotted.key=value (repeatable).")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Frames per fill batch.")]
+DilateOpt = Annotated[int | None, typer.Option("--mask-dilate", help="Dilation in px (elliptical kernel).")]
+MinSizeOpt = Annotated[int | None, typer.Option("--min-instance-size", help="Drop instances smaller than PX pixels.")]
+ContextOpt = Annotated[str | None, typer.Option("--context-mode", help="Cut-outs: transparent, black, white, blur, context.")]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="Segmenter: saliency or sam2.")]
+ModelTypeOpt = Annotated[str | None, typer.Option("--model-type", help="SAM2 model, e.g. sam2.1_hiera_large.")]
+SelectOpt = Annotated[str | None, typer.Option("--select", help="Which instances are characters: all, salient, largest-k.")]
+PointsOpt = Annotated[int | None, typer.Option("--points-per-side", help="SAM2 automatic-mask grid.")]
+IouOpt = Annotated[float | None, typer.Option("--pred-iou-thresh", help="SAM2 predicted-IoU threshold.")]
+StabOpt = Annotated[float | None, typer.Option("--stability-score-thresh", help="SAM2 stability threshold.")]
+LamaFormatOpt = Annotated[str | None, typer.Option("--lama-format", help="auto, torchscript or onnx.")]
+StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="LaMa resolution strategy: original, crop, resize.")]
+CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Your own LaMa model file.")]
+
+
+def _check_failures(summary: Any, cfg: Config) -> int:
+    print_summary(summary, State.log_json, State.quiet)
+    if summary.failed_fraction > cfg.run.max_failed:
+        raise TooManyFailuresError(
+            f"{len(summary.failed_frames)} of {summary.frames_total} frames failed "
+            f"({100 * summary.failed_fraction:.1f} % > --max-failed {100 * cfg.run.max_failed:.1f} %)"
+        )
+    return 0
+
+
+# ------------------------------------------------------------------------------------- commands
+
+@app.command()
+def run(
+    input: Annotated[Path, typer.Argument(help="Folder of frames or a video file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")],
+    config: ConfigOpt = None, profile: ProfileOpt = None, method: MethodOpt = None, device: DeviceOpt = None,
+    limit: LimitOpt = None, force: ForceOpt = False, max_failed: MaxFailedOpt = None, plate_format: PlateOpt = None,
+    recursive: RecursiveOpt = None, every: EveryOpt = None, batch_size: BatchOpt = None,
+    mask_dilate: DilateOpt = None, min_instance_size: MinSizeOpt = None, context_mode: ContextOpt = None,
+    backend: BackendOpt = None, model_type: ModelTypeOpt = None, select: SelectOpt = None,
+    points_per_side: PointsOpt = None, pred_iou_thresh: IouOpt = None, stability_score_thresh: StabOpt = None,
+    lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html at the end.")] = True,
+    set_: SetOpt = None,
+) -> None:
+    """Segment the characters of every frame and fill them: clean plates in OUT/backgrounds/."""
+
+    def body() -> int:
+        from cleanplate.pipeline import run as run_pipeline
+
+        cfg = _config(config, profile, set_, fill__method=method, run__device=device, input__limit=limit,
+                      run__max_failed=max_failed, output__plate_format=plate_format, input__recursive=recursive,
+                      input__every=every, fill__batch_size=batch_size, masks__dilate=mask_dilate,
+                      segment__min_instance_size=min_instance_size, output__context_mode=context_mode,
+                      segment__backend=backend, segment__sam2__model_type=model_type, segment__select=select,
+                      segment__sam2__points_per_side=points_per_side,
+                      segment__sam2__pred_iou_thresh=pred_iou_thresh,
+                      segment__sam2__stability_score_thresh=stability_score_thresh,
+                      fill__lama__format=lama_format, fill__lama__strategy=strategy)
+        summary = run_pipeline(input, output, cfg, force=force, progress=Reporter(State.quiet, State.log_json),
+                               raise_errors=State.debug)
+        if report:
+            _write_report(output)
+        return _check_failures(summary, cfg)
+
+    _guard(body)
+
+
+def _write_report(output: Path) -> None:
+    try:
+        from cleanplate.report import write_report
+    except ImportError:  # the report lands with issue 5
+        return
+    path = write_report(output)
+    if not State.quiet and not State.log_json:
+        err_console.print(f"report: {path}", highlight=False)
+
+
+@app.command()
+def segment(
+    input_dir: Annotated[Path, typer.Option("--input-dir", "-i", help="Folder of frames or a video file.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Output folder.")],
+    config: ConfigOpt = None, profile: ProfileOpt = None, device: DeviceOpt = None,
+    min_instance_size: MinSizeOpt = None,
+    save_masks: Annotated[bool | None, typer.Option("--save-masks/--no-save-masks", help="Write each instance's mask.")] = None,
+    context_mode: ContextOpt = None, limit: LimitOpt = None, force: ForceOpt = False, max_failed: MaxFailedOpt = None,
+    recursive: RecursiveOpt = None, every: EveryOpt = None, mask_dilate: DilateOpt = None,
+    backend: BackendOpt = None, model_type: ModelTypeOpt = None, select: SelectOpt = None,
+    points_per_side: PointsOpt = None, pred_iou_thresh: IouOpt = None, stability_score_thresh: StabOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Find the characters only: cut-outs in instances/, removal masks in masks/."""
+
+    def body() -> int:
+        from cleanplate.pipeline import segment as segment_stage
+
+        cfg = _config(config, profile, set_, run__device=device, segment__min_instance_size=min_instance_size,
+                      output__save_masks=save_masks, output__context_mode=context_mode, input__limit=limit,
+                      run__max_failed=max_failed, input__recursive=recursive, input__every=every,
+                      masks__dilate=mask_dilate, segment__backend=backend, segment__sam2__model_type=model_type,
+                      segment__select=select, segment__sam2__points_per_side=points_per_side,
+                      segment__sam2__pred_iou_thresh=pred_iou_thresh,
+                      segment__sam2__stability_score_thresh=stability_score_thresh)
+        summary = segment_stage(input_dir, output_dir, cfg, force=force,
+                                progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
+        return _check_failures(summary, cfg)
+
+    _guard(body)
+
+
+@app.command()
+def inpaint(
+    sam2_dir: Annotated[Path, typer.Option("--sam2-dir", "-s", help="Segment output, or any folder with masks/<frame>.png.")],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where backgrounds/ goes.")],
+    input_dir: Annotated[Path | None, typer.Option("--input-dir", "-i", help="The frames (when not a segment output).")] = None,
+    config: ConfigOpt = None, profile: ProfileOpt = None, method: MethodOpt = None, batch_size: BatchOpt = None,
+    mask_dilate: Annotated[int | None, typer.Option("--mask-dilate", help="Extra dilation of the masks read, px "
+                           "(default: 0 for a cleanplate segment output, masks.dilate otherwise).")] = None,
+    device: DeviceOpt = None, plate_format: PlateOpt = None, limit: LimitOpt = None, force: ForceOpt = False,
+    max_failed: MaxFailedOpt = None, lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None,
+    checkpoint: CheckpointOpt = None, set_: SetOpt = None,
+) -> None:
+    """Fill the masks of a segment output (or any mask folder): clean plates in OUT/backgrounds/."""
+
+    def body() -> int:
+        from cleanplate.pipeline import inpaint as inpaint_stage
+
+        cfg = _config(config, profile, set_, fill__method=method, fill__batch_size=batch_size,
+                      fill__mask_dilate=mask_dilate, run__device=device, output__plate_format=plate_format,
+                      input__limit=limit, run__max_failed=max_failed, fill__lama__format=lama_format,
+                      fill__lama__strategy=strategy, fill__lama__checkpoint=checkpoint)
+        summary = inpaint_stage(sam2_dir, output_dir, cfg, frames=input_dir, force=force,
+                                progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
+        return _check_failures(summary, cfg)
+
+    _guard(body)
+
+
+config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None, profile: ProfileOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved configuration as YAML (profile < file < --set)."""
+
+    def body() -> int:
+        sys.stdout.write(_config(config, profile, set_).to_yaml())
+        return 0
+
+    _guard(body)
+
+
+@config_app.command("profiles")
+def config_profiles() -> None:
+    """List the profiles shipped with cleanplate."""
+    from cleanplate.config import available_profiles
+
+    for name in available_profiles():
+        print(name)
+
+
+from cleanplate._cli.weights_cmd import weights_app  # noqa: E402
+
+app.add_typer(weights_app, name="weights")
+
+try:  # commands of later stages register themselves when present
+    from cleanplate._cli import extra_cmds  # noqa: F401, E402
+except ImportError:  # pragma: no cover
+    pass
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Terminal output: rich progress bars per stage, JSON-lines logging, the final summary."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from cleanplate.pipeline import ProgressEvent, RunSummary
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f} frames/s" if speed else "-- frames/s", style="progress.data.speed")
+
+
+class Reporter:
+    """Turns library progress events into rich progress bars, JSON lines, or nothing (quiet)."""
+
+    def __init__(self, quiet: bool = False, log_json: bool = False) -> None:
+        self.quiet, self.log_json = quiet, log_json
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.counts: dict[str, int] = {}
+
+    def __call__(self, ev: ProgressEvent) -> None:
+        if self.log_json:
+            print(json.dumps({k: v for k, v in ev.__dict__.items() if v is not None}), flush=True)
+            return
+        if self.quiet:
+            return
+        if ev.kind == "start":
+            self.progress = Progress(
+                TextColumn("[bold]{task.description:<8}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                console=err_console, transient=False,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(ev.stage, total=ev.total, note="")
+            self.counts = {"ok": 0, "skipped": 0, "failed": 0}
+        elif ev.kind == "frame" and self.progress is not None:
+            self.counts[ev.status or "ok"] = self.counts.get(ev.status or "ok", 0) + 1
+            note = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v and k != "ok")
+            self.progress.update(self.task, advance=1, note=note)
+            if ev.status == "failed":
+                self.progress.console.print(f"[yellow]{ev.stage}: {ev.frame_id} failed: {ev.message}")
+        elif ev.kind == "end" and self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _fmt(v: Any, pct: bool = False) -> str:
+    if v is None:
+        return "-"
+    if pct:
+        return f"{100 * v:.1f} %"
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def print_summary(summary: RunSummary, log_json: bool = False, quiet: bool = False) -> None:
+    """The final summary: frames done/skipped/failed, the workflow's statistics, seconds per frame."""
+    stats = summary.stats()
+    if log_json:
+        data = {"summary": stats, "stages": {s.stage: s.to_dict() for s in (summary.segment, summary.fill) if s}}
+        print(json.dumps(data), flush=True)
+        return
+    if quiet:
+        return
+    t = Table(title=f"cleanplate — {summary.out_dir}", show_header=True, header_style="bold")
+    t.add_column("stage")
+    for col in ("frames", "done", "skipped", "failed", "s/frame", "frames/s"):
+        t.add_column(col, justify="right")
+    for s in (summary.segment, summary.fill):
+        if s is None:
+            continue
+        d = s.to_dict()
+        spf = d["seconds_per_frame"].get("segment" if s.stage == "segment" else "fill")
+        t.add_row(s.stage, str(s.total), str(s.done), str(s.skipped), str(s.failed), _fmt(spf), _fmt(d["images_per_s"]))
+    out_console.print(t)
+    lines = []
+    if summary.segment is not None:
+        st = summary.segment.stats
+        lines += [
+            f"instances per frame (mean): {_fmt(st.get('instances_per_frame'))}, "
+            f"characters per frame: {_fmt(st.get('characters_per_frame'))}",
+            f"frames with >= 2 characters: {_fmt(st.get('frames_with_2plus_characters_pct'))} %",
+            f"mean mask coverage: {_fmt(st.get('mean_mask_coverage'), pct=True)} "
+            f"(before dilation {_fmt(st.get('mean_mask_coverage_undilated'), pct=True)})",
+        ]
+    if summary.fill is not None:
+        st = summary.fill.stats
+        lines.append(f"fill: {st.get('method')}, success {_fmt(st.get('success_rate'), pct=True)}")
+    stage_spf = {}
+    for s in (summary.segment, summary.fill):
+        if s is not None:
+            stage_spf.update({f"{s.stage}.{k}": v for k, v in s.seconds_per_frame().items()})
+    if stage_spf:
+        lines.append("seconds per frame: " + ", ".join(f"{k} {v:.3f}" for k, v in stage_spf.items()))
+    failed = summary.failed_frames
+    lines.append(f"failed frames: {len(failed)} of {summary.frames_total} ({_fmt(summary.failed_fraction, pct=True)})")
+    for fid, reason in list(failed.items())[:20]:
+        lines.append(f"  {fid}: {reason}")
+    if len(failed) > 20:
+        lines.append(f"  ... and {len(failed) - 20} more (see the metadata files)")
+    for line in lines:
+        out_console.print(line, highlight=False)
+    sys.stdout.flush()

@@ -1,0 +1,91 @@
+"""``cleanplate weights list|download|verify``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from cleanplate._cli.common import _guard
+from cleanplate._cli.ui import err_console, out_console
+
+weights_app = typer.Typer(help="Published model weights: list, download, verify.", no_args_is_help=True)
+
+
+def _load_registry() -> None:
+    """Import every backend so that each registers its weights."""
+    import cleanplate.fill  # noqa: F401
+    import cleanplate.segment  # noqa: F401
+
+
+def _mb(size: int | None) -> str:
+    return f"{size / 1e6:,.0f} MB" if size else "?"
+
+
+@weights_app.command("list")
+def list_weights() -> None:
+    """Every registered model: file, size, licence, and whether it is here."""
+
+    def body() -> int:
+        from cleanplate import weights
+
+        _load_registry()
+        status = {spec.name: (state, path) for spec, state, path in weights.verify()}
+        t = Table(show_header=True, header_style="bold")
+        for col in ("name", "kind", "file", "size", "licence", "status", "description"):
+            t.add_column(col)
+        for spec in weights.list_specs():
+            state, path = status.get(spec.name, ("missing", None))
+            shown = f"{state} ({path})" if path else state
+            t.add_row(spec.name, spec.kind, spec.filename if not spec.hf_repo else spec.hf_repo, _mb(spec.size),
+                      spec.license, shown, spec.description)
+        out_console.print(t)
+        out_console.print(f"cache: {weights.cache_dir()}  (set $CLEANPLATE_HOME to move it; "
+                          "$CLEANPLATE_WEIGHTS lists offline folders)", highlight=False)
+        return 0
+
+    _guard(body)
+
+
+@weights_app.command("download")
+def download(names: Annotated[list[str], typer.Argument(help="Registry names (see `cleanplate weights list`).")]) -> None:
+    """Download weights into the cache with checksum verification."""
+
+    def body() -> int:
+        from cleanplate import weights
+
+        _load_registry()
+        for name in names:
+            spec = weights.get_spec(name)
+            with Progress(TextColumn(f"[bold]{name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                          console=err_console) as prog:
+                task = prog.add_task(name, total=spec.size)
+
+                def cb(done: int, total: int | None, task: int = task) -> None:
+                    prog.update(task, completed=done, total=total)
+
+                use = weights.resolve(name, progress=cb)
+            out_console.print(f"{name}: {use.path} ({use.source}, sha256 {str(use.sha256)[:16]}...)", highlight=False)
+        return 0
+
+    _guard(body)
+
+
+@weights_app.command("verify")
+def verify(names: Annotated[list[str] | None, typer.Argument(help="Names to check (default: all).")] = None) -> None:
+    """Check present files against their registry checksums; exit 5 when one is corrupt."""
+
+    def body() -> int:
+        from cleanplate import weights
+
+        _load_registry()
+        bad = 0
+        for spec, state, path in weights.verify(names or None):
+            colour = "green" if state == "ok" else ("yellow" if state == "missing" else "red")
+            out_console.print(f"[{colour}]{state:<8}[/] {spec.name} {path or ''}", highlight=False)
+            bad += state.startswith("corrupt")
+        return 5 if bad else 0
+
+    _guard(body)

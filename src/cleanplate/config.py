@@ -1,0 +1,241 @@
+"""One typed configuration tree for cleanplate.
+
+Precedence: CLI flags > ``--config FILE.yaml`` > ``--profile NAME`` > defaults.
+Every section is a frozen pydantic model with ``extra="forbid"`` so an unknown key is an
+error that names the key. ``Config.stage_hash(stage)`` gives the hash used by resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cleanplate.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class InputConfig(_Section):
+    recursive: bool = Field(False, description="Look for frames in sub-folders too.")
+    every: int = Field(1, ge=1, description="Video input: keep every N-th decoded frame.")
+    limit: int | None = Field(None, ge=1, description="Process at most N frames.")
+    max_side: int = Field(
+        8192, ge=64, description="Frames whose longer side exceeds this are recorded as failed."
+    )
+
+
+class SaliencyConfig(_Section):
+    model: str = Field("u2netp", description="Saliency weights from the registry (u2netp, u2net, isnet-anime, ...).")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Threshold on the min-max normalised saliency map.")
+    input_size: int | None = Field(None, ge=32, description="Model input side; default: the model's own.")
+
+
+class Sam2Config(_Section):
+    model_type: str = Field("sam2.1_hiera_tiny", description="sam2_hiera_{tiny,small,base_plus,large} or sam2.1_hiera_*.")
+    checkpoint: str | None = Field(None, description="Local checkpoint (folder or file) instead of the registry.")
+    points_per_side: int = Field(32, ge=1)
+    points_per_batch: int = Field(64, ge=1)
+    pred_iou_thresh: float = Field(0.88, ge=0, le=1)
+    stability_score_thresh: float = Field(0.95, ge=0, le=1)
+    stability_score_offset: float = Field(1.0)
+    mask_threshold: float = Field(0.0)
+    box_nms_thresh: float = Field(0.7, ge=0, le=1)
+    crop_n_layers: int = Field(0, ge=0)
+    crop_nms_thresh: float = Field(0.7, ge=0, le=1)
+    crop_overlap_ratio: float = Field(512 / 1500, ge=0, lt=1)
+    crop_n_points_downscale_factor: int = Field(1, ge=1)
+    min_mask_region_area: int = Field(0, ge=0)
+    multimask_output: bool = Field(True)
+    cache_clear_interval: int = Field(0, ge=0, description="Empty the CUDA cache every N frames (0: never).")
+
+
+class SegmentConfig(_Section):
+    backend: str = Field("saliency", description="Segmenter backend: saliency, sam2.")
+    min_instance_size: int = Field(400, ge=0, description="Drop instances smaller than this many pixels.")
+    select: Literal["all", "salient", "largest-k"] = Field(
+        "all", description="Which instances are characters (sam2 backend)."
+    )
+    select_k: int = Field(3, ge=1, description="k for select: largest-k.")
+    salient_overlap: float = Field(0.5, ge=0, le=1, description="select: salient — min overlap with saliency.")
+    prompts: Literal["grid", "salient-boxes"] = Field("grid", description="sam2: automatic grid or saliency boxes.")
+    saliency: SaliencyConfig = SaliencyConfig()
+    sam2: Sam2Config = Sam2Config()
+
+
+class MaskConfig(_Section):
+    dilate: int = Field(20, ge=0, description="Dilate the combined mask by N px (elliptical kernel of radius N).")
+    feather: int = Field(0, ge=0, description="Feather the plate's seam over N px (0: hard edge).")
+
+
+class LamaConfig(_Section):
+    format: Literal["auto", "torchscript", "onnx"] = Field("auto")
+    model: str = Field("big-lama", description="Registry name of the LaMa weights.")
+    checkpoint: str | None = Field(None, description="Your own LaMa file (TorchScript .pt or ONNX).")
+    strategy: Literal["original", "crop", "resize"] = Field("crop")
+    working_size: int = Field(512, ge=64, description="Long side the crop/resize strategies scale to.")
+    crop_margin: int = Field(128, ge=0, description="Context margin around each masked region (crop).")
+
+
+class TemporalConfig(_Section):
+    window: int = Field(4, ge=0, description="Neighbour frames on each side (K).")
+    keyframes: int = Field(0, ge=0, description="Extra keyframes further away in the shot.")
+    detector: Literal["content", "adaptive", "none"] = Field("content")
+    scene_threshold: float = Field(27.0, gt=0)
+
+
+class FillConfig(_Section):
+    method: str = Field("patchmatch", description="opencv-telea, opencv-ns, patchmatch, lama, temporal+<method>.")
+    batch_size: int = Field(1, ge=1)
+    radius: int = Field(5, ge=1, description="OpenCV inpaint radius.")
+    patch_size: int = Field(5, ge=3, description="PatchMatch patch size (odd).")
+    seed: int = Field(0, description="Random seed of stochastic fills (PatchMatch), so reruns give the same plate.")
+    mask_dilate: int | None = Field(
+        None, ge=0,
+        description="Extra dilation the fill stage applies to masks read from disk "
+        "(None: 0 for cleanplate's own masks, which are dilated already; masks.dilate for other mask folders).",
+    )
+    lama: LamaConfig = LamaConfig()
+    temporal: TemporalConfig = TemporalConfig()
+
+
+class OutputConfig(_Section):
+    plate_format: Literal["jpg", "png"] = Field("jpg")
+    jpeg_quality: int = Field(95, ge=1, le=100)
+    save_instances: bool = Field(True, description="Write instances/<frame>_<k>.png cut-outs.")
+    save_masks: bool = Field(True, description="Write instances/<frame>_<k>_mask.png for each instance.")
+    context_mode: Literal["transparent", "black", "white", "blur", "context"] = Field("transparent")
+
+
+class RunConfig(_Section):
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
+    max_failed: float = Field(0.05, ge=0, le=1, description="Exit non-zero when more frames fail than this.")
+    threads: int | None = Field(None, ge=1, description="CPU threads for model runtimes (default: all cores).")
+
+
+class Config(_Section):
+    profile: str = Field("default", description="Profile this config started from.")
+    input: InputConfig = InputConfig()
+    segment: SegmentConfig = SegmentConfig()
+    masks: MaskConfig = MaskConfig()
+    fill: FillConfig = FillConfig()
+    output: OutputConfig = OutputConfig()
+    run: RunConfig = RunConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def stage_hash(self, stage: Literal["segment", "fill"]) -> str:
+        """Hash of the settings that change a stage's outputs (not run-time knobs like limit)."""
+        parts: dict[str, Any] = {"masks": self.masks.model_dump(mode="json")}
+        if stage == "segment":
+            parts["segment"] = self.segment.model_dump(mode="json")
+            parts["max_side"] = self.input.max_side
+            parts["output"] = {"context_mode": self.output.context_mode, "save_instances": self.output.save_instances,
+                              "save_masks": self.output.save_masks}
+        else:
+            parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size"})
+            parts["output"] = {"plate_format": self.output.plate_format, "jpeg_quality": self.output.jpeg_quality}
+        blob = json.dumps(parts, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def available_profiles() -> list[str]:
+    root = resources.files("cleanplate") / "profiles"
+    return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"invalid YAML in {origin}{where}: {getattr(exc, 'problem', exc)}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin} must hold a mapping of settings, not {type(data).__name__}")
+    return data
+
+
+def _profile_dict(name: str) -> dict[str, Any]:
+    if name not in available_profiles():
+        raise ConfigError(f"unknown profile '{name}' (available: {', '.join(available_profiles())})")
+    text = (resources.files("cleanplate") / "profiles" / f"{name}.yaml").read_text()
+    return _read_yaml(text, f"profile '{name}'")
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _dotted_to_nested(overrides: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return nested
+
+
+def _format_validation(exc: ValidationError, origin: str) -> str:
+    msgs = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            msgs.append(f"unknown key '{loc}'")
+        else:
+            msgs.append(f"'{loc}': {err['msg']}")
+    return f"invalid configuration ({origin}): " + "; ".join(msgs)
+
+
+def load_config(
+    profile: str | None = None,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Config:
+    """Resolve a :class:`Config`.
+
+    ``overrides`` maps dotted keys (``"fill.method"``) to values; ``None`` values are ignored,
+    so CLI options that were not given fall through to the file, the profile and the defaults.
+    A config file may name its own ``profile:``; an explicit ``profile`` argument wins.
+    """
+    file_data: dict[str, Any] = {}
+    origin = "defaults"
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        file_data = _read_yaml(path.read_text(encoding="utf-8"), str(path))
+        origin = str(path)
+    name = profile or file_data.get("profile") or "default"
+    if not isinstance(name, str):
+        raise ConfigError(f"'profile' must be a profile name, got {name!r}")
+    data = _merge(_profile_dict(name), file_data)
+    data = _merge(data, _dotted_to_nested(overrides or {}))
+    data["profile"] = name
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, origin)) from None

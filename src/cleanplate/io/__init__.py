@@ -1,0 +1,1 @@
+"""Frames in (folders, videos), outputs out (atomic writes), manifests (resume)."""

@@ -1,0 +1,443 @@
+"""Orchestration: the segment and fill stages in order, resume, progress callbacks.
+
+``segment(input, out)`` finds characters and writes cut-outs, instance masks and the combined,
+dilated removal mask per frame. ``inpaint(mask_dir, out)`` fills the masks of those frames.
+``run(input, out)`` is the two in a row. Each stage streams over the frames once, writes each
+frame's outputs atomically, then appends the frame's record to the stage's manifest; a rerun
+skips the frames whose record matches the current configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cleanplate import masks as M
+from cleanplate.config import Config
+from cleanplate.devices import resolve_device
+from cleanplate.errors import CleanplateError, FrameError, InputError, OutputError
+from cleanplate.io.frames import FrameRef, FrameSource, Loader, open_source
+from cleanplate.io.manifest import Manifest
+from cleanplate.io.metadata import (
+    StageSummary,
+    check_config_unchanged,
+    fill_metadata,
+    run_json_update,
+    segment_metadata,
+)
+from cleanplate.io.outputs import Layout, read_mask, write_image, write_json
+
+log = logging.getLogger("cleanplate")
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Reported to the ``progress`` callback: a stage starts, a frame finishes, a stage ends."""
+
+    stage: str  # "segment" | "fill"
+    kind: str  # "start" | "frame" | "end"
+    total: int | None = None
+    frame_id: str | None = None
+    status: str | None = None  # "ok" | "skipped" | "failed"
+    message: str | None = None
+
+
+ProgressFn = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``stats`` holds the figures users track (see :func:`RunSummary.stats`)."""
+
+    out_dir: Path
+    segment: StageSummary | None = None
+    fill: StageSummary | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def frames_total(self) -> int:
+        return max((s.total for s in (self.segment, self.fill) if s is not None), default=0)
+
+    @property
+    def failed_frames(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for s in (self.segment, self.fill):
+            if s is not None:
+                for fid, reason in s.failures.items():
+                    out.setdefault(fid, reason)
+        return out
+
+    @property
+    def failed_fraction(self) -> float:
+        total = self.frames_total
+        return len(self.failed_frames) / total if total else 0.0
+
+    def stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "frames": self.frames_total,
+            "failed_frames": len(self.failed_frames),
+            "failed_fraction": round(self.failed_fraction, 4),
+        }
+        for s in (self.segment, self.fill):
+            if s is not None:
+                out.update(s.stats)
+        return out
+
+
+def _noop(_: ProgressEvent) -> None:
+    pass
+
+
+def _frame_failure(exc: BaseException) -> str:
+    if isinstance(exc, CleanplateError):
+        return str(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"internal error: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
+def _open_input(input_path: str | Path, config: Config) -> FrameSource:
+    ic = config.input
+    return open_source(input_path, recursive=ic.recursive, every=ic.every, limit=ic.limit, max_side=ic.max_side)
+
+
+def _prepare_manifest(layout: Layout, stage: str, config: Config, force: bool) -> tuple[Manifest, str]:
+    stage_hash = config.stage_hash("segment" if stage == "segment" else "fill")
+    manifest = Manifest(layout.state / f"{stage}.jsonl")
+    if force:
+        manifest.reset()
+    else:
+        check_config_unchanged(layout, stage, manifest, stage_hash, config)
+    (layout.state / f"{stage}.config.json").write_text(config.model_dump_json(indent=1))
+    return manifest, stage_hash
+
+
+# --------------------------------------------------------------------------------------- segment
+
+def segment(
+    input_path: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    *,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    raise_errors: bool = False,
+) -> RunSummary:
+    """Find the characters of every frame of ``input_path``; write the segment outputs to ``out_dir``."""
+    progress = progress or _noop
+    layout = Layout(Path(out_dir), "." + config.output.plate_format)
+    source = _open_input(input_path, config)
+    layout.prepare(layout.instances, layout.masks)
+    layout.clean_temp_files()
+    manifest, stage_hash = _prepare_manifest(layout, "segment", config, force)
+    device = resolve_device(config.run.device)
+    started = time.time()
+
+    from cleanplate.segment import create_segmenter
+
+    segmenter = create_segmenter(config, device)
+    summary = StageSummary("segment", total=len(source))
+    progress(ProgressEvent("segment", "start", total=len(source)))
+    order: list[str] = []
+    with manifest:
+        for ref, loader in source:
+            order.append(ref.frame_id)
+            if manifest.is_done(ref.frame_id, stage_hash, layout.root):
+                summary.skipped += 1
+                progress(ProgressEvent("segment", "frame", frame_id=ref.frame_id, status="skipped"))
+                continue
+            old = manifest.records.get(ref.frame_id)
+            rec = _segment_frame(ref, loader, segmenter, config, layout, stage_hash, raise_errors)
+            _remove_stale(layout.root, old, rec)
+            manifest.append(rec)
+            summary.add(rec)
+            progress(ProgressEvent("segment", "frame", frame_id=ref.frame_id, status=rec["status"],
+                                   message=rec.get("error")))
+        summary.total = len(order)
+        summary.seconds = time.time() - started
+        meta = segment_metadata(manifest, order, config)
+        summary.stats = meta["summary"]
+        summary.failures = {fid: r["error"] for fid, r in meta["frames"].items() if r["status"] != "ok"}
+        write_json(layout.instances_metadata, meta)
+    run_json_update(layout, "segment", config, source.describe(), device,
+                    [w.__dict__ for w in segmenter.weights_used()], summary)
+    progress(ProgressEvent("segment", "end"))
+    return RunSummary(layout.root, segment=summary)
+
+
+def _segment_frame(ref: FrameRef, loader: Loader, segmenter: Any, config: Config, layout: Layout,
+                   stage_hash: str, raise_errors: bool) -> dict[str, Any]:
+    rec: dict[str, Any] = {"frame_id": ref.frame_id, "index": ref.index, "source": ref.source,
+                           "stage_hash": stage_hash, "status": "ok", "error": None}
+    timings: dict[str, float] = {}
+    try:
+        t = time.perf_counter()
+        image = loader()
+        timings["decode"] = time.perf_counter() - t
+        t = time.perf_counter()
+        result = segmenter.segment(image)
+        timings["segment"] = time.perf_counter() - t
+        t = time.perf_counter()
+        chars = [i for i in result.instances if i.character]
+        raw = M.combine((i.mask for i in chars), image.shape[:2])
+        removal = M.dilate(raw, config.masks.dilate)
+        timings["masks"] = time.perf_counter() - t
+        t = time.perf_counter()
+        outputs = _write_segment_outputs(ref.frame_id, image, result.instances, removal, config, layout)
+        timings["write"] = time.perf_counter() - t
+        rec.update({
+            "shape": [int(image.shape[0]), int(image.shape[1])],
+            "instances": [i.record() for i in result.instances],
+            "n_instances": len(result.instances),
+            "n_characters": len(chars),
+            "coverage_raw": round(M.coverage(raw), 6),
+            "coverage": round(M.coverage(removal), 6),
+            "extra": result.extra,
+            "outputs": outputs,
+        })
+    except Exception as exc:  # one frame's failure never stops the batch
+        if raise_errors and not isinstance(exc, FrameError):
+            raise
+        rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
+        log.warning("segment %s failed: %s", ref.frame_id, rec["error"])
+    rec["timings"] = {k: round(v, 4) for k, v in timings.items()}
+    return rec
+
+
+def _write_segment_outputs(frame_id: str, image: np.ndarray, instances: list[Any], removal: np.ndarray,
+                           config: Config, layout: Layout) -> list[str]:
+    outputs = []
+    oc = config.output
+    for k, inst in enumerate(instances):
+        if oc.save_instances:
+            path = layout.cutout(frame_id, k)
+            write_image(path, M.cutout(image, inst.mask, oc.context_mode))
+            outputs.append(str(path.relative_to(layout.root)))
+        if oc.save_masks:
+            path = layout.instance_mask(frame_id, k)
+            write_image(path, M.to_png(inst.mask))
+            outputs.append(str(path.relative_to(layout.root)))
+    path = layout.mask(frame_id)
+    write_image(path, M.to_png(removal))  # written last: its presence means the frame's outputs exist
+    outputs.append(str(path.relative_to(layout.root)))
+    return outputs
+
+
+def _remove_stale(root: Path, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+    """Delete outputs an earlier run wrote for this frame that the new record does not list."""
+    if not old:
+        return
+    keep = set(new.get("outputs", []))
+    for rel in old.get("outputs", []):
+        if rel not in keep:
+            (root / rel).unlink(missing_ok=True)
+
+
+# ------------------------------------------------------------------------------------------ fill
+
+@dataclass
+class _FillItem:
+    ref: FrameRef
+    image: np.ndarray
+    mask: np.ndarray
+    rec: dict[str, Any]
+
+
+def _fill_inputs(mask_dir: Path, frames: str | Path | None, config: Config, layout: Layout
+                 ) -> tuple[FrameSource, dict[str, dict[str, Any]] | None, int]:
+    """Frames to fill, the segment records (None for a foreign mask folder), and the extra dilation."""
+    if not mask_dir.is_dir():
+        raise InputError(f"mask folder not found: {mask_dir}")
+    seg_manifest = mask_dir / ".cleanplate" / "segment.jsonl"
+    seg_records = Manifest(seg_manifest).records if seg_manifest.is_file() else None
+    if frames is None:
+        if seg_records is None:
+            raise InputError(f"{mask_dir} is not a cleanplate segment output: give the frames with --input-dir")
+        run = _read_run_json(mask_dir)
+        frames = (run.get("segment", {}).get("input") or {}).get("path")
+        if not frames:
+            raise InputError(f"{mask_dir}/run.json does not say where the frames are: give --input-dir")
+    if not (mask_dir / "masks").is_dir():
+        raise InputError(f"no masks/ folder in {mask_dir}")
+    source = _open_input(frames, config)
+    extra = config.fill.mask_dilate
+    if extra is None:
+        extra = 0 if seg_records is not None else config.masks.dilate
+    return source, seg_records, extra
+
+
+def _read_run_json(folder: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads((folder / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def inpaint(
+    mask_dir: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    *,
+    frames: str | Path | None = None,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    raise_errors: bool = False,
+) -> RunSummary:
+    """Fill the removal masks in ``mask_dir/masks/`` and write clean plates to ``out_dir/backgrounds/``.
+
+    ``mask_dir`` is a segment output (frames found through its run.json) or any folder holding
+    ``masks/<frame>.png`` named like the frames in ``frames``.
+    """
+    progress = progress or _noop
+    mask_dir, layout = Path(mask_dir), Layout(Path(out_dir), "." + config.output.plate_format)
+    source, seg_records, extra_dilate = _fill_inputs(mask_dir, frames, config, layout)
+    same_dir = mask_dir.resolve() == layout.root.resolve() if layout.root.exists() else False
+    layout.prepare(layout.backgrounds, *(() if same_dir else (layout.masks,)))
+    layout.clean_temp_files()
+    manifest, stage_hash = _prepare_manifest(layout, "fill", config, force)
+    device = resolve_device(config.run.device)
+    started = time.time()
+
+    from cleanplate.fill import create_inpainter
+
+    inpainter = create_inpainter(config, device)
+    summary = StageSummary("fill", total=len(source))
+    progress(ProgressEvent("fill", "start", total=len(source)))
+    order: list[str] = []
+    batch: list[_FillItem] = []
+
+    def flush() -> None:
+        for item in _fill_batch(batch, inpainter, config, layout, raise_errors, not same_dir):
+            _finish(item.rec)
+        batch.clear()
+
+    def _finish(rec: dict[str, Any]) -> None:
+        manifest.append(rec)
+        summary.add(rec)
+        progress(ProgressEvent("fill", "frame", frame_id=rec["frame_id"], status=rec["status"],
+                               message=rec.get("error")))
+
+    with manifest:
+        for ref, loader in source:
+            order.append(ref.frame_id)
+            if manifest.is_done(ref.frame_id, stage_hash, layout.root):
+                summary.skipped += 1
+                progress(ProgressEvent("fill", "frame", frame_id=ref.frame_id, status="skipped"))
+                continue
+            rec: dict[str, Any] = {"frame_id": ref.frame_id, "index": ref.index, "source": ref.source,
+                                   "stage_hash": stage_hash, "status": "ok", "error": None,
+                                   "method": config.fill.method, "extra_dilate": extra_dilate}
+            try:
+                t = time.perf_counter()
+                if seg_records is not None:
+                    seg = seg_records.get(ref.frame_id)
+                    if seg is None or seg.get("status") != "ok":
+                        why = seg.get("error") if seg else "not segmented"
+                        raise FrameError(f"segmentation failed: {why}")
+                image = loader()
+                mpath = mask_dir / "masks" / f"{ref.frame_id}.png"
+                if not mpath.is_file():
+                    raise FrameError(f"no mask masks/{ref.frame_id}.png in {mask_dir}")
+                mask = read_mask(mpath)
+                if mask.shape != image.shape[:2]:
+                    raise FrameError(f"mask is {mask.shape[1]}x{mask.shape[0]}, frame is "
+                                     f"{image.shape[1]}x{image.shape[0]}")
+                mask = M.dilate(mask, extra_dilate)
+                rec["timings"] = {"decode": round(time.perf_counter() - t, 4)}
+            except Exception as exc:
+                if raise_errors and not isinstance(exc, FrameError):
+                    raise
+                rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
+                log.warning("fill %s failed: %s", ref.frame_id, rec["error"])
+                _finish(rec)
+                continue
+            batch.append(_FillItem(ref, image, mask, rec))
+            if len(batch) >= config.fill.batch_size:
+                flush()
+        flush()
+        summary.total = len(order)
+        summary.seconds = time.time() - started
+        meta = fill_metadata(manifest, order, config, summary.seconds)
+        summary.stats = meta["summary"]
+        summary.failures = {fid: r["error"] for fid, r in meta["frames"].items() if r["status"] != "ok"}
+        write_json(layout.inpainting_metadata, meta)
+    run_json_update(layout, "fill", config, source.describe(), device,
+                    [w.__dict__ for w in inpainter.weights_used()], summary)
+    progress(ProgressEvent("fill", "end"))
+    return RunSummary(layout.root, fill=summary)
+
+
+def _fill_batch(batch: list[_FillItem], inpainter: Any, config: Config, layout: Layout,
+                raise_errors: bool, write_masks: bool) -> Iterator[_FillItem]:
+    """Fill a batch; if the batch call fails, retry frame by frame so only the bad frame fails."""
+    if not batch:
+        return
+    t = time.perf_counter()
+    try:
+        results = inpainter.fill([b.image for b in batch], [b.mask for b in batch])
+        per_frame = (time.perf_counter() - t) / len(batch)
+        groups = [(b, r, per_frame) for b, r in zip(batch, results, strict=True)]
+    except Exception as exc:
+        if raise_errors and not isinstance(exc, FrameError):
+            raise
+        if len(batch) == 1:
+            b = batch[0]
+            b.rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
+            log.warning("fill %s failed: %s", b.ref.frame_id, b.rec["error"])
+            yield b
+            return
+        for b in batch:
+            yield from _fill_batch([b], inpainter, config, layout, raise_errors, write_masks)
+        return
+    for item, result, secs in groups:
+        rec = item.rec
+        try:
+            t = time.perf_counter()
+            plate = M.composite(item.image, result.plate, item.mask, config.masks.feather)
+            path = layout.plate(item.ref.frame_id)
+            write_image(path, plate, config.output.jpeg_quality)
+            outputs = [str(path.relative_to(layout.root))]
+            if write_masks:  # the mask actually filled, beside the plates of another folder
+                mpath = layout.mask(item.ref.frame_id)
+                write_image(mpath, M.to_png(item.mask))
+                outputs.append(str(mpath.relative_to(layout.root)))
+            rec["timings"]["fill"] = round(secs, 4)
+            rec["timings"]["write"] = round(time.perf_counter() - t, 4)
+            rec.update({"coverage": round(M.coverage(item.mask), 6), "extra": result.extra,
+                        "shape": [int(item.image.shape[0]), int(item.image.shape[1])], "outputs": outputs})
+        except Exception as exc:
+            if raise_errors and not isinstance(exc, FrameError):
+                raise
+            rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
+        yield item
+
+
+# ------------------------------------------------------------------------------------------- run
+
+def run(
+    input_path: str | Path,
+    out_dir: str | Path,
+    config: Config,
+    *,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+    raise_errors: bool = False,
+) -> RunSummary:
+    """Segment then fill every frame of ``input_path`` into ``out_dir`` (the DESIGN.md layout)."""
+    seg = segment(input_path, out_dir, config, force=force, progress=progress, raise_errors=raise_errors)
+    fill = inpaint(out_dir, out_dir, config, frames=input_path, force=force, progress=progress,
+                   raise_errors=raise_errors)
+    summary = RunSummary(Path(out_dir), segment=seg.segment, fill=fill.fill)
+    layout = Layout(Path(out_dir))
+    run_json_update(layout, "summary", config, None, None, None, None, stats=summary.stats())
+    return summary
+
+
+__all__ = ["ProgressEvent", "RunSummary", "inpaint", "run", "segment"]
