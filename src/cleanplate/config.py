@@ -114,6 +114,13 @@ class OutputConfig(_Section):
     context_mode: Literal["transparent", "black", "white", "blur", "context"] = Field("transparent")
 
 
+class QAConfig(_Section):
+    enabled: bool = Field(True, description="Run the automatic plate checks after filling.")
+    residue_threshold: float = Field(0.35, ge=0, le=1, description="Flag plates whose filled region still looks like a character.")
+    flat_threshold: float = Field(0.5, ge=0, description="Flag fills made of flat colour blocks.")
+    seam_threshold: float = Field(2.5, ge=0, description="Flag plates with a visible seam along the mask border.")
+
+
 class RunConfig(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
     max_failed: float = Field(0.05, ge=0, le=1, description="Exit non-zero when more frames fail than this.")
@@ -127,6 +134,7 @@ class Config(_Section):
     masks: MaskConfig = MaskConfig()
     fill: FillConfig = FillConfig()
     output: OutputConfig = OutputConfig()
+    qa: QAConfig = QAConfig()
     run: RunConfig = RunConfig()
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,8 +143,8 @@ class Config(_Section):
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
-    def stage_hash(self, stage: Literal["segment", "fill"]) -> str:
-        """Hash of the settings that change a stage's outputs (not run-time knobs like limit)."""
+    def stage_parts(self, stage: Literal["segment", "fill"]) -> dict[str, Any]:
+        """The settings that change a stage's outputs (not run-time knobs like limit or device)."""
         parts: dict[str, Any] = {"masks": self.masks.model_dump(mode="json")}
         if stage == "segment":
             parts["segment"] = self.segment.model_dump(mode="json")
@@ -146,7 +154,11 @@ class Config(_Section):
         else:
             parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size"})
             parts["output"] = {"plate_format": self.output.plate_format, "jpeg_quality": self.output.jpeg_quality}
-        blob = json.dumps(parts, sort_keys=True).encode()
+        return parts
+
+    def stage_hash(self, stage: Literal["segment", "fill"]) -> str:
+        """Hash of :meth:`stage_parts`, stored with every frame record for resume."""
+        blob = json.dumps(self.stage_parts(stage), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from cleanplate import masks as M
 from cleanplate.config import Config
 from cleanplate.devices import resolve_device
-from cleanplate.errors import CleanplateError, FrameError, InputError, OutputError
+from cleanplate.errors import CleanplateError, FrameError, InputError
 from cleanplate.io.frames import FrameRef, FrameSource, Loader, open_source
 from cleanplate.io.manifest import Manifest
 from cleanplate.io.metadata import (
@@ -113,7 +113,8 @@ def _prepare_manifest(layout: Layout, stage: str, config: Config, force: bool) -
         manifest.reset()
     else:
         check_config_unchanged(layout, stage, manifest, stage_hash, config)
-    (layout.state / f"{stage}.config.json").write_text(config.model_dump_json(indent=1))
+    parts = config.stage_parts("segment" if stage == "segment" else "fill")
+    write_json(layout.state / f"{stage}.config.json", parts)
     return manifest, stage_hash
 
 
@@ -246,6 +247,7 @@ class _FillItem:
     image: np.ndarray
     mask: np.ndarray
     rec: dict[str, Any]
+    todo: bool = True
 
 
 def _fill_inputs(mask_dir: Path, frames: str | Path | None, config: Config, layout: Layout
@@ -269,6 +271,35 @@ def _fill_inputs(mask_dir: Path, frames: str | Path | None, config: Config, layo
     if extra is None:
         extra = 0 if seg_records is not None else config.masks.dilate
     return source, seg_records, extra
+
+
+def _load_fill_input(ref: FrameRef, loader: Loader, mask_dir: Path, seg_records: dict[str, dict[str, Any]] | None,
+                     extra_dilate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The frame (HxWx3 uint8 RGB) and its removal mask (HxW bool, extra dilation applied)."""
+    if seg_records is not None:
+        seg = seg_records.get(ref.frame_id)
+        if seg is None or seg.get("status") != "ok":
+            why = seg.get("error") if seg else "not segmented"
+            raise FrameError(f"segmentation failed: {why}")
+    image = loader()
+    mpath = mask_dir / "masks" / f"{ref.frame_id}.png"
+    if not mpath.is_file():
+        raise FrameError(f"no mask masks/{ref.frame_id}.png in {mask_dir}")
+    mask = read_mask(mpath)
+    if mask.shape != image.shape[:2]:
+        raise FrameError(f"mask is {mask.shape[1]}x{mask.shape[0]}, frame is {image.shape[1]}x{image.shape[0]}")
+    return image, M.dilate(mask, extra_dilate)
+
+
+def _create_checker(config: Config, device: str) -> Any:
+    """The automatic plate checks (qa), or None when disabled or not available."""
+    if not config.qa.enabled:
+        return None
+    try:
+        from cleanplate.qa import create_checker
+    except ImportError:
+        return None
+    return create_checker(config, device)
 
 
 def _read_run_json(folder: Path) -> dict[str, Any]:
@@ -308,15 +339,11 @@ def inpaint(
     from cleanplate.fill import create_inpainter
 
     inpainter = create_inpainter(config, device)
+    checker = _create_checker(config, device)
     summary = StageSummary("fill", total=len(source))
     progress(ProgressEvent("fill", "start", total=len(source)))
     order: list[str] = []
-    batch: list[_FillItem] = []
-
-    def flush() -> None:
-        for item in _fill_batch(batch, inpainter, config, layout, raise_errors, not same_dir):
-            _finish(item.rec)
-        batch.clear()
+    sequential = bool(getattr(inpainter, "sequential", False))
 
     def _finish(rec: dict[str, Any]) -> None:
         manifest.append(rec)
@@ -324,44 +351,52 @@ def inpaint(
         progress(ProgressEvent("fill", "frame", frame_id=rec["frame_id"], status=rec["status"],
                                message=rec.get("error")))
 
-    with manifest:
+    def prepared() -> Iterator[_FillItem]:
+        """Frames with their masks, in order; failures are recorded here and not yielded.
+
+        Done frames are skipped, except for sequential (temporal) fills, which get them as context
+        with ``todo=False``.
+        """
         for ref, loader in source:
             order.append(ref.frame_id)
-            if manifest.is_done(ref.frame_id, stage_hash, layout.root):
+            done = manifest.is_done(ref.frame_id, stage_hash, layout.root)
+            if done:
                 summary.skipped += 1
                 progress(ProgressEvent("fill", "frame", frame_id=ref.frame_id, status="skipped"))
-                continue
+                if not sequential:
+                    continue
             rec: dict[str, Any] = {"frame_id": ref.frame_id, "index": ref.index, "source": ref.source,
                                    "stage_hash": stage_hash, "status": "ok", "error": None,
                                    "method": config.fill.method, "extra_dilate": extra_dilate}
             try:
                 t = time.perf_counter()
-                if seg_records is not None:
-                    seg = seg_records.get(ref.frame_id)
-                    if seg is None or seg.get("status") != "ok":
-                        why = seg.get("error") if seg else "not segmented"
-                        raise FrameError(f"segmentation failed: {why}")
-                image = loader()
-                mpath = mask_dir / "masks" / f"{ref.frame_id}.png"
-                if not mpath.is_file():
-                    raise FrameError(f"no mask masks/{ref.frame_id}.png in {mask_dir}")
-                mask = read_mask(mpath)
-                if mask.shape != image.shape[:2]:
-                    raise FrameError(f"mask is {mask.shape[1]}x{mask.shape[0]}, frame is "
-                                     f"{image.shape[1]}x{image.shape[0]}")
-                mask = M.dilate(mask, extra_dilate)
+                image, mask = _load_fill_input(ref, loader, mask_dir, seg_records, extra_dilate)
                 rec["timings"] = {"decode": round(time.perf_counter() - t, 4)}
             except Exception as exc:
+                if done:
+                    continue
                 if raise_errors and not isinstance(exc, FrameError):
                     raise
                 rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
                 log.warning("fill %s failed: %s", ref.frame_id, rec["error"])
                 _finish(rec)
                 continue
-            batch.append(_FillItem(ref, image, mask, rec))
-            if len(batch) >= config.fill.batch_size:
-                flush()
-        flush()
+            yield _FillItem(ref, image, mask, rec, todo=not done)
+
+    with manifest:
+        if sequential:
+            for item in _fill_sequence(prepared(), inpainter, config, layout, raise_errors, not same_dir, checker):
+                _finish(item.rec)
+        else:
+            batch: list[_FillItem] = []
+            for item in prepared():
+                batch.append(item)
+                if len(batch) >= config.fill.batch_size:
+                    for done_item in _fill_batch(batch, inpainter, config, layout, raise_errors, not same_dir, checker):
+                        _finish(done_item.rec)
+                    batch.clear()
+            for done_item in _fill_batch(batch, inpainter, config, layout, raise_errors, not same_dir, checker):
+                _finish(done_item.rec)
         summary.total = len(order)
         summary.seconds = time.time() - started
         meta = fill_metadata(manifest, order, config, summary.seconds)
@@ -375,7 +410,7 @@ def inpaint(
 
 
 def _fill_batch(batch: list[_FillItem], inpainter: Any, config: Config, layout: Layout,
-                raise_errors: bool, write_masks: bool) -> Iterator[_FillItem]:
+                raise_errors: bool, write_masks: bool, checker: Any = None) -> Iterator[_FillItem]:
     """Fill a batch; if the batch call fails, retry frame by frame so only the bad frame fails."""
     if not batch:
         return
@@ -394,29 +429,62 @@ def _fill_batch(batch: list[_FillItem], inpainter: Any, config: Config, layout: 
             yield b
             return
         for b in batch:
-            yield from _fill_batch([b], inpainter, config, layout, raise_errors, write_masks)
+            yield from _fill_batch([b], inpainter, config, layout, raise_errors, write_masks, checker)
         return
     for item, result, secs in groups:
-        rec = item.rec
-        try:
-            t = time.perf_counter()
-            plate = M.composite(item.image, result.plate, item.mask, config.masks.feather)
-            path = layout.plate(item.ref.frame_id)
-            write_image(path, plate, config.output.jpeg_quality)
-            outputs = [str(path.relative_to(layout.root))]
-            if write_masks:  # the mask actually filled, beside the plates of another folder
-                mpath = layout.mask(item.ref.frame_id)
-                write_image(mpath, M.to_png(item.mask))
-                outputs.append(str(mpath.relative_to(layout.root)))
-            rec["timings"]["fill"] = round(secs, 4)
-            rec["timings"]["write"] = round(time.perf_counter() - t, 4)
-            rec.update({"coverage": round(M.coverage(item.mask), 6), "extra": result.extra,
-                        "shape": [int(item.image.shape[0]), int(item.image.shape[1])], "outputs": outputs})
-        except Exception as exc:
-            if raise_errors and not isinstance(exc, FrameError):
-                raise
-            rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
+        _save_fill(item, result, secs, config, layout, raise_errors, write_masks, checker)
         yield item
+
+
+def _fill_sequence(items: Iterator[_FillItem], inpainter: Any, config: Config, layout: Layout,
+                   raise_errors: bool, write_masks: bool, checker: Any = None) -> Iterator[_FillItem]:
+    """Sequential (temporal) fills see every frame in order; results come back for the todo ones."""
+    from cleanplate.records import SequenceFrame
+
+    by_id: dict[str, _FillItem] = {}
+
+    def frames() -> Iterator[SequenceFrame]:
+        for item in items:
+            if item.todo:
+                by_id[item.ref.frame_id] = item
+            yield SequenceFrame(item.ref.frame_id, item.ref.index, item.image, item.mask, item.todo)
+
+    t = time.perf_counter()
+    for frame, result in inpainter.fill_sequence(frames()):
+        item = by_id.pop(frame.frame_id)
+        secs, t = time.perf_counter() - t, time.perf_counter()
+        if isinstance(result, BaseException):
+            if raise_errors and not isinstance(result, FrameError):
+                raise result
+            item.rec.update({"status": "failed", "error": _frame_failure(result), "outputs": []})
+            log.warning("fill %s failed: %s", item.ref.frame_id, item.rec["error"])
+        else:
+            _save_fill(item, result, secs, config, layout, raise_errors, write_masks, checker)
+        yield item
+
+
+def _save_fill(item: _FillItem, result: Any, secs: float, config: Config, layout: Layout,
+               raise_errors: bool, write_masks: bool, checker: Any = None) -> None:
+    """Composite the fill into the frame (unmasked pixels untouched) and write the plate."""
+    rec = item.rec
+    try:
+        t = time.perf_counter()
+        plate = M.composite(item.image, result.plate, item.mask, config.masks.feather)
+        path = layout.plate(item.ref.frame_id)
+        write_image(path, plate, config.output.jpeg_quality)
+        outputs = [str(path.relative_to(layout.root))]
+        if write_masks:  # the mask actually filled, beside the plates of another folder
+            mpath = layout.mask(item.ref.frame_id)
+            write_image(mpath, M.to_png(item.mask))
+            outputs.append(str(mpath.relative_to(layout.root)))
+        rec["timings"]["fill"] = round(secs, 4)
+        rec["timings"]["write"] = round(time.perf_counter() - t, 4)
+        rec.update({"coverage": round(M.coverage(item.mask), 6), "extra": result.extra,
+                    "shape": [int(item.image.shape[0]), int(item.image.shape[1])], "outputs": outputs})
+    except Exception as exc:
+        if raise_errors and not isinstance(exc, FrameError):
+            raise
+        rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
 
 
 # ------------------------------------------------------------------------------------------- run

@@ -92,3 +92,17 @@ class FrameRecord:
     @property
     def n_characters(self) -> int:
         return sum(1 for i in self.instances if i.character)
+
+
+@dataclass
+class SequenceFrame:
+    """A frame given to a sequential (temporal) fill: image HxWx3 uint8 RGB, mask HxW bool.
+
+    ``todo`` is False for frames that are only context (their plate is already done).
+    """
+
+    frame_id: str
+    index: int
+    image: np.ndarray
+    mask: np.ndarray
+    todo: bool = True

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from cleanplate import __version__
 from cleanplate._cli.common import State, _config, _guard
@@ -218,14 +216,15 @@ from cleanplate._cli.weights_cmd import weights_app  # noqa: E402
 
 app.add_typer(weights_app, name="weights")
 
-try:  # commands of later stages register themselves when present
-    from cleanplate._cli import extra_cmds  # noqa: F401, E402
-except ImportError:  # pragma: no cover
-    pass
+_GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--log-json")
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Entry point. Global flags are accepted anywhere on the line (``cleanplate run ... --quiet``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    flags = [a for a in args if a in _GLOBAL_FLAGS]
+    rest = [a for a in args if a not in _GLOBAL_FLAGS]
+    app(args=flags + rest, prog_name="cleanplate")
 
 
 if __name__ == "__main__":

@@ -122,12 +122,12 @@ def content_size(
     return (min(limit[0], max(1, round(h * scale))), min(limit[1], max(1, round(w * scale))))
 
 
-def _resize(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize an HxW or HxWxC array to ``size`` (h, w): area averaging to shrink, bicubic to enlarge."""
+def _resize(arr: np.ndarray, size: tuple[int, int], enlarge: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """Resize an HxW or HxWxC array to ``size`` (h, w): area averaging to shrink, ``enlarge`` to enlarge."""
     if arr.shape[:2] == size:
         return arr
     shrink = size[0] * size[1] < arr.shape[0] * arr.shape[1]
-    return cv2.resize(arr, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return cv2.resize(arr, (size[1], size[0]), interpolation=cv2.INTER_AREA if shrink else enlarge)
 
 
 def prepare(
@@ -135,15 +135,14 @@ def prepare(
 ) -> ModelInput:
     """Scale a window (HxWx3 uint8 RGB, HxW bool) to ``size`` and pad it for the model.
 
-    A scaled mask pixel is set when any of the pixels it covers is, so no character pixel is left as
-    context. Padding mirrors the edge up to ``fixed`` or to the next multiple of 8.
+    Image and mask are scaled alike (area averaging to shrink, bilinear to enlarge) and a scaled mask
+    pixel is set when any masked pixel weighs in it, so no character colour is left as context.
+    Padding mirrors the edge up to ``fixed`` or to the next multiple of 8.
     """
-    img = np.clip(_resize(image, size).astype(np.float32) / 255.0, 0.0, 1.0)
+    img = _resize(image, size, cv2.INTER_LINEAR).astype(np.float32) / 255.0
     msk = mask.astype(bool)
     if msk.shape != size:
-        shrink = size[0] * size[1] < msk.shape[0] * msk.shape[1]
-        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        msk = cv2.resize(msk.astype(np.float32), (size[1], size[0]), interpolation=interp) > 0
+        msk = _resize(msk.astype(np.float32), size, cv2.INTER_LINEAR) > 0
     h, w = size
     ph, pw = fixed if fixed is not None else (_ceil_to(h, PAD_MULTIPLE), _ceil_to(w, PAD_MULTIPLE))
     img = np.pad(img, ((0, ph - h), (0, pw - w), (0, 0)), mode="symmetric")

@@ -8,7 +8,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
-from pathlib import Path
 from typing import Any
 
 from cleanplate.config import Config
@@ -75,8 +74,8 @@ def check_config_unchanged(layout: Layout, stage: str, manifest: Manifest, stage
     if old_path.is_file():
         try:
             old = _flatten(json.loads(old_path.read_text()))
-            new = _flatten(config.to_dict())
-            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "profile")
+            new = _flatten(config.stage_parts("segment" if stage == "segment" else "fill"))
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         except (OSError, ValueError):
             changed = []
     what = f" (changed: {', '.join(changed[:6])}{' ...' if len(changed) > 6 else ''})" if changed else ""
