@@ -188,6 +188,26 @@ def inpaint(
     _guard(body)
 
 
+@app.command()
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output folder.")] = Path("demo-out"),
+    method: MethodOpt = None, force: ForceOpt = False,
+) -> None:
+    """Run the whole pipeline offline on the bundled sample (10 frames of the open film Sintel)."""
+
+    def body() -> int:
+        from cleanplate.pipeline import run as run_pipeline
+        from cleanplate.sample import sample_dir
+
+        cfg = _config(None, None, None, fill__method=method)
+        summary = run_pipeline(sample_dir(), output, cfg, force=force,
+                               progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
+        _write_report(output)
+        return _check_failures(summary, cfg)
+
+    _guard(body)
+
+
 config_app = typer.Typer(help="Show the resolved configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -215,6 +235,13 @@ def config_profiles() -> None:
 from cleanplate._cli.weights_cmd import weights_app  # noqa: E402
 
 app.add_typer(weights_app, name="weights")
+
+try:  # report / compare / bench
+    from cleanplate._cli.extra_cmds import register as _register_extra
+except ImportError:  # pragma: no cover - not yet written
+    _register_extra = None
+if _register_extra is not None:
+    _register_extra(app)
 
 _GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--log-json")
 
