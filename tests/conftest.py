@@ -1,0 +1,80 @@
+"""Shared fixtures: the real footage and model in ../shared, small frame folders, log hygiene."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CLEANPLATE_SHARED", REPO.parent / "shared"))
+SINTEL = SHARED / "data" / "sintel_market"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not SINTEL.is_dir():
+        raise pytest.UsageError(f"real footage not found at {SINTEL} (set CLEANPLATE_SHARED)")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test gets an empty weights cache and is offline: no test may reach a model hub."""
+    monkeypatch.setenv("CLEANPLATE_HOME", str(tmp_path_factory.mktemp("cphome")))
+    monkeypatch.setenv("CLEANPLATE_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("CLEANPLATE_WEIGHTS", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_error_logs(caplog: pytest.LogCaptureFixture):
+    """A test whose code logs an ERROR fails (per-frame failures are WARNINGs)."""
+    caplog.set_level(logging.WARNING, logger="cleanplate")
+    yield
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and r.name.startswith("cleanplate")]
+    if errors:
+        pytest.fail("ERROR logged: " + "; ".join(r.getMessage() for r in errors))
+
+
+@pytest.fixture(scope="session")
+def sintel_frames() -> list[Path]:
+    return sorted(SINTEL.glob("*.png"))
+
+
+@pytest.fixture
+def sintel_dir(tmp_path: Path, sintel_frames: list[Path]):
+    """A factory: a folder with the first ``n`` real Sintel frames (full size, 1024x436)."""
+
+    def make(n: int = 3, name: str = "frames") -> Path:
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        for p in sintel_frames[:n]:
+            shutil.copy(p, d / p.name)
+        return d
+
+    return make
+
+
+@pytest.fixture
+def small_sintel_dir(tmp_path: Path, sintel_frames: list[Path]):
+    """A factory: real Sintel frames scaled to 384x164, for fast pipeline tests."""
+
+    def make(n: int = 3, name: str = "small") -> Path:
+        d = tmp_path / name
+        d.mkdir(exist_ok=True)
+        for p in sintel_frames[:n]:
+            Image.open(p).convert("RGB").resize((384, 164), Image.LANCZOS).save(d / p.name)
+        return d
+
+    return make
+
+
+def decoded(path: Path) -> np.ndarray:
+    """The frame as cleanplate decodes it (HxWx3 uint8 RGB)."""
+    from cleanplate.io.frames import load_image
+
+    return load_image(path)

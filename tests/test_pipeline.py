@@ -1,0 +1,112 @@
+"""End to end on real footage with the real u2netp model: layout, masks, plates, metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import decoded
+
+from cleanplate import load_config
+from cleanplate.io.outputs import read_mask
+from cleanplate.pipeline import inpaint, run, segment
+
+# Hand-checked on frame_0016 (1024x436): points on the girl and points of the set around her.
+ON_CHARACTER = {"hair": (440, 150), "neck": (400, 300), "chest": (390, 410), "forearm": (700, 330),
+                "hand with apple": (900, 280)}
+SCENERY = {"crates left": (130, 330), "wall top left": (100, 40), "roof top right": (900, 20),
+           "window right": (950, 120), "wall lower right": (1000, 330), "beam left": (230, 120)}
+
+
+def test_run_on_the_sample_writes_the_layout_and_masks_the_character(tmp_path: Path, sintel_dir):
+    frames = sintel_dir(3)
+    out = tmp_path / "out"
+    summary = run(frames, out, load_config(overrides={"fill.method": "opencv-telea"}))
+    ids = ["frame_0016", "frame_0017", "frame_0018"]
+    assert summary.failed_frames == {} and summary.frames_total == 3
+    for fid in ids:
+        for rel in (f"masks/{fid}.png", f"backgrounds/{fid}.jpg", f"instances/{fid}_0.png",
+                    f"instances/{fid}_0_mask.png"):
+            assert (out / rel).is_file(), rel
+    for name in ("instances_metadata.json", "inpainting_metadata.json", "run.json"):
+        assert (out / name).is_file()
+
+    mask = read_mask(out / "masks" / "frame_0016.png")
+    assert mask.shape == (436, 1024)
+    for what, (x, y) in ON_CHARACTER.items():
+        assert mask[y, x], f"character point '{what}' not masked"
+    for what, (x, y) in SCENERY.items():
+        assert not mask[y, x], f"scenery point '{what}' masked"
+    cov = mask.mean()
+    assert 0.15 < cov < 0.40  # the girl plus the 20 px band, not the set
+
+    meta = json.loads((out / "instances_metadata.json").read_text())
+    rec = meta["frames"]["frame_0016"]
+    assert rec["status"] == "ok" and rec["n_characters"] >= 1 and rec["coverage"] == pytest.approx(cov, abs=1e-5)
+    inst = rec["instances"][0]
+    assert set(inst) >= {"bbox", "area", "score", "character", "reason"} and inst["character"] is True
+    x, y, w, h = inst["bbox"]
+    assert 280 < x < 340 and y < 100 and x + w > 930
+    assert meta["summary"]["frames_ok"] == 3 and meta["summary"]["instances_per_frame"] >= 1
+
+    cut = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(out / "instances" / "frame_0016_0.png"))
+    assert cut.shape[2] == 4 and cut[..., 3].max() == 255 and cut[..., 3].min() == 0
+
+    fill = json.loads((out / "inpainting_metadata.json").read_text())
+    assert fill["summary"]["success_rate"] == 1.0 and fill["summary"]["method"] == "opencv-telea"
+
+    runj = json.loads((out / "run.json").read_text())
+    assert runj["config"]["fill"]["method"] == "opencv-telea"
+    assert runj["versions"]["cleanplate"] and runj["versions"]["numpy"]
+    (w,) = [w for w in runj["weights"] if w["name"] == "u2netp"]
+    assert w["sha256"] == "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
+    assert runj["segment"]["seconds_per_frame"]["segment"] > 0 and runj["fill"]["seconds_per_frame"]["fill"] >= 0
+    assert runj["summary"]["frames"] == 3
+
+
+@pytest.mark.parametrize("method", ["opencv-telea", "opencv-ns", "patchmatch"])
+@pytest.mark.parametrize("feather", [0, 6])
+def test_unmasked_pixels_are_byte_identical(tmp_path: Path, small_sintel_dir, method: str, feather: int):
+    frames = small_sintel_dir(2)
+    out = tmp_path / "out"
+    cfg = load_config(overrides={"fill.method": method, "output.plate_format": "png", "masks.feather": feather,
+                                 "qa.enabled": False})
+    run(frames, out, cfg)
+    for src in sorted(frames.iterdir()):
+        image = decoded(src)
+        plate = decoded(out / "backgrounds" / f"{src.stem}.png")
+        mask = read_mask(out / "masks" / f"{src.stem}.png")
+        assert mask.any() and (~mask).any()
+        assert plate.shape == image.shape
+        assert np.array_equal(plate[~mask], image[~mask])
+        assert not np.array_equal(plate[mask], image[mask])  # the character was actually filled
+
+
+def test_stage_commands_and_foreign_mask_folder(tmp_path: Path, small_sintel_dir):
+    frames = small_sintel_dir(2)
+    cfg = load_config(overrides={"fill.method": "opencv-telea", "output.plate_format": "png", "qa.enabled": False})
+    seg = segment(frames, tmp_path / "seg", cfg)
+    assert seg.segment is not None and seg.segment.done == 2
+    assert not (tmp_path / "seg" / "backgrounds").exists()
+    # fill from the segment output into another folder: frames found through run.json
+    filled = inpaint(tmp_path / "seg", tmp_path / "plates", cfg)
+    assert filled.fill is not None and filled.fill.done == 2
+    assert (tmp_path / "plates" / "backgrounds" / "frame_0016.png").is_file()
+    # a foreign mask folder (e.g. the old workflow's): masks/<frame>.png + --input-dir, dilated by masks.dilate
+    foreign = tmp_path / "foreign"
+    (foreign / "masks").mkdir(parents=True)
+    m = np.zeros((164, 384), np.uint8)
+    m[60:80, 100:120] = 255
+    from PIL import Image
+
+    for src in frames.iterdir():
+        Image.fromarray(m).save(foreign / "masks" / f"{src.stem}.png")
+    res = inpaint(foreign, tmp_path / "p2", cfg, frames=frames)
+    assert res.fill is not None and res.fill.done == 2
+    used = read_mask(tmp_path / "p2" / "masks" / "frame_0016.png")
+    assert used.sum() > 400 * 3  # 20x20 square grown by 20 px
+    assert used[70, 110] and used[70, 135] and not used[70, 150]
+    rec = json.loads((tmp_path / "p2" / "inpainting_metadata.json").read_text())["frames"]["frame_0016"]
+    assert rec["extra_dilate"] == 20
