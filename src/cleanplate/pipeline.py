@@ -106,16 +106,19 @@ def _open_input(input_path: str | Path, config: Config) -> FrameSource:
     return open_source(input_path, recursive=ic.recursive, every=ic.every, limit=ic.limit, max_side=ic.max_side)
 
 
-def _prepare_manifest(layout: Layout, stage: str, config: Config, force: bool) -> tuple[Manifest, str]:
+def _prepare_manifest(layout: Layout, stage: str, config: Config, force: bool
+                      ) -> tuple[Manifest, str, dict[str, dict[str, Any]]]:
+    """The stage's manifest, the current stage hash, and (with ``force``) the records it replaced."""
     stage_hash = config.stage_hash("segment" if stage == "segment" else "fill")
     manifest = Manifest(layout.state / f"{stage}.jsonl")
+    previous: dict[str, dict[str, Any]] = {}
     if force:
-        manifest.reset()
+        previous = manifest.reset()
     else:
         check_config_unchanged(layout, stage, manifest, stage_hash, config)
     parts = config.stage_parts("segment" if stage == "segment" else "fill")
     write_json(layout.state / f"{stage}.config.json", parts)
-    return manifest, stage_hash
+    return manifest, stage_hash, previous
 
 
 # --------------------------------------------------------------------------------------- segment
@@ -135,7 +138,7 @@ def segment(
     source = _open_input(input_path, config)
     layout.prepare(layout.instances, layout.masks)
     layout.clean_temp_files()
-    manifest, stage_hash = _prepare_manifest(layout, "segment", config, force)
+    manifest, stage_hash, previous = _prepare_manifest(layout, "segment", config, force)
     device = resolve_device(config.run.device)
     started = time.time()
 
@@ -152,7 +155,7 @@ def segment(
                 summary.skipped += 1
                 progress(ProgressEvent("segment", "frame", frame_id=ref.frame_id, status="skipped"))
                 continue
-            old = manifest.records.get(ref.frame_id)
+            old = manifest.records.get(ref.frame_id) or previous.get(ref.frame_id)
             rec = _segment_frame(ref, loader, segmenter, config, layout, stage_hash, raise_errors)
             _remove_stale(layout.root, old, rec)
             manifest.append(rec)
@@ -332,7 +335,7 @@ def inpaint(
     same_dir = mask_dir.resolve() == layout.root.resolve() if layout.root.exists() else False
     layout.prepare(layout.backgrounds, *(() if same_dir else (layout.masks,)))
     layout.clean_temp_files()
-    manifest, stage_hash = _prepare_manifest(layout, "fill", config, force)
+    manifest, stage_hash, _ = _prepare_manifest(layout, "fill", config, force)
     device = resolve_device(config.run.device)
     started = time.time()
 

@@ -53,10 +53,13 @@ class Manifest:
         os.fsync(self._fh.fileno())
         self.records[record["frame_id"]] = record
 
-    def reset(self) -> None:
+    def reset(self) -> dict[str, dict[str, Any]]:
+        """Forget every record (``--force``); returns them so their outputs can be cleaned up."""
         self.close()
+        old = dict(self.records)
         self.records.clear()
         self.path.unlink(missing_ok=True)
+        return old
 
     def close(self) -> None:
         if self._fh is not None:
