@@ -17,6 +17,16 @@ from cleanplate.errors import OutputError
 TMP_SUFFIX = ".cptmp"
 
 
+def _file_mode() -> int:
+    """Mode a plain ``open()`` would give a new file (mkstemp makes 0600 files)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_FILE_MODE = _file_mode()
+
+
 def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
     """Write ``data`` to ``path`` so that a reader (or a crash) sees the old file or the whole new one."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
@@ -26,6 +36,7 @@ def atomic_write_bytes(path: Path, data: bytes, *, fsync: bool = False) -> None:
             if fsync:
                 fh.flush()
                 os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
