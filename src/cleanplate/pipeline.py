@@ -35,6 +35,9 @@ from cleanplate.io.outputs import Layout, read_mask, write_image, write_json
 
 log = logging.getLogger("cleanplate")
 
+METADATA_EVERY = 100
+"""The metadata JSON files are rewritten every this many frames (and at the end of a stage)."""
+
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -162,6 +165,8 @@ def segment(
             summary.add(rec)
             progress(ProgressEvent("segment", "frame", frame_id=ref.frame_id, status=rec["status"],
                                    message=rec.get("error")))
+            if (summary.done + summary.failed) % METADATA_EVERY == 0:  # long runs: readable metadata meanwhile
+                write_json(layout.instances_metadata, segment_metadata(manifest, order, config))
         summary.total = len(order)
         summary.seconds = time.time() - started
         meta = segment_metadata(manifest, order, config)
@@ -353,6 +358,8 @@ def inpaint(
         summary.add(rec)
         progress(ProgressEvent("fill", "frame", frame_id=rec["frame_id"], status=rec["status"],
                                message=rec.get("error")))
+        if (summary.done + summary.failed) % METADATA_EVERY == 0:
+            write_json(layout.inpainting_metadata, fill_metadata(manifest, order, config, time.time() - started))
 
     def prepared() -> Iterator[_FillItem]:
         """Frames with their masks, in order; failures are recorded here and not yielded.

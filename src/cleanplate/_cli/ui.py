@@ -54,7 +54,7 @@ class Reporter:
                 console=err_console, transient=False,
             )
             self.progress.start()
-            self.task = self.progress.add_task(ev.stage, total=ev.total, note="")
+            self.task = self.progress.add_task(ev.stage, total=ev.total or None, note="")
             self.counts = {"ok": 0, "skipped": 0, "failed": 0}
         elif ev.kind == "frame" and self.progress is not None:
             self.counts[ev.status or "ok"] = self.counts.get(ev.status or "ok", 0) + 1
