@@ -89,6 +89,25 @@ class TemporalConfig(_Section):
     keyframes: int = Field(0, ge=0, description="Extra keyframes further away in the shot.")
     detector: Literal["content", "adaptive", "none"] = Field("content")
     scene_threshold: float = Field(27.0, gt=0)
+    keyframe_stride: int = Field(8, ge=1, description="Keyframe k sits window + k*stride frames away (each side).")
+    adaptive_threshold: float = Field(3.0, gt=0, description="detector: adaptive — score ratio that makes a cut.")
+    min_shot_length: int = Field(1, ge=1, description="Detector: frames a shot lasts at least (1: cut anywhere).")
+    shot_pattern: str = Field(
+        r"^(?P<shot>.*\d)[_.-]\d+$",
+        description="Regex on frame ids; a change of its group 'shot' is a cut (scene0535_0012 -> scene0535). Empty: off.",
+    )
+    features: Literal["orb", "sift"] = Field("orb", description="Keypoints used to register neighbours.")
+    max_features: int = Field(3000, ge=100, description="Keypoints per frame.")
+    min_inliers: int = Field(25, ge=4, description="Reject a neighbour whose homography has fewer RANSAC inliers.")
+    max_reprojection_error: float = Field(2.5, gt=0, description="RANSAC inlier threshold (px).")
+    ecc: bool = Field(True, description="Refine each homography with ECC (cv2.findTransformECC).")
+    ecc_max_side: int = Field(512, ge=64, description="Long side ECC works at (frames are downscaled to it).")
+    snap_px: float = Field(0.15, ge=0, description="A warp within this many px of a whole-pixel shift copies "
+                           "pixels without resampling (0: never).")
+    ring: int = Field(12, ge=2, description="Width (px) of the unmasked ring around each hole used for gain and checks.")
+    gain: bool = Field(True, description="Per-channel gain compensation of each neighbour, from the ring.")
+    border_tolerance: float = Field(10.0, gt=0, description="Reject a neighbour for a hole when its median "
+                                    "difference from the ring around the hole exceeds this (0-255 levels).")
 
 
 class FillConfig(_Section):
@@ -234,7 +253,7 @@ def load_config(
     A config file may name its own ``profile:``; an explicit ``profile`` argument wins.
     """
     file_data: dict[str, Any] = {}
-    origin = "defaults"
+    origin = ""
     if config_file is not None:
         path = Path(config_file)
         if not path.is_file():
@@ -245,8 +264,12 @@ def load_config(
     if not isinstance(name, str):
         raise ConfigError(f"'profile' must be a profile name, got {name!r}")
     data = _merge(_profile_dict(name), file_data)
-    data = _merge(data, _dotted_to_nested(overrides or {}))
+    nested = _dotted_to_nested(overrides or {})
+    data = _merge(data, nested)
     data["profile"] = name
+    origin = f"profile '{name}'" if config_file is None else origin
+    if nested:
+        origin += " + command-line options"
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

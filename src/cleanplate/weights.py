@@ -16,6 +16,7 @@ its URL and where to put it.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.error
@@ -211,6 +212,8 @@ def download_file(spec: WeightsSpec, progress: ProgressFn | None = None, dest_di
                         progress(done, total_i)
                 out.flush()
                 os.fsync(out.fileno())
+            if total and total.isdigit() and done != int(total):
+                raise OSError(f"connection closed after {done} of {total} B")
             bad = check_file(spec, tmp)
             if bad is not None:
                 errors.append(f"{url}: checksum mismatch ({bad})")
@@ -219,8 +222,10 @@ def download_file(spec: WeightsSpec, progress: ProgressFn | None = None, dest_di
             final = dest_dir / spec.filename
             os.replace(tmp, final)
             return final
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", None) or exc
+            if isinstance(exc, urllib.error.HTTPError):
+                reason = f"HTTP {exc.code} {exc.reason}"
             errors.append(f"{url}: {reason}")
             tmp.unlink(missing_ok=True)
     if any("checksum mismatch" in e for e in errors):
@@ -268,6 +273,12 @@ def verify(names: list[str] | None = None) -> list[tuple[WeightsSpec, str, str |
     """Check present files against the registry: (spec, status, path) with status ok/corrupt/missing."""
     out = []
     for spec in list_specs() if not names else [get_spec(n) for n in names]:
+        if spec.hf_repo and not spec.urls:  # a model folder: present or not, no checksum
+            try:
+                out.append((spec, "ok", _resolve_hf(spec, download=False).path))
+            except WeightsError:
+                out.append((spec, "missing", None))
+            continue
         found = None
         for path, _src in candidates(spec):
             if path.is_file():
