@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -87,9 +89,7 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _cpu_threads(threads: int | None) -> int:
-    if threads:
-        return threads
+def _usable_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -99,6 +99,22 @@ def _cpu_threads(threads: int | None) -> int:
 def _is_zip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(4) == b"PK\x03\x04"
+
+
+def _not_torchscript(path: Path) -> str | None:
+    """Why a zip archive is not a TorchScript export (None when it holds TorchScript code)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except zipfile.BadZipFile as exc:
+        return f"a broken zip archive ({_one_line(exc)})"
+    if any("/code/" in n or n.startswith("code/") for n in names):
+        return None
+    if any(n.endswith(".ckpt") for n in names):
+        return "a zip of training checkpoints (as the original big-lama.zip is), not the TorchScript export"
+    if any(n.endswith("data.pkl") for n in names):
+        return "a PyTorch checkpoint saved with torch.save (a state dict), not a TorchScript export"
+    return "a zip archive without TorchScript code"
 
 
 def _looks_like_onnx(path: Path) -> bool:
@@ -124,14 +140,22 @@ class _TorchScriptModel:
             ) from None
         self._torch = torch
         self.device = device
-        if device == "cpu":
-            torch.set_num_threads(_cpu_threads(threads))
+        if device == "cpu":  # run.threads, else torch's default (physical cores) within the CPUs we may use
+            torch.set_num_threads(threads or min(torch.get_num_threads(), _usable_cpus()))
         if not _is_zip(path):
             hint = "it looks like ONNX: set fill.lama.format: onnx or auto" if _looks_like_onnx(path) else \
                 "not a zip archive"
             raise WeightsError(f"{path} is not a TorchScript LaMa model ({hint})")
+        problem = _not_torchscript(path)
+        if problem is not None:
+            raise WeightsError(
+                f"{path} is not a TorchScript LaMa model: it is {problem}; "
+                "use big-lama.pt (`cleanplate weights download big-lama`)"
+            )
         try:
-            model = torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():  # torch 2.9+ flags TorchScript as deprecated; LaMa ships only as it
+                warnings.simplefilter("ignore", FutureWarning)
+                model = torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:  # torch raises RuntimeError, pickle errors, ... for non-TorchScript zips
             raise WeightsError(f"{path} is not a TorchScript LaMa model: {_one_line(exc)}") from None
         self._model = model.eval().to(device)
@@ -140,15 +164,21 @@ class _TorchScriptModel:
         self.precision = self._pick_precision(reference)
 
     def _run(self, image: np.ndarray, mask: np.ndarray) -> Any:
+        """The model's raw output (whatever it returns) for numpy inputs.
+
+        TorchScript's profiling optimiser is off: its first calls on each new input shape are slow
+        (seconds for big-lama, as reported in enesmsahin/simple-lama-inpainting#22), crops come in
+        many shapes, and with the benchmark's conv stand-in on CPU the optimised graph ran about 2x
+        slower than the plain interpreter.
+        """
         torch = self._torch
         amp = torch.autocast("cuda", dtype=self._amp) if self._amp is not None else contextlib.nullcontext()
-        with torch.inference_mode(), amp:
-            out = self._model(torch.from_numpy(image).to(self.device), torch.from_numpy(mask).to(self.device))
-        return out
+        with torch.inference_mode(), torch.jit.optimized_execution(False), amp:
+            return self._model(torch.from_numpy(image).to(self.device), torch.from_numpy(mask).to(self.device))
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         out = self._run(image, mask)
-        return out.float().clamp_(0.0, 1.0).cpu().numpy()
+        return np.clip(out.float().cpu().numpy(), 0.0, 1.0)
 
     def _probe(self, path: Path) -> np.ndarray:
         """Run the model once on a small frame (64x72, not a power of two) to check it is a LaMa."""
@@ -297,11 +327,9 @@ class LamaInpainter:
         """Inpaint HxWx3 uint8 RGB frames where their HxW bool masks are set; frames may differ in size.
 
         Each plate equals its frame outside the mask; an empty mask gives the frame back without
-        running the model. ``extra`` holds format, strategy, weights, precision, device, the number of
-        windows and the model input sizes (h, w).
+        running the model. ``extra`` holds format, strategy, weights (registry name, or the file name
+        of a ``checkpoint``), precision, device, the number of windows and the model input sizes (h, w).
         """
-        if len(images) != len(masks):
-            raise ValueError(f"{len(images)} images but {len(masks)} masks")
         jobs: list[tuple[int, Region, ModelInput]] = []  # (frame, region, model input)
         bool_masks = []
         for i, (image, mask) in enumerate(zip(images, masks, strict=True)):
@@ -320,14 +348,17 @@ class LamaInpainter:
         sizes: list[list[list[int]]] = [[] for _ in images]
         for (i, region, inp), out in zip(jobs, outputs, strict=True):
             patch = restore(out, inp.content, region.shape)
-            fills[i][region.window][region.paste] = patch[region.paste]
+            paste = bool_masks[i][region.window]
+            fills[i][region.window][paste] = patch[paste]
             sizes[i].append(list(inp.image.shape[1:]))
+        use = self._weights
+        weights_name = Path(use.path).name if use.source == "checkpoint" else use.name
         results = []
         for i, image in enumerate(images):
             extra: dict[str, object] = {
                 "format": self._model.format,
                 "strategy": self._lama.strategy,
-                "weights": self._weights.name,
+                "weights": weights_name,
                 "precision": self._model.precision,
                 "device": self._model.device,
                 "windows": len(sizes[i]),

@@ -4,9 +4,9 @@ No model here, only numpy and OpenCV, so every step can be tested on its own.
 
 * ``original``: the whole frame at its own size (a fixed-size model, such as the 512x512 ONNX export,
   cannot take that: the frame is scaled to fit the model, as with ``resize``).
-* ``crop``: one window per group of masked regions: the region's box grown by ``crop_margin`` px of
-  context on each side (clipped to the frame); windows that overlap are merged into one, so every
-  masked pixel is filled exactly once and a region is never used as context for its neighbour.
+* ``crop``: one window per masked region: the region's box grown by ``crop_margin`` px of context on
+  each side (clipped to the frame); windows that overlap are merged into their bounding box until
+  none do, so every masked pixel is filled exactly once, by the one window that holds it.
 * ``resize``: the whole frame scaled so its long side is ``working_size``.
 
 A window is scaled (never enlarged for a model that takes any size), padded by mirroring its edge
@@ -32,14 +32,13 @@ PAD_MULTIPLE = 8
 
 @dataclass(frozen=True)
 class Region:
-    """A window of a frame: rows ``y0:y1``, columns ``x0:x1``; ``paste`` (window-sized HxW bool) marks
-    the masked pixels this window's result is written to."""
+    """A window of a frame: rows ``y0:y1``, columns ``x0:x1``. Windows of one frame never overlap;
+    each is filled where the frame's mask is set inside it."""
 
     y0: int
     y1: int
     x0: int
     x1: int
-    paste: np.ndarray
 
     @property
     def window(self) -> tuple[slice, slice]:
@@ -66,40 +65,34 @@ def plan_regions(mask: np.ndarray, strategy: Strategy, crop_margin: int) -> list
         return []
     h, w = mask.shape
     if strategy != "crop":
-        return [Region(0, h, 0, w, mask.copy())]
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    groups: list[tuple[list[int], list[int]]] = []  # ([y0, y1, x0, x1], component labels)
-    for i in range(1, n):
-        x, y, bw, bh = (int(v) for v in stats[i, :4])
-        box = [max(0, y - crop_margin), min(h, y + bh + crop_margin),
-               max(0, x - crop_margin), min(w, x + bw + crop_margin)]
-        groups.append((box, [i]))
-    groups = _merge_overlapping(groups)
-    regions = []
-    for (y0, y1, x0, x1), ids in groups:
-        paste = np.isin(labels[y0:y1, x0:x1], ids)
-        regions.append(Region(y0, y1, x0, x1, paste))
-    return regions
+        return [Region(0, h, 0, w)]
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    boxes = []
+    for x, y, bw, bh in stats[1:n, :4].tolist():
+        boxes.append((max(0, y - crop_margin), min(h, y + bh + crop_margin),
+                      max(0, x - crop_margin), min(w, x + bw + crop_margin)))
+    return [Region(*box) for box in _merge_overlapping(boxes)]
 
 
-def _merge_overlapping(groups: list[tuple[list[int], list[int]]]) -> list[tuple[list[int], list[int]]]:
-    """Merge boxes that overlap into their bounding box until none overlap."""
-    merged = True
-    while merged:
-        merged = False
-        out: list[tuple[list[int], list[int]]] = []
-        for box, ids in groups:
+Box = tuple[int, int, int, int]  # y0, y1, x0, x1
+
+
+def _merge_overlapping(boxes: list[Box]) -> list[Box]:
+    """Replace boxes that overlap by their bounding box until none overlap."""
+    out: list[Box] = []
+    for box in boxes:
+        # absorb every kept box this one overlaps; the grown box may overlap more, so look again
+        absorbed = True
+        while absorbed:
+            absorbed = False
             for other in out:
-                ob = other[0]
-                if box[0] < ob[1] and ob[0] < box[1] and box[2] < ob[3] and ob[2] < box[3]:
-                    other[0][:] = [min(box[0], ob[0]), max(box[1], ob[1]), min(box[2], ob[2]), max(box[3], ob[3])]
-                    other[1].extend(ids)
-                    merged = True
+                if box[0] < other[1] and other[0] < box[1] and box[2] < other[3] and other[2] < box[3]:
+                    out.remove(other)
+                    box = (min(box[0], other[0]), max(box[1], other[1]), min(box[2], other[2]), max(box[3], other[3]))
+                    absorbed = True
                     break
-            else:
-                out.append((list(box), list(ids)))
-        groups = out
-    return groups
+        out.append(box)
+    return out
 
 
 def content_size(
