@@ -33,6 +33,8 @@ INPAINTERS: Registry[Inpainter] = Registry("fill method")
 
 def create_inpainter(config: Config, device: str) -> Inpainter:
     import cleanplate.fill  # noqa: F401  (registers the built-in backends)
+    from cleanplate.fill.temporal import register_temporal
 
+    register_temporal()  # temporal+<name> for every inpainter registered by now
     cls = INPAINTERS.get(config.fill.method)
     return cls(config, device)

@@ -1,0 +1,235 @@
+"""Registering a neighbour frame onto a target frame of the same shot, and warping it there.
+
+Keypoints (ORB or SIFT) are found on unmasked pixels only, matched with a ratio test, and a
+homography is fitted with RANSAC; ECC (``cv2.findTransformECC``, homography model, on downscaled
+frames, characters masked out) refines it. A shot whose frames are the same outside the characters
+registers as the identity without keypoints, and a warp within ``snap_px`` of a whole-pixel shift
+becomes that shift, so its pixels are copied as they are, not resampled. A neighbour is rejected
+(``Registration.ok`` False, with a reason) when it has too few keypoints or inliers, or the
+homography folds or scales the frame implausibly.
+
+Matrices map neighbour pixel coordinates (x, y) to target pixel coordinates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from cleanplate import masks as M
+from cleanplate.config import TemporalConfig
+
+_FEATURE_MARGIN = 16  # px kept between keypoints and masks: an ORB patch is 31 px wide
+_RATIO = 0.8  # Lowe's ratio test
+_STATIC_MEAN = 1.0  # a neighbour is the same view when the mean |difference| of common scenery is below this
+_STATIC_OUTLIERS = 0.01  # ... and at most this share of it differs by more than _STATIC_LEVEL
+_STATIC_LEVEL = 6
+
+
+@dataclass
+class FrameFeatures:
+    """What registration needs of one frame: gray HxW uint8, scenery HxW bool (outside the mask),
+    keypoints Nx2 float32 (x, y) with descriptors, and a downscaled float32 copy for ECC."""
+
+    gray: np.ndarray
+    scenery: np.ndarray
+    points: np.ndarray
+    descriptors: np.ndarray | None
+    small: np.ndarray
+    small_scenery: np.ndarray
+    scale: float
+
+
+@dataclass
+class Registration:
+    """A neighbour's warp onto the target. ``kind``: identity, shift, homography or rejected."""
+
+    kind: str
+    matrix: np.ndarray | None = None  # 3x3 float64, neighbour (x, y) -> target (x, y)
+    shift: tuple[int, int] = (0, 0)  # (dx, dy) for identity / shift
+    inliers: int = 0
+    error: float = 0.0  # median reprojection error of the inliers, px
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.kind != "rejected"
+
+    def inverse(self) -> Registration:
+        """The target's warp onto the neighbour."""
+        if not self.ok or self.matrix is None:
+            return self
+        inv = np.linalg.inv(self.matrix)
+        return Registration(self.kind, inv / inv[2, 2], (-self.shift[0], -self.shift[1]),
+                            self.inliers, self.error, self.reason)
+
+
+def _shift_matrix(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
+def _corners(shape: tuple[int, ...]) -> np.ndarray:
+    h, w = shape[:2]
+    return np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1], [(w - 1) / 2, (h - 1) / 2]], np.float64)
+
+
+def _apply(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return cv2.perspectiveTransform(pts.reshape(-1, 1, 2).astype(np.float64), matrix).reshape(-1, 2)
+
+
+def as_shift(matrix: np.ndarray, shape: tuple[int, ...], tol: float) -> tuple[int, int] | None:
+    """The whole-pixel shift (dx, dy) ``matrix`` is within ``tol`` px of over the frame, or None."""
+    c = _corners(shape)
+    d = _apply(matrix, c) - c
+    t = np.round(d[-1])
+    if np.abs(d - t).max() <= tol:
+        return int(t[0]), int(t[1])
+    return None
+
+
+def _plausible(matrix: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """The homography keeps the frame a convex quad of similar area (no fold, flip or blow-up)."""
+    quad = _apply(matrix, _corners(shape)[:4]).astype(np.float32)
+    if not np.isfinite(quad).all() or not cv2.isContourConvex(quad.reshape(-1, 1, 2)):
+        return False
+    h, w = shape[:2]
+    ratio = abs(cv2.contourArea(quad)) / float((w - 1) * (h - 1))
+    return 0.5 <= ratio <= 2.0
+
+
+class Registrar:
+    """Finds :class:`FrameFeatures` of frames and :class:`Registration` of neighbour onto target."""
+
+    def __init__(self, tc: TemporalConfig) -> None:
+        self.tc = tc
+        if tc.features == "sift":
+            self._detector = cv2.SIFT_create(nfeatures=tc.max_features)
+            self._norm = cv2.NORM_L2
+        else:
+            self._detector = cv2.ORB_create(nfeatures=tc.max_features, fastThreshold=8)
+            self._norm = cv2.NORM_HAMMING
+        self._matcher = cv2.BFMatcher(self._norm)
+
+    def features(self, image: np.ndarray, mask: np.ndarray) -> FrameFeatures:
+        """Features of a frame (HxWx3 uint8 RGB) whose characters are ``mask`` (HxW bool)."""
+        gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        scenery = ~mask.astype(bool)
+        detect = (~M.dilate(mask, _FEATURE_MARGIN)).astype(np.uint8) * 255
+        kps, desc = self._detector.detectAndCompute(gray, detect)
+        points = np.array([k.pt for k in kps], np.float32).reshape(-1, 2)
+        h, w = gray.shape
+        scale = min(1.0, self.tc.ecc_max_side / max(h, w))
+        size = (max(8, round(w * scale)), max(8, round(h * scale)))
+        small = gray if scale == 1.0 else cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
+        small_scenery = scenery if scale == 1.0 else cv2.resize(
+            scenery.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+        # keep ECC off the characters' edges too: erode the scenery a little
+        small_scenery = ~M.dilate(~small_scenery, 2)
+        return FrameFeatures(gray, scenery, points, desc, small.astype(np.float32),
+                             small_scenery.astype(np.uint8) * 255, scale)
+
+    def register(self, target: FrameFeatures, source: FrameFeatures) -> Registration:
+        """Warp of ``source`` onto ``target`` (same shot, same frame size), or a rejection."""
+        if target.gray.shape != source.gray.shape:
+            return Registration("rejected", reason="frame size differs")
+        if self._same_view(target, source):
+            return Registration("identity", _shift_matrix(0, 0))
+        n_min = self.tc.min_inliers
+        if min(len(target.points), len(source.points)) < n_min or target.descriptors is None \
+                or source.descriptors is None:
+            return Registration("rejected", reason="too few keypoints")
+        pairs = self._matcher.knnMatch(target.descriptors, source.descriptors, k=2)
+        good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < _RATIO * p[1].distance]
+        if len(good) < n_min:
+            return Registration("rejected", reason=f"{len(good)} matches")
+        dst = target.points[[m.queryIdx for m in good]]
+        src = source.points[[m.trainIdx for m in good]]
+        thr = self.tc.max_reprojection_error
+        matrix, inl = cv2.findHomography(src, dst, cv2.RANSAC, thr, maxIters=2000, confidence=0.995)
+        if matrix is None or inl is None:
+            return Registration("rejected", reason="no homography")
+        inl = inl.ravel().astype(bool)
+        n_inl = int(inl.sum())
+        if n_inl < n_min:
+            return Registration("rejected", inliers=n_inl, reason=f"{n_inl} inliers")
+        if not _plausible(matrix, target.gray.shape):
+            return Registration("rejected", inliers=n_inl, reason="implausible homography")
+        if self.tc.ecc:
+            matrix = self._refine(target, source, matrix)
+        error = float(np.median(np.linalg.norm(_apply(matrix, src[inl]) - dst[inl], axis=1)))
+        shift = as_shift(matrix, target.gray.shape, self.tc.snap_px) if self.tc.snap_px > 0 else None
+        if shift is not None:
+            kind = "identity" if shift == (0, 0) else "shift"
+            return Registration(kind, _shift_matrix(*shift), shift, n_inl, round(error, 4))
+        return Registration("homography", matrix / matrix[2, 2], (0, 0), n_inl, round(error, 4))
+
+    def _same_view(self, target: FrameFeatures, source: FrameFeatures) -> bool:
+        """The scenery both frames show is (nearly) the same pixels: a locked-off camera."""
+        both = target.scenery & source.scenery
+        if both.mean() < 0.05:
+            return False
+        d = cv2.absdiff(target.gray, source.gray)[both]
+        return float(d.mean()) <= _STATIC_MEAN and float((d > _STATIC_LEVEL).mean()) <= _STATIC_OUTLIERS
+
+    def _refine(self, target: FrameFeatures, source: FrameFeatures, matrix: np.ndarray) -> np.ndarray:
+        """ECC refinement of ``matrix`` at ECC scale; the keypoint fit is kept when ECC fails or drifts."""
+        s = np.diag([target.scale, target.scale, 1.0])
+        warp = s @ np.linalg.inv(matrix) @ np.linalg.inv(s)  # ECC warps template (target) -> input coords
+        warp = (warp / warp[2, 2]).astype(np.float32)
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-4)
+        try:
+            if hasattr(cv2, "findTransformECCWithMask"):
+                _, warp = cv2.findTransformECCWithMask(target.small, source.small, target.small_scenery,
+                                                       source.small_scenery, warp, cv2.MOTION_HOMOGRAPHY,
+                                                       criteria, 5)
+            else:  # older OpenCV: one mask, on the input image; map the target's characters into it
+                h, w = source.small.shape
+                tmask = cv2.warpPerspective(target.small_scenery, warp, (w, h), flags=cv2.INTER_NEAREST)
+                _, warp = cv2.findTransformECC(target.small, source.small, warp, cv2.MOTION_HOMOGRAPHY,
+                                               criteria, source.small_scenery & tmask, 5)
+        except cv2.error:
+            return matrix
+        refined = np.linalg.inv(np.linalg.inv(s) @ warp.astype(np.float64) @ s)
+        refined /= refined[2, 2]
+        c = _corners(target.gray.shape)
+        drift = np.abs(_apply(refined, c) - _apply(matrix, c)).max()
+        if not np.isfinite(drift) or drift > 2 * self.tc.max_reprojection_error \
+                or not _plausible(refined, target.gray.shape):
+            return matrix
+        return refined
+
+
+def warp_into(image: np.ndarray, scenery: np.ndarray, reg: Registration,
+              roi: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """A neighbour (HxWx3 uint8 RGB) and where it shows scenery, warped into the target's ``roi``.
+
+    ``roi`` is (x0, y0, x1, y1) in target pixels. Returns the hxwx3 uint8 pixels and an hxw bool
+    map of the pixels that come wholly from the neighbour's scenery, inside its frame; everything
+    else (its characters, outside its frame) is not valid. Identity and shifts copy pixels exactly.
+    """
+    x0, y0, x1, y1 = roi
+    w, h = x1 - x0, y1 - y0
+    if reg.kind in ("identity", "shift"):
+        dx, dy = reg.shift
+        out = np.zeros((h, w, 3), np.uint8)
+        valid = np.zeros((h, w), bool)
+        H, W = scenery.shape
+        sx0, sy0 = max(x0 - dx, 0), max(y0 - dy, 0)
+        sx1, sy1 = min(x1 - dx, W), min(y1 - dy, H)
+        if sx1 > sx0 and sy1 > sy0:
+            tx, ty = sx0 + dx - x0, sy0 + dy - y0
+            out[ty:ty + sy1 - sy0, tx:tx + sx1 - sx0] = image[sy0:sy1, sx0:sx1]
+            valid[ty:ty + sy1 - sy0, tx:tx + sx1 - sx0] = scenery[sy0:sy1, sx0:sx1]
+        return out, valid
+    if reg.matrix is None:
+        raise ValueError(f"cannot warp a {reg.kind} registration")
+    m = _shift_matrix(-x0, -y0) @ reg.matrix
+    out = cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    cover = cv2.warpPerspective(scenery.astype(np.uint8) * 255, m, (w, h), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    # bicubic reads a 4x4 neighbourhood: keep only pixels whose whole support is scenery
+    valid = cv2.erode((cover == 255).astype(np.uint8), np.ones((3, 3), np.uint8),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(bool)
+    return out, valid

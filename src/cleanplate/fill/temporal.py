@@ -1,0 +1,317 @@
+"""Temporal clean plates (``fill.method: temporal+<inpainter>``): real pixels from other frames first.
+
+In a shot the set stays while characters move, so most of what a character hides in one frame
+another frame shows. For each frame the filler registers its neighbours in the same shot (the
+``window`` frames each side, plus ``keyframes`` further away; see :mod:`.registration`), warps
+them onto it, and fills every masked pixel with the per-pixel median of the neighbours that show
+scenery there, after per-channel gain compensation and a check of each neighbour against the
+unmasked ring around each hole. Only what no neighbour saw goes to the inner inpainter, which gets
+the frame with the borrowed pixels already in place. Shots come from :mod:`.shots`; nothing is
+borrowed across a cut. Memory is bounded: the filler holds the frames within its reach only.
+
+Per-frame metadata (``FillResult.extra``): ``shot_id``, ``temporal_fraction`` and
+``inpainted_fraction`` (shares of the masked area), ``registration_error`` (median reprojection
+error of the used neighbours, px), ``photometric_error`` (their median ring difference, levels),
+``neighbours_used`` (count), ``neighbour_ids``, ``neighbours_rejected`` ({frame id: reason}),
+``inner_method`` and ``temporal_timings`` (seconds of registration, fusion, inner inpaint).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from cleanplate import masks as M
+from cleanplate.config import Config, TemporalConfig
+from cleanplate.errors import FrameError
+from cleanplate.fill.base import INPAINTERS, Inpainter
+from cleanplate.fill.registration import FrameFeatures, Registrar, Registration, warp_into
+from cleanplate.fill.shots import Shot, ShotLabeller
+from cleanplate.records import FillResult, SequenceFrame
+from cleanplate.weights import WeightsUse
+
+PREFIX = "temporal+"
+_MAX_GAIN = 1.5  # per-channel gains are clipped to [1/_MAX_GAIN, _MAX_GAIN]
+_GAIN_EPS = 0.01  # gains closer to 1 than this are not applied, so identical scenery is copied exactly
+_MIN_RING = 20  # ring pixels needed to judge a neighbour for a hole
+
+
+@dataclass
+class FrameFill:
+    """Pixels borrowed from neighbours for one frame, before the inner inpainter.
+
+    ``fill`` HxWx3 uint8 RGB (meaningful where ``known``), ``known`` HxW bool (masked pixels some
+    neighbour showed), ``used`` indices of the neighbours that gave pixels, ``errors`` each
+    neighbour's median ring difference (levels; None when it could not be measured).
+    """
+
+    fill: np.ndarray
+    known: np.ndarray
+    used: list[int]
+    errors: list[float | None]
+
+
+def _roi(mask: np.ndarray, margin: int) -> tuple[int, int, int, int]:
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    H, W = mask.shape
+    return max(x - margin, 0), max(y - margin, 0), min(x + w + margin, W), min(y + h + margin, H)
+
+
+def fuse(image: np.ndarray, mask: np.ndarray,
+         neighbours: Sequence[tuple[np.ndarray, np.ndarray, Registration]], tc: TemporalConfig) -> FrameFill:
+    """Fill ``mask`` (HxW bool) of ``image`` (HxWx3 uint8 RGB) from registered neighbours.
+
+    ``neighbours``: (image HxWx3 uint8 RGB, scenery HxW bool, registration onto ``image``).
+    Each hole (connected component of the mask) takes a neighbour only when the neighbour, warped
+    and gain-compensated, matches the frame on the unmasked ring around that hole (median
+    difference <= ``border_tolerance``); each pixel is the median of the accepted candidates.
+    """
+    h, w = mask.shape
+    fill = np.zeros((h, w, 3), np.uint8)
+    known = np.zeros((h, w), bool)
+    errors: list[float | None] = [None] * len(neighbours)
+    if not mask.any() or not neighbours:
+        return FrameFill(fill, known, [], errors)
+    x0, y0, x1, y1 = roi = _roi(mask, tc.ring + 1)
+    m = mask[y0:y1, x0:x1]
+    img = image[y0:y1, x0:x1].astype(np.float32)
+    n_lab, lab = cv2.connectedComponents(m.astype(np.uint8), connectivity=8)
+    ring = cv2.dilate(lab.astype(np.float32), M.ellipse_kernel(tc.ring)).astype(np.int64)
+    ring[m] = 0
+    ring_size = np.bincount(ring.ravel(), minlength=n_lab)
+    sel = np.nonzero(m)
+    cands = np.full((len(neighbours), len(sel[0]), 3), np.nan, np.float32)
+    for k, (nimg, scenery, reg) in enumerate(neighbours):
+        px, valid = warp_into(nimg, scenery, reg, roi)
+        cand = px.astype(np.float32)
+        on_ring = valid & (ring > 0)
+        if tc.gain and on_ring.sum() >= _MIN_RING:
+            gain = img[on_ring].sum(0) / np.maximum(cand[on_ring].sum(0), 1.0)
+            gain = np.clip(gain, 1 / _MAX_GAIN, _MAX_GAIN)
+            if np.abs(gain - 1).max() >= _GAIN_EPS:
+                cand = np.clip(cand * gain, 0, 255)
+        diff = np.abs(img - cand).mean(-1)
+        if on_ring.sum() >= _MIN_RING:
+            errors[k] = round(float(np.median(diff[on_ring])), 3)
+        # median diff <= tol  <=>  at most half of the ring pixels differ by more than tol
+        bad = on_ring & (diff > tc.border_tolerance)
+        seen = np.bincount(ring[on_ring], minlength=n_lab)
+        n_bad = np.bincount(ring[bad], minlength=n_lab)
+        judged = seen >= np.maximum(_MIN_RING, 0.25 * ring_size)
+        comp_ok = judged & (n_bad * 2 <= seen)
+        if errors[k] is not None and errors[k] <= tc.border_tolerance:  # too little ring seen: judge globally
+            comp_ok |= ~judged
+        comp_ok[0] = False
+        ok = valid & comp_ok[lab]
+        vals = cand[sel]
+        vals[~ok[sel]] = np.nan
+        cands[k] = vals
+    count = (~np.isnan(cands[..., 0])).sum(0)
+    has = count > 0
+    used = [k for k in range(len(neighbours)) if bool((~np.isnan(cands[k, :, 0])).any())]
+    if has.any():
+        srt = np.sort(cands[:, has], axis=0)  # NaN sorts last
+        c = count[has]
+        lo = np.take_along_axis(srt, ((c - 1) // 2)[None, :, None].repeat(3, 2), 0)[0]
+        hi = np.take_along_axis(srt, (c // 2)[None, :, None].repeat(3, 2), 0)[0]
+        med = np.clip(np.rint((lo + hi) / 2), 0, 255).astype(np.uint8)
+        ys, xs = sel[0][has] + y0, sel[1][has] + x0
+        fill[ys, xs] = med
+        known[ys, xs] = True
+    return FrameFill(fill, known, used, errors)
+
+
+def _sane(f: SequenceFrame) -> bool:
+    """HxWx3 uint8 image with an HxW mask: the only frames registration and fusion take."""
+    im, m = f.image, f.mask
+    return im.ndim == 3 and im.shape[2] == 3 and im.dtype == np.uint8 and m.shape == im.shape[:2]
+
+
+@dataclass
+class _Entry:
+    pos: int
+    frame: SequenceFrame
+    shot: Shot = Shot(-1, "")
+    features: FrameFeatures | None = None
+
+
+class TemporalFiller:
+    """``temporal+<inner>``: borrow from the shot's other frames, the inner inpainter does the rest.
+
+    Sequential (``sequential = True``): the pipeline calls :meth:`fill_sequence`. ``on_source_map``,
+    when set, gets (frame id, HxW uint8 map: 0 kept, 1 from neighbours, 2 inner inpainter) per frame.
+    """
+
+    sequential = True
+    name = "temporal"
+    inner_name = ""  # set on the registered subclasses (temporal+patchmatch, ...)
+
+    def __init__(self, config: Config, device: str) -> None:
+        self.tc = config.fill.temporal
+        self.inner: Inpainter = INPAINTERS.get(self.inner_name)(config, device)
+        self.registrar = Registrar(self.tc)
+        self.shots = ShotLabeller(self.tc)
+        k, stride = self.tc.window, self.tc.keyframe_stride
+        offs = list(range(1, k + 1)) + [k + stride * i for i in range(1, self.tc.keyframes + 1)]
+        self.offsets = [s * o for o in offs for s in (-1, 1)]  # nearest first
+        self.reach = max(offs, default=0)
+        self.on_source_map: Callable[[str, np.ndarray], None] | None = None
+        self._pairs: dict[tuple[int, int], Registration] = {}
+
+    def weights_used(self) -> list[WeightsUse]:
+        return self.inner.weights_used()
+
+    def fill(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[FillResult]:
+        """A batch is taken as consecutive frames of a sequence; a frame's failure is raised."""
+        frames = (SequenceFrame(f"{i:06d}", i, im, mk) for i, (im, mk) in enumerate(zip(images, masks, strict=True)))
+        out = []
+        for _, res in self.fill_sequence(frames):
+            if isinstance(res, BaseException):
+                raise res
+            out.append(res)
+        return out
+
+    def fill_sequence(self, frames: Iterable[SequenceFrame]
+                      ) -> Iterator[tuple[SequenceFrame, FillResult | Exception]]:
+        """One (frame, result or exception) per ``todo`` frame, in order; context frames only lend pixels."""
+        buf: dict[int, _Entry] = {}
+        queue: deque[int] = deque()
+        self._pairs.clear()
+        entries = (_Entry(pos, f) for pos, f in enumerate(frames))
+        labelled = self.shots.label(entries, lambda e: e.frame.frame_id, lambda e: e.frame.image, self._same_view)
+        for entry, shot in labelled:
+            entry.shot, pos, frame = shot, entry.pos, entry.frame
+            buf[pos] = entry
+            if frame.todo:
+                queue.append(pos)
+            while queue and (pos - queue[0] >= self.reach or buf[queue[0]].shot.key != shot.key):
+                yield self._result(buf, queue.popleft())
+            self._evict(buf, (queue[0] if queue else pos) - self.reach)
+        while queue:
+            yield self._result(buf, queue.popleft())
+        self._pairs.clear()
+
+    def _evict(self, buf: dict[int, _Entry], lo: int) -> None:
+        for p in [p for p in buf if p < lo]:
+            del buf[p]
+        for key in [key for key in self._pairs if min(key) < lo]:
+            del self._pairs[key]
+
+    def _result(self, buf: dict[int, _Entry], pos: int) -> tuple[SequenceFrame, FillResult | Exception]:
+        frame = buf[pos].frame
+        try:
+            return frame, self._fill_one(buf, pos)
+        except Exception as exc:  # recorded as this frame's failure by the pipeline
+            return frame, exc
+
+    def _features(self, e: _Entry) -> FrameFeatures:
+        if e.features is None:
+            e.features = self.registrar.features(e.frame.image, e.frame.mask)
+        return e.features
+
+    def _register(self, target: _Entry, source: _Entry) -> Registration:
+        key = (target.pos, source.pos)
+        if key not in self._pairs:
+            back = self._pairs.get((source.pos, target.pos))
+            if back is not None:
+                self._pairs[key] = back.inverse()
+            elif not (_sane(target.frame) and _sane(source.frame)):
+                self._pairs[key] = Registration("rejected", reason="unusable frame or mask")
+            else:
+                try:
+                    self._pairs[key] = self.registrar.register(self._features(target), self._features(source))
+                except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:  # a bad pair only loses the pair
+                    self._pairs[key] = Registration("rejected", reason=f"registration failed: {exc}"[:200])
+        return self._pairs[key]
+
+    def _same_view(self, prev: _Entry, cur: _Entry) -> bool:
+        """Whether ``prev`` registers onto ``cur`` and matches it on their common scenery (no cut)."""
+        reg = self._register(cur, prev)
+        if not reg.ok:
+            return False
+        try:
+            h, w = cur.frame.mask.shape
+            px, valid = warp_into(prev.frame.image, ~prev.frame.mask.astype(bool), reg, (0, 0, w, h))
+            common = valid & ~cur.frame.mask.astype(bool)
+            if common.mean() < 0.3:
+                return False
+            diff = np.abs(px.astype(np.int16) - cur.frame.image).mean(-1)[common]
+        except (cv2.error, ValueError):  # cannot tell: keep the cut, the safe side
+            return False
+        return float(np.median(diff)) <= self.tc.border_tolerance
+
+    def _fill_one(self, buf: dict[int, _Entry], pos: int) -> FillResult:
+        t0 = time.perf_counter()
+        e = buf[pos]
+        if not _sane(e.frame):
+            raise FrameError(f"frame {e.frame.image.shape} and mask {e.frame.mask.shape} do not fit together")
+        image, mask = e.frame.image, e.frame.mask.astype(bool)
+        regs: list[tuple[_Entry, Registration]] = []
+        rejected: dict[str, str] = {}
+        if mask.any():
+            for off in self.offsets:
+                n = buf.get(pos + off)
+                if n is None or n.shot.key != e.shot.key or n.frame.image.shape != image.shape:
+                    continue
+                reg = self._register(e, n)
+                if reg.ok:
+                    regs.append((n, reg))
+                else:
+                    rejected[n.frame.frame_id] = reg.reason
+        t1 = time.perf_counter()
+        ff = fuse(image, mask, [(n.frame.image, ~n.frame.mask.astype(bool), r) for n, r in regs], self.tc)
+        for k, err in enumerate(ff.errors):
+            if k not in ff.used:
+                rejected[regs[k][0].frame.frame_id] = "no usable pixels" if err is None or \
+                    err <= self.tc.border_tolerance else f"differs from the frame (ring {err:.1f})"
+        t2 = time.perf_counter()
+        unknown = mask & ~ff.known
+        plate = image.copy()
+        plate[ff.known] = ff.fill[ff.known]
+        extra: dict[str, object] = {}
+        if unknown.any():
+            res = self.inner.fill([plate], [unknown])[0]
+            extra.update(res.extra)
+            plate = np.array(res.plate, dtype=np.uint8, copy=True)
+            plate[ff.known] = ff.fill[ff.known]
+        t3 = time.perf_counter()
+        if self.on_source_map is not None:
+            src = np.zeros(mask.shape, np.uint8)
+            src[ff.known], src[unknown] = 1, 2
+            self.on_source_map(e.frame.frame_id, src)
+        area = int(mask.sum())
+        used = [regs[k] for k in ff.used]
+        reproj = [r.error for _, r in used]
+        photo = [ff.errors[k] for k in ff.used if ff.errors[k] is not None]
+        extra.update({
+            "shot_id": e.shot.shot_id,
+            "temporal_fraction": round(int(ff.known.sum()) / area, 4) if area else 0.0,
+            "inpainted_fraction": round(int(unknown.sum()) / area, 4) if area else 0.0,
+            "registration_error": round(float(np.median(reproj)), 4) if reproj else None,
+            "photometric_error": round(float(np.median(photo)), 3) if photo else None,
+            "neighbours_used": len(used),
+            "neighbour_ids": [n.frame.frame_id for n, _ in used],
+            "neighbours_rejected": rejected,
+            "inner_method": self.inner_name,
+            "temporal_timings": {"registration": round(t1 - t0, 4), "fusion": round(t2 - t1, 4),
+                                 "inpaint": round(t3 - t2, 4)},
+        })
+        return FillResult(plate, extra)
+
+
+def register_temporal() -> None:
+    """Register ``temporal+<name>`` for every inpainter registered so far (idempotent)."""
+    for name in INPAINTERS.names():
+        if name.startswith(PREFIX) or PREFIX + name in INPAINTERS:
+            continue
+        cls = type(f"TemporalFiller_{name.replace('-', '_')}", (TemporalFiller,),
+                   {"inner_name": name, "__doc__": f"Temporal fill; what no frame saw goes to {name}."})
+        INPAINTERS.register(PREFIX + name)(cls)
+
+
+register_temporal()
