@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from cleanplate.config import load_config
 from cleanplate.errors import ConfigError
@@ -311,6 +312,8 @@ def test_fill_stage_writes_exact_plates_and_metadata(tmp_path: Path):
         assert {"temporal_fraction", "inpainted_fraction", "registration_error", "shot_id",
                 "neighbours_used"} <= set(extra)
         assert extra["temporal_fraction"] == 1.0 and extra["shot_id"] == "shot0000"
+        source = np.asarray(Image.open(tmp_path / "out" / "sources" / f"{fid}.png"))
+        assert (source[~m] == 0).all() and (source[m] == 128).all()  # all from other frames, nothing invented
 
 
 def test_fill_stage_resume_uses_done_frames_as_context(tmp_path: Path):

@@ -35,6 +35,9 @@ from cleanplate.io.outputs import Layout, read_mask, write_image, write_json
 
 log = logging.getLogger("cleanplate")
 
+SOURCE_LEVELS = np.array([0, 128, 255], np.uint8)
+"""sources/<frame>.png grey levels: kept from the frame, copied from other frames, invented."""
+
 METADATA_EVERY = 100
 """The metadata JSON files are rewritten every this many frames (and at the end of a stage)."""
 
@@ -487,6 +490,11 @@ def _save_fill(item: _FillItem, result: Any, secs: float, config: Config, layout
             mpath = layout.mask(item.ref.frame_id)
             write_image(mpath, M.to_png(item.mask))
             outputs.append(str(mpath.relative_to(layout.root)))
+        if result.source_map is not None:  # 0 kept, 128 from other frames, 255 invented
+            layout.sources.mkdir(exist_ok=True)
+            spath = layout.source_map(item.ref.frame_id)
+            write_image(spath, SOURCE_LEVELS[np.minimum(result.source_map, 2)])
+            outputs.append(str(spath.relative_to(layout.root)))
         rec["timings"]["fill"] = round(secs, 4)
         rec["timings"]["write"] = round(time.perf_counter() - t, 4)
         rec.update({"coverage": round(M.coverage(item.mask), 6), "extra": result.extra,

@@ -57,10 +57,15 @@ class SegmentResult:
 
 @dataclass
 class FillResult:
-    """What an inpainter returns for one frame: the plate (HxWx3 uint8 RGB) and per-frame facts."""
+    """What an inpainter returns for one frame: the plate (HxWx3 uint8 RGB) and per-frame facts.
+
+    ``source_map`` (optional, HxW uint8): where each pixel came from — 0 the frame itself,
+    1 other frames of the shot, 2 invented by an inpainter.
+    """
 
     plate: np.ndarray
     extra: dict[str, object] = field(default_factory=dict)
+    source_map: np.ndarray | None = None
 
 
 @dataclass

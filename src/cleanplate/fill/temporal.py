@@ -280,9 +280,9 @@ class TemporalFiller:
             plate = np.array(res.plate, dtype=np.uint8, copy=True)
             plate[ff.known] = ff.fill[ff.known]
         t3 = time.perf_counter()
+        src = np.zeros(mask.shape, np.uint8)
+        src[ff.known], src[unknown] = 1, 2
         if self.on_source_map is not None:
-            src = np.zeros(mask.shape, np.uint8)
-            src[ff.known], src[unknown] = 1, 2
             self.on_source_map(e.frame.frame_id, src)
         area = int(mask.sum())
         used = [regs[k] for k in ff.used]
@@ -301,7 +301,7 @@ class TemporalFiller:
             "temporal_timings": {"registration": round(t1 - t0, 4), "fusion": round(t2 - t1, 4),
                                  "inpaint": round(t3 - t2, 4)},
         })
-        return FillResult(plate, extra)
+        return FillResult(plate, extra, source_map=src)
 
 
 def register_temporal() -> None:

@@ -117,6 +117,13 @@ class Layout:
     def state(self) -> Path:
         return self.root / ".cleanplate"
 
+    @property
+    def sources(self) -> Path:
+        return self.root / "sources"
+
+    def source_map(self, frame_id: str) -> Path:
+        return self.sources / f"{frame_id}.png"
+
     def mask(self, frame_id: str) -> Path:
         return self.masks / f"{frame_id}.png"
 
@@ -158,7 +165,7 @@ class Layout:
     def clean_temp_files(self) -> int:
         """Remove temp files a killed run left behind; returns how many."""
         n = 0
-        for d in (self.root, self.state, self.instances, self.masks, self.backgrounds):
+        for d in (self.root, self.state, self.instances, self.masks, self.backgrounds, self.sources):
             if d.is_dir():
                 for p in d.glob(f".*{TMP_SUFFIX}"):
                     p.unlink(missing_ok=True)
