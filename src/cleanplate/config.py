@@ -97,7 +97,7 @@ class TemporalConfig(_Section):
         description="Regex on frame ids; a change of its group 'shot' is a cut (scene0535_0012 -> scene0535). Empty: off.",
     )
     features: Literal["orb", "sift"] = Field("orb", description="Keypoints used to register neighbours.")
-    max_features: int = Field(3000, ge=100, description="Keypoints per frame.")
+    max_features: int = Field(2000, ge=100, description="Keypoints per frame.")
     min_inliers: int = Field(25, ge=4, description="Reject a neighbour whose homography has fewer RANSAC inliers.")
     max_reprojection_error: float = Field(2.5, gt=0, description="RANSAC inlier threshold (px).")
     ecc: bool = Field(True, description="Refine each homography with ECC (cv2.findTransformECC).")
@@ -135,9 +135,21 @@ class OutputConfig(_Section):
 
 class QAConfig(_Section):
     enabled: bool = Field(True, description="Run the automatic plate checks after filling.")
-    residue_threshold: float = Field(0.35, ge=0, le=1, description="Flag plates whose filled region still looks like a character.")
-    flat_threshold: float = Field(0.5, ge=0, description="Flag fills made of flat colour blocks.")
-    seam_threshold: float = Field(2.5, ge=0, description="Flag plates with a visible seam along the mask border.")
+    residue_threshold: float = Field(
+        0.03, ge=0, le=1,
+        description="Flag plates that still show the character: share of the removed character kept in the "
+        "fill or left salient beside it (real fills score ~0.01; a missed hand ~0.1; the original 1).")
+    flat_threshold: float = Field(
+        0.25, ge=0, le=1,
+        description="Flag fills made of flat colour blocks: flat share of the fill minus that of the ring "
+        "around it (PatchMatch ~0.0-0.05; OpenCV smears of large holes 0.3-0.6).")
+    seam_threshold: float = Field(
+        1.35, ge=0,
+        description="Flag a visible seam: colour step across the mask border relative to the steps 8 px "
+        "either side (seamless ~0.5-1.0; an offset or brightened fill 1.5-3).")
+    saliency_model: str = Field(
+        "u2netp", description="Saliency weights the residue check runs on frame and plate (thresholds are "
+        "calibrated on the bundled u2netp).")
 
 
 class RunConfig(_Section):
@@ -181,9 +193,13 @@ class Config(_Section):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+_NOT_PROFILES = {"scene_labels.yaml"}  # other YAML data shipped beside the profiles
+
+
 def available_profiles() -> list[str]:
     root = resources.files("cleanplate") / "profiles"
-    return sorted(p.name.removesuffix(".yaml") for p in root.iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.name.removesuffix(".yaml") for p in root.iterdir()
+                  if p.name.endswith(".yaml") and p.name not in _NOT_PROFILES)
 
 
 def _read_yaml(text: str, origin: str) -> dict[str, Any]:

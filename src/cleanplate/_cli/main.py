@@ -243,6 +243,10 @@ except ImportError:  # pragma: no cover - not yet written
 if _register_extra is not None:
     _register_extra(app)
 
+from cleanplate._cli.dataset_cmds import register as _register_dataset  # noqa: E402  (dedupe / organize / export-lora)
+
+_register_dataset(app)
+
 _GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--log-json")
 
 

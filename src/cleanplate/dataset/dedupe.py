@@ -1,0 +1,191 @@
+"""Near-duplicate plates: group them, keep the best of each group.
+
+Two plates are near-duplicates when the mean Hamming distance of their 64-bit pHash and dHash
+is at most ``threshold``, or, with CLIP embeddings, when their cosine similarity is at least
+``embedding_threshold`` and the hash distance at most twice ``threshold``. Groups are built
+greedily in frame order around a seed plate, so a slow pan does not chain a whole shot into one
+group: every member is within the threshold of its group's seed.
+
+The best plate of a group passes the automatic checks, has the least invented area (in whole
+percent of the frame), then is the sharpest (variance of the Laplacian).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cleanplate.dataset.features import (
+    cached_features,
+    hash_array,
+    hash_distances,
+    maybe_clip,
+    perceptual_hashes,
+    sharpness,
+)
+from cleanplate.dataset.plates import (
+    STEP_VERSION,
+    Events,
+    Plate,
+    ProgressFn,
+    StepResult,
+    dataset_dir,
+    exclusion,
+    load_plates,
+    read_step,
+    step_hash,
+    write_step,
+)
+from cleanplate.errors import ConfigError
+from cleanplate.io.outputs import read_image_rgb
+
+DEFAULT_THRESHOLD = 10.0
+DEFAULT_EMBEDDING_THRESHOLD = 0.95
+
+
+def dedupe_path(out: str | Path) -> Path:
+    return dataset_dir(Path(out)) / "dedupe.json"
+
+
+def _rank(p: Plate, sharp: float) -> tuple[int, int, float, int]:
+    """Sort key of the best plate: passes the checks, least invented area (whole %), sharpest, earliest."""
+    return (int(p.flagged), int(round(100 * p.invented)), -sharp, p.index)
+
+
+def _why(kept: Plate, other: Plate, sharp: dict[str, float]) -> str:
+    if other.flagged and not kept.flagged:
+        return f"the kept plate passes the checks ({', '.join(other.flags)} flagged here)"
+    if round(100 * kept.invented) < round(100 * other.invented):
+        return f"the kept plate has less invented area ({100 * kept.invented:.1f} % vs {100 * other.invented:.1f} %)"
+    if sharp[kept.frame_id] > sharp[other.frame_id]:
+        return f"the kept plate is sharper ({sharp[kept.frame_id]:.0f} vs {sharp[other.frame_id]:.0f})"
+    return "the kept plate comes first"
+
+
+def _group(hashes: np.ndarray, emb: np.ndarray | None, threshold: float,
+           emb_threshold: float) -> tuple[list[list[int]], list[float]]:
+    """Greedy seeded grouping in order; returns groups (indices) and each item's distance to its seed."""
+    seeds: list[int] = []
+    groups: list[list[int]] = []
+    dist = [0.0] * len(hashes)
+    for i in range(len(hashes)):
+        if seeds:
+            s = np.asarray(seeds)
+            d = hash_distances(hashes[i], hashes[s])
+            ok = d <= threshold
+            if emb is not None:
+                ok |= (emb[s] @ emb[i] >= emb_threshold) & (d <= 2 * threshold)
+            if ok.any():
+                cand = np.flatnonzero(ok)
+                g = int(cand[np.argmin(d[cand])])
+                groups[g].append(i)
+                dist[i] = float(d[g])
+                continue
+        seeds.append(i)
+        groups.append([i])
+    return groups, dist
+
+
+def dedupe(
+    out: str | Path,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    embeddings: bool | None = None,
+    embedding_threshold: float = DEFAULT_EMBEDDING_THRESHOLD,
+    checkpoint: str | Path | None = None,
+    device: str = "auto",
+    force: bool = False,
+    progress: ProgressFn | None = None,
+) -> StepResult:
+    """Group near-duplicate plates of ``out`` and keep the best of each; writes ``OUT/dataset/dedupe.json``.
+
+    ``embeddings``: True needs CLIP, False never uses it, None uses it when its weights are here.
+    A rerun with the same plates and settings is skipped (``StepResult.skipped``) unless ``force``.
+    """
+    if not 0 <= threshold <= 64:
+        raise ConfigError(f"--threshold must be a Hamming distance between 0 and 64, got {threshold}")
+    if not -1 <= embedding_threshold <= 1:
+        raise ConfigError(f"--embedding-threshold must be a cosine similarity in [-1, 1], got {embedding_threshold}")
+    out = Path(out)
+    path = dedupe_path(out)
+    plates = load_plates(out)
+    embedder, emb_note = maybe_clip(embeddings, checkpoint, device)
+    settings = {"threshold": float(threshold), "embeddings": embedder.key if embedder else None,
+                "embedding_threshold": float(embedding_threshold) if embedder else None}
+    digest = step_hash(settings, plates)
+    old = read_step(path) or {}
+    if old.get("hash") == digest and not force:
+        return StepResult("dedupe", path, True, old.get("summary", {}))
+
+    events = Events("dedupe", progress)
+    dropped: dict[str, str] = {}
+    usable: list[Plate] = []
+    for p in plates:
+        why = exclusion(p)
+        if why is None:
+            usable.append(p)
+        else:
+            dropped[p.frame_id] = why
+    old_frames: dict[str, Any] = old.get("frames") or {}
+    frames: dict[str, dict[str, Any]] = {}
+    events.start(len(usable))
+    readable: list[Plate] = []
+    for p in usable:
+        prev = old_frames.get(p.frame_id) or {}
+        if prev.get("stamp") == p.stamp() and all(k in prev for k in ("phash", "dhash", "sharpness")):
+            frames[p.frame_id] = {k: prev[k] for k in ("stamp", "phash", "dhash", "sharpness")}
+            events.frame(p.frame_id, "skipped")
+        else:
+            try:
+                rgb = read_image_rgb(p.path)  # type: ignore[arg-type]
+            except OSError as exc:
+                dropped[p.frame_id] = f"unreadable plate: {exc}"
+                events.frame(p.frame_id, "failed", dropped[p.frame_id])
+                continue
+            ph, dh = perceptual_hashes(rgb)
+            frames[p.frame_id] = {"stamp": p.stamp(), "phash": ph, "dhash": dh, "sharpness": round(sharpness(rgb), 3)}
+            events.frame(p.frame_id)
+        readable.append(p)
+    events.end()
+
+    emb = None
+    if embedder is not None and readable:
+        def failed(fid: str, status: str, why: str | None) -> None:
+            if status == "failed":
+                dropped[fid] = why or "unreadable plate"
+
+        readable, emb = cached_features(dataset_dir(out) / "cache" / "clip.npz", embedder.key, readable,
+                                        embedder.images, batch=16, tick=failed)
+    hashes = hash_array([(frames[p.frame_id]["phash"], frames[p.frame_id]["dhash"]) for p in readable])
+    groups_idx, seed_dist = _group(hashes, emb, float(threshold), float(embedding_threshold))
+    sharp = {fid: float(f["sharpness"]) for fid, f in frames.items()}
+
+    groups: list[dict[str, Any]] = []
+    kept: list[str] = []
+    for g, members in enumerate(groups_idx):
+        best = min(members, key=lambda i: _rank(readable[i], sharp[readable[i].frame_id]))
+        bp = readable[best]
+        kept.append(bp.frame_id)
+        d_best = hash_distances(hashes[best], hashes[members])
+        for i, d in zip(members, d_best, strict=True):
+            fr = frames[readable[i].frame_id]
+            fr.update({"group": g, "invented": readable[i].invented, "flagged": readable[i].flagged,
+                       "seed_distance": round(seed_dist[i], 2)})
+            if i != best:
+                dropped[readable[i].frame_id] = (f"near-duplicate of {bp.frame_id} (distance {d:.1f}); "
+                                                 f"{_why(bp, readable[i], sharp)}")
+        groups.append({"id": g, "kept": bp.frame_id, "members": [readable[i].frame_id for i in members],
+                       "max_distance": round(float(d_best.max()), 2)})
+    order = {p.frame_id: p.index for p in readable}
+    kept.sort(key=order.__getitem__)
+    summary = {
+        "plates": len(plates), "usable": len(readable), "groups": len(groups), "kept": len(kept),
+        "dropped_duplicates": len(readable) - len(kept), "excluded": len(plates) - len(readable),
+        "threshold": float(threshold), "embeddings": emb_note,
+    }
+    data = {"step": "dedupe", "version": STEP_VERSION, "hash": digest, "settings": settings, "summary": summary,
+            "kept": kept, "dropped": dropped, "groups": groups, "frames": frames}
+    write_step(path, data)
+    return StepResult("dedupe", path, False, summary)

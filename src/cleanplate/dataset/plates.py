@@ -1,0 +1,242 @@
+"""The plates of an output folder, and the resume bookkeeping shared by the dataset steps.
+
+:func:`load_plates` reads ``inpainting_metadata.json`` and returns one :class:`Plate` per frame,
+failed ones included (the steps record why they leave them out). Each step stores
+:func:`step_hash` of its settings and inputs in its JSON; a rerun whose hash matches is skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cleanplate.errors import InputError
+from cleanplate.io.outputs import Layout, write_json
+
+DATASET_DIR = "dataset"
+STEP_VERSION = 1  # bump when a step's output format or algorithm changes: old JSONs are then redone
+
+ProgressFn = Callable[[Any], None]
+"""Receives :class:`cleanplate.pipeline.ProgressEvent` objects (stage ``dedupe``, ``organize``, ``export``)."""
+
+
+@dataclass(frozen=True)
+class Plate:
+    """One frame's fill outcome, as the dataset steps see it.
+
+    ``coverage`` is the masked fraction of the frame; ``invented`` the fraction of the frame made
+    up by the inpainter (``coverage * inpainted_fraction`` for temporal fills, else ``coverage``).
+    """
+
+    frame_id: str
+    index: int
+    status: str  # ok | failed | missing (record ok, plate file gone)
+    path: Path | None
+    mask_path: Path | None
+    source: str | None
+    coverage: float = 0.0
+    invented: float = 0.0
+    flags: tuple[str, ...] = ()
+    checks: dict[str, Any] | None = None
+    shot_id: int | None = None
+    error: str | None = None
+    shape: tuple[int, int] | None = None  # H, W
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "ok" and self.path is not None
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.flags)
+
+    def stamp(self) -> list[int]:
+        """Size and mtime (ns) of the plate file: the cheap identity used for resume and caches."""
+        return file_stamp(self.path)
+
+
+def file_stamp(path: Path | None) -> list[int]:
+    if path is None:
+        return [-1, -1]
+    try:
+        st = path.stat()
+    except OSError:
+        return [-1, -1]
+    return [int(st.st_size), int(st.st_mtime_ns)]
+
+
+def dataset_dir(out: Path) -> Path:
+    return Path(out) / DATASET_DIR
+
+
+def _plate_path(layout: Layout, fid: str, rec: dict[str, Any]) -> Path | None:
+    for rel in rec.get("outputs") or []:
+        if str(rel).startswith("backgrounds/"):
+            p = layout.root / rel
+            if p.is_file():
+                return p
+    for ext in (".jpg", ".png", ".jpeg", ".webp"):
+        p = layout.backgrounds / f"{fid}{ext}"
+        if p.is_file():
+            return p
+    return None
+
+
+def _flags(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
+    checks = rec.get("checks")
+    if not isinstance(checks, dict):
+        extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
+        checks = extra.get("checks") if isinstance(extra.get("checks"), dict) else None
+    if checks is None:
+        return None, ()
+    raw = checks.get("flags") or []
+    flags = tuple(str(f) for f in raw) if isinstance(raw, list | tuple) else (str(raw),)
+    return checks, flags
+
+
+def _float(v: Any, default: float = 0.0) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return default
+
+
+def load_plates(out: str | Path) -> list[Plate]:
+    """Every frame of ``OUT/inpainting_metadata.json`` as a :class:`Plate`, in frame order."""
+    layout = Layout(Path(out))
+    meta_path = layout.inpainting_metadata
+    if not meta_path.is_file():
+        raise InputError(f"{meta_path} not found: run `cleanplate run` (or `cleanplate inpaint`) on {layout.root} first")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        frames = meta["frames"]
+        if not isinstance(frames, dict):
+            raise TypeError
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(f"{meta_path} is not a cleanplate metadata file (no 'frames' mapping)") from None
+    plates = []
+    for k, (fid, rec) in enumerate(frames.items()):
+        rec = rec if isinstance(rec, dict) else {}
+        path = _plate_path(layout, fid, rec)
+        status = str(rec.get("status", "ok"))
+        if status == "ok" and path is None:
+            status = "missing"
+        extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
+        coverage = _float(rec.get("coverage"))
+        invented = coverage
+        if "inpainted_fraction" in extra:  # share of the masked area the inpainter made up
+            invented = coverage * _float(extra["inpainted_fraction"], 1.0)
+        checks, flags = _flags(rec)
+        mask = layout.mask(fid)
+        shape = rec.get("shape")
+        plates.append(Plate(
+            frame_id=fid, index=int(rec.get("index", k)), status=status, path=path,
+            mask_path=mask if mask.is_file() else None, source=rec.get("source"),
+            coverage=coverage, invented=round(invented, 6), flags=flags, checks=checks,
+            shot_id=extra.get("shot_id"), error=rec.get("error"),
+            shape=(int(shape[0]), int(shape[1])) if isinstance(shape, list) and len(shape) == 2 else None,
+        ))
+    plates.sort(key=lambda p: p.index)
+    return plates
+
+
+def exclusion(plate: Plate) -> str | None:
+    """Why a plate can never be used (failed, missing), or None."""
+    if plate.status == "failed":
+        return f"failed: {plate.error or 'fill failed'}"
+    if plate.status == "missing" or plate.path is None:
+        return "plate file missing"
+    if plate.status != "ok":
+        return f"status {plate.status}"
+    return None
+
+
+# ------------------------------------------------------------------------------------ resume
+
+def step_hash(settings: dict[str, Any], plates: Iterable[Plate], files: Iterable[Path] = ()) -> str:
+    """Hash of a step's settings and inputs: each plate's outcome and file stamp, plus extra files."""
+    h = hashlib.sha256()
+    h.update(json.dumps({"v": STEP_VERSION, "settings": settings}, sort_keys=True, default=str).encode())
+    for p in plates:
+        row = [p.frame_id, p.status, p.invented, list(p.flags), p.stamp(), file_stamp(p.mask_path), p.source]
+        h.update(json.dumps(row, default=str).encode())
+    for f in files:
+        h.update(json.dumps([str(f), file_stamp(f)]).encode())
+    return h.hexdigest()[:16]
+
+
+def read_step(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_step(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, data)
+
+
+@dataclass
+class StepResult:
+    """What a dataset step did. ``skipped``: inputs and settings unchanged, the JSON was kept."""
+
+    step: str
+    path: Path
+    skipped: bool
+    summary: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------ words
+
+CHARACTER_WORDS = frozenset((
+    "girl", "girls", "boy", "boys", "man", "men", "woman", "women", "person", "persons", "people", "human",
+    "humans", "character", "characters", "child", "children", "kid", "kids", "baby", "babies", "lady", "ladies",
+    "gentleman", "gentlemen", "guy", "guys", "player", "players", "rider", "riders", "figure", "figures",
+    "crowd", "crowds", "hero", "heroine", "villain", "protagonist", "1girl", "1boy", "2girls", "2boys",
+    "multiple_girls", "multiple_boys", "solo", "portrait", "teen", "teenager", "adult", "pedestrian",
+    "pedestrians", "actor", "actress", "dancer", "someone", "couple", "family", "warrior", "soldier", "soldiers",
+))
+"""Words naming people or characters: a tag holding one is removed from captions, a label from the list."""
+
+_WORD = re.compile(r"[a-z0-9_]+")
+
+
+def character_words_in(text: str) -> list[str]:
+    """The character words (see :data:`CHARACTER_WORDS`) found in ``text``, lower-cased."""
+    return [w for w in _WORD.findall(text.lower()) if w in CHARACTER_WORDS]
+
+
+def slug(label: str) -> str:
+    """A folder-safe form of a label: ``"town square"`` -> ``"town_square"``."""
+    s = re.sub(r"[^a-z0-9_-]+", "_", label.strip().lower()).strip("_")
+    return s or "unlabelled"
+
+
+class Events:
+    """Reports a step's progress as :class:`cleanplate.pipeline.ProgressEvent` objects (no-op without a callback)."""
+
+    def __init__(self, stage: str, progress: ProgressFn | None) -> None:
+        self.stage, self.progress = stage, progress
+
+    def _emit(self, **kw: Any) -> None:
+        if self.progress is not None:
+            from cleanplate.pipeline import ProgressEvent
+
+            self.progress(ProgressEvent(stage=self.stage, **kw))
+
+    def start(self, total: int) -> None:
+        self._emit(kind="start", total=total)
+
+    def frame(self, frame_id: str, status: str = "ok", message: str | None = None) -> None:
+        self._emit(kind="frame", frame_id=frame_id, status=status, message=message)
+
+    def end(self) -> None:
+        self._emit(kind="end")

@@ -1,0 +1,380 @@
+"""From plates to a LoRA training set (issue #7): dedupe, organize, export-lora.
+
+One real pipeline run (saliency + OpenCV Telea) on three real clips — Sintel (4 frames, scaled to
+384 wide), DAVIS tennis and DAVIS bmx-trees (3 frames each, 432x240) — makes the output folder
+every test copies. The CLIP path runs a tiny random-weight ``CLIPModel`` saved in the test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from cleanplate.dataset import (
+    CHARACTER_WORDS,
+    dedupe,
+    export_lora,
+    load_labels,
+    make_caption,
+    organize,
+)
+from cleanplate.dataset.kohya import toml_str
+from cleanplate.dataset.plates import character_words_in
+from cleanplate.errors import ConfigError, InputError, OutputError, WeightsError
+from cleanplate.io.frames import load_image
+from cleanplate.io.outputs import read_mask
+from conftest import SHARED, SINTEL
+
+CLIPS = ("sintel", "tennis", "bmx")
+
+
+def _clip(frame_id: str) -> str:
+    return frame_id.split("_", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def pipeline_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real output folder: 4 Sintel + 3 tennis + 3 bmx-trees frames through the pipeline."""
+    from cleanplate.config import load_config
+    from cleanplate.pipeline import run
+
+    root = tmp_path_factory.mktemp("pipeline")
+    frames = root / "frames"
+    frames.mkdir()
+    for p in sorted(SINTEL.glob("*.png"))[:4]:
+        Image.open(p).convert("RGB").resize((384, 164), Image.LANCZOS).save(frames / f"sintel_{p.stem}.png")
+    for clip, name in (("davis_tennis", "tennis"), ("davis_bmx-trees", "bmx")):
+        for p in sorted((SHARED / "data" / clip / "frames").iterdir())[:3]:
+            Image.open(p).convert("RGB").save(frames / f"{name}_{p.stem}.png")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLEANPLATE_HOME", str(root / "home"))
+        mp.setenv("CLEANPLATE_OFFLINE", "1")
+        summary = run(frames, root / "out", load_config(overrides={"fill.method": "opencv-telea", "qa.enabled": False}))
+    assert summary.failed_fraction == 0
+    return root / "out"
+
+
+@pytest.fixture
+def out(pipeline_out: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "out"
+    shutil.copytree(pipeline_out, dst)
+    return dst
+
+
+def _edit_metadata(out: Path, frame_id: str, **fields: object) -> None:
+    path = out / "inpainting_metadata.json"
+    meta = json.loads(path.read_text())
+    meta["frames"][frame_id].update(fields)
+    path.write_text(json.dumps(meta))
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+# ------------------------------------------------------------------------------------ dedupe
+
+def test_dedupe_collapses_a_shot_and_keeps_clips_apart(out: Path) -> None:
+    r = dedupe(out)
+    data = _json(r.path)
+    assert r.path == out / "dataset" / "dedupe.json" and not r.skipped
+    sintel = [g for g in data["groups"] if any(m.startswith("sintel") for m in g["members"])]
+    assert len(sintel) == 1 and len(sintel[0]["members"]) == 4  # consecutive plates: one group
+    for g in data["groups"]:
+        assert len({_clip(m) for m in g["members"]}) == 1, g  # never across clips
+        assert g["kept"] in g["members"]
+    assert {_clip(k) for k in data["kept"]} == set(CLIPS)
+    assert r.summary["kept"] == len(data["kept"]) == len(data["groups"])
+    assert r.summary["kept"] + r.summary["dropped_duplicates"] == 10
+    for fid in sintel[0]["members"]:
+        if fid != sintel[0]["kept"]:
+            assert data["dropped"][fid].startswith(f"near-duplicate of {sintel[0]['kept']}")
+    # the kept plate has the least invented area (whole percent), then the highest sharpness
+    f = data["frames"]
+    best = min(sintel[0]["members"], key=lambda m: (round(100 * f[m]["invented"]), -f[m]["sharpness"]))
+    assert sintel[0]["kept"] == best
+
+
+def test_dedupe_prefers_a_plate_that_passes_the_checks(out: Path) -> None:
+    first = _json(dedupe(out).path)
+    kept = next(g["kept"] for g in first["groups"] if g["kept"].startswith("sintel"))
+    _edit_metadata(out, kept, checks={"residue": 0.9, "flat": 0.1, "seam": 0.2, "flags": ["residue"]})
+    r = dedupe(out)  # the metadata changed: redone
+    assert not r.skipped
+    data = _json(r.path)
+    group = next(g for g in data["groups"] if kept in g["members"])
+    assert group["kept"] != kept
+    assert "passes the checks" in data["dropped"][kept]
+
+
+def test_dedupe_rerun_is_skipped_and_a_new_threshold_redoes(out: Path) -> None:
+    r1 = dedupe(out)
+    mtime = r1.path.stat().st_mtime_ns
+    r2 = dedupe(out)
+    assert r2.skipped and r1.path.stat().st_mtime_ns == mtime
+    r3 = dedupe(out, threshold=0)
+    assert not r3.skipped and r3.path.stat().st_mtime_ns != mtime
+    assert r3.summary["groups"] > r1.summary["groups"]
+    assert _json(r3.path)["settings"]["threshold"] == 0
+    assert dedupe(out, force=True).summary["groups"] == r1.summary["groups"]
+
+
+def test_dedupe_leaves_out_failed_frames(out: Path) -> None:
+    _edit_metadata(out, "tennis_00001", status="failed", error="boom")
+    data = _json(dedupe(out).path)
+    assert data["dropped"]["tennis_00001"] == "failed: boom"
+    assert all("tennis_00001" not in g["members"] for g in data["groups"])
+    assert data["summary"]["excluded"] == 1
+
+
+def test_an_unreadable_plate_is_left_out_not_fatal(out: Path) -> None:
+    (out / "backgrounds" / "bmx_00002.jpg").write_bytes(b"not a jpeg")
+    assert _json(dedupe(out).path)["dropped"]["bmx_00002"].startswith("unreadable plate")
+    r = organize(out, clusters=3, use_dedupe=False)
+    assert "bmx_00002" in r.summary["unreadable"] and "bmx_00002" not in _json(r.path)["frames"]
+    assert len(_json(r.path)["frames"]) == 9
+
+
+def test_dedupe_needs_an_output_folder(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="inpainting_metadata.json"):
+        dedupe(tmp_path)
+    with pytest.raises(ConfigError):
+        dedupe(tmp_path, threshold=65)
+
+
+def test_embeddings_asked_for_but_absent_is_a_weights_error(out: Path) -> None:
+    with pytest.raises(WeightsError, match="clip-vit-b-32"):
+        dedupe(out, embeddings=True)
+    assert "not available" in dedupe(out).summary["embeddings"]  # auto: falls back, says why
+
+
+# ------------------------------------------------------------------------------------ organize
+
+def test_organize_puts_the_three_clips_in_three_clusters(out: Path) -> None:
+    r = organize(out, clusters=3, use_dedupe=False)
+    data = _json(r.path)
+    assert r.summary["clusters"] == 3 and r.summary["features"] == "colour/texture histograms"
+    clusters = {c["label"]: c["frames"] for c in data["clusters"]}
+    assert sorted(clusters) == ["cluster_0", "cluster_1", "cluster_2"]
+    assert sorted(_clip(fs[0]) for fs in clusters.values()) == sorted(CLIPS)
+    for label, fids in clusters.items():
+        assert len({_clip(f) for f in fids}) == 1, (label, fids)
+        folder = out / "dataset" / "clusters" / label
+        links = sorted(folder.iterdir())
+        assert [p.stem for p in links] == sorted(fids)
+        assert all(p.is_symlink() and p.resolve() == (out / "backgrounds" / p.name).resolve() for p in links)
+        sheet = np.asarray(Image.open(out / "dataset" / "clusters" / f"{label}.jpg"))
+        assert sheet.ndim == 3 and sheet.shape[1] >= 256
+    assert organize(out, clusters=3, use_dedupe=False).skipped
+    # without --clusters the silhouette score finds the three clips too
+    auto = organize(out, use_dedupe=False)
+    assert not auto.skipped and auto.summary["clusters"] == 3
+    assert not (out / "dataset" / "clusters" / "cluster_3").exists()
+
+
+def test_organize_uses_dedupe_and_copies(out: Path) -> None:
+    kept = _json(dedupe(out).path)["kept"]
+    r = organize(out, clusters=2, copy=True)
+    data = _json(r.path)
+    assert sorted(data["frames"]) == sorted(kept)
+    files = [p for c in data["clusters"] for p in (out / c["folder"]).iterdir()]
+    assert len(files) == len(kept) and not any(p.is_symlink() for p in files)
+
+
+def _tiny_clip(folder: Path) -> Path:
+    """A random-weight CLIP (transformers) with a byte-level tokenizer, saved as a model folder."""
+    torch = pytest.importorskip("torch")
+    tr = pytest.importorskip("transformers")
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:] + [256 + n for n in range(256 - len(bs))]
+    chars = sorted(chr(c) for c in cs)
+    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    folder.mkdir()
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tr.CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt")).save_pretrained(folder)
+    tr.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
+    eos = vocab["<|endoftext|>"]
+    cfg = tr.CLIPConfig(
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+                     "num_hidden_layers": 2, "max_position_embeddings": 77, "bos_token_id": vocab["<|startoftext|>"],
+                     "eos_token_id": eos, "pad_token_id": eos},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "intermediate_size": 37,
+                       "num_attention_heads": 4, "num_hidden_layers": 2},
+        projection_dim=16)
+    torch.manual_seed(0)
+    tr.CLIPModel(cfg).save_pretrained(folder)
+    return folder
+
+
+def test_clip_path_with_a_tiny_random_model(out: Path, tmp_path: Path) -> None:
+    ckpt = _tiny_clip(tmp_path / "tinyclip")
+    labels_file = tmp_path / "labels.yaml"
+    labels_file.write_text("labels: [beach, town square, forest, crowd, night]\n")
+    labels, dropped = load_labels(labels_file)
+    assert labels == ["beach", "town square", "forest", "night"] and dropped == ["crowd"]
+
+    r = organize(out, clusters=3, labels_file=labels_file, checkpoint=ckpt, device="cpu", use_dedupe=False)
+    data = _json(r.path)
+    assert r.summary["features"] == "CLIP embeddings" and r.summary["dropped_labels"] == ["crowd"]
+    slugs = {lb.replace(" ", "_") for lb in labels}
+    assert all(f["scene"] in labels and 0 < f["scene_score"] <= 1 for f in data["frames"].values())
+    for c in data["clusters"]:
+        assert c["label"].rsplit("_", 1)[0] in slugs or c["label"] in slugs
+        assert (out / c["folder"]).is_dir() and (out / c["contact_sheet"]).is_file()
+    assert (out / "dataset" / "cache" / "clip.npz").is_file()
+
+    d = dedupe(out, embeddings=True, checkpoint=ckpt, device="cpu")
+    assert d.summary["embeddings"].startswith("CLIP") and _json(d.path)["settings"]["embeddings"].startswith("clip:")
+    ds = export_lora(out, tmp_path / "ds", use_dedupe=False)  # captions take the zero-shot scene
+    for txt in (tmp_path / "ds" / "img" / "10_background").glob("*.txt"):
+        assert any(lb in txt.read_text() for lb in labels)
+    assert ds.summary["organize_used"]
+
+
+# ------------------------------------------------------------------------------------ export
+
+def _images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.suffix in (".jpg", ".png"))
+
+
+def test_export_is_a_valid_kohya_dataset(out: Path, tmp_path: Path) -> None:
+    kept = _json(dedupe(out).path)["kept"]
+    organize(out, clusters=3)
+    ds = tmp_path / "ds"
+    r = export_lora(out, ds, trigger="mybg", repeats=3, resolution=512, min_bucket_reso=256,
+                    max_bucket_reso=1024, bucket_steps=64, caption="{trigger}, {scene}, 1girl, scenery, a man walking")
+    cfg = tomllib.loads((ds / "dataset_config.toml").read_text())
+    assert cfg["general"]["caption_extension"] == ".txt"
+    (dset,) = cfg["datasets"]
+    assert dset["resolution"] == 512 and dset["enable_bucket"] is True
+    assert (dset["min_bucket_reso"], dset["max_bucket_reso"], dset["bucket_reso_steps"]) == (256, 1024, 64)
+    (sub,) = dset["subsets"]
+    img_dir = Path(sub["image_dir"])
+    assert img_dir.is_dir() and img_dir == ds.resolve() / "img" / "3_background"
+    assert sub["num_repeats"] == 3 and sub["caption_extension"] == ".txt"
+    images = _images(img_dir)
+    assert sorted(p.stem for p in images) == sorted(kept) and r.summary["exported"] == len(kept)
+    for p in images:
+        assert p.read_bytes() == (out / "backgrounds" / p.name).read_bytes()  # the plate, untouched
+        caption = p.with_suffix(".txt").read_text().strip()
+        assert caption.startswith("mybg, ") and "scenery" in caption
+        assert not character_words_in(caption), caption
+    assert any("1girl" in w and "a man walking" in w for w in r.warnings)
+    meta = [json.loads(line) for line in (img_dir / "metadata.jsonl").read_text().splitlines()]
+    assert sorted(m["file_name"] for m in meta) == sorted(p.name for p in images)
+    cmd = (ds / "train_command.sh").read_text()
+    assert "train_network.py" in cmd and "--dataset_config=" in cmd and "--masked_loss" not in cmd
+    readme = (ds / "README.md").read_text()
+    assert "train_text_to_image_lora.py" in readme and "--caption_column=text" in readme
+    assert _json(out / "dataset" / "export.json")["summary"]["near_duplicates"] == 10 - len(kept)
+
+
+def test_export_leaves_out_flagged_frames_unless_asked(out: Path, tmp_path: Path) -> None:
+    _edit_metadata(out, "bmx_00001", checks={"residue": 0.1, "flat": 0.9, "seam": 0.5, "flags": ["flat"]})
+    _edit_metadata(out, "tennis_00002", status="failed", error="boom")
+    r = export_lora(out, tmp_path / "a", use_dedupe=False)
+    names = [p.stem for p in _images(tmp_path / "a" / "img" / "10_background")]
+    assert "bmx_00001" not in names and "tennis_00002" not in names and len(names) == 8
+    assert r.summary["flagged"] == 1 and r.summary["failed"] == 1
+    assert _json(r.path)["excluded"]["bmx_00001"] == "flagged by the checks: flat"
+    r2 = export_lora(out, tmp_path / "b", use_dedupe=False, include_flagged=True)
+    names = [p.stem for p in _images(tmp_path / "b" / "img" / "10_background")]
+    assert "bmx_00001" in names and "tennis_00002" not in names and r2.summary["exported"] == 9
+
+
+@pytest.mark.parametrize("form", ["conditioning", "alpha"])
+def test_masked_loss_export_lines_up_with_the_frames(out: Path, tmp_path: Path, form: str) -> None:
+    ds = tmp_path / "ds"
+    r = export_lora(out, ds, use_dedupe=False, masked_loss=True, mask_form=form)
+    meta = _json(out / "inpainting_metadata.json")["frames"]
+    sub = tomllib.loads((ds / "dataset_config.toml").read_text())["datasets"][0]["subsets"][0]
+    images = _images(Path(sub["image_dir"]))
+    assert len(images) == 10 == r.summary["exported"]
+    for img in images:
+        assert img.suffix == ".png"
+        original = load_image(Path(meta[img.stem]["source"]))  # the frame with its character, not the plate
+        keep = ~read_mask(out / "masks" / f"{img.stem}.png")  # True where nothing was removed
+        assert keep.any() and not keep.all()
+        arr = np.asarray(Image.open(img))
+        if form == "conditioning":
+            mask = np.asarray(Image.open(Path(sub["conditioning_data_dir"]) / img.name))
+            assert mask.shape == original.shape[:2] and np.array_equal(arr, original)
+        else:
+            assert sub["alpha_mask"] is True and "conditioning_data_dir" not in sub
+            assert arr.shape == (*original.shape[:2], 4) and np.array_equal(arr[..., :3], original)
+            mask = arr[..., 3]
+        assert set(np.unique(mask)) <= {0, 255}
+        assert np.array_equal(mask == 255, keep)  # white exactly where the removal mask is 0
+    if form == "conditioning":
+        masks = sorted(p.name for p in Path(sub["conditioning_data_dir"]).iterdir())
+        assert masks == [p.name for p in images]  # same names, nothing extra
+        assert "--masked_loss" in (ds / "train_command.sh").read_text()
+
+
+def test_export_rerun_is_skipped_and_a_change_redoes(out: Path, tmp_path: Path) -> None:
+    ds = tmp_path / "ds"
+    r1 = export_lora(out, ds, use_dedupe=False)
+    mtime = r1.path.stat().st_mtime_ns
+    assert export_lora(out, ds, use_dedupe=False).skipped and r1.path.stat().st_mtime_ns == mtime
+    r3 = export_lora(out, ds, use_dedupe=False, repeats=5)
+    assert not r3.skipped
+    assert (ds / "img" / "5_background").is_dir() and not (ds / "img" / "10_background").exists()
+    dedupe(out)  # dedupe.json appears: the export follows it
+    r4 = export_lora(out, ds, repeats=5)
+    assert not r4.skipped and r4.summary["exported"] < 10
+    assert len(_images(ds / "img" / "5_background")) == r4.summary["exported"]
+
+
+def test_export_refuses_a_foreign_folder_and_bad_settings(out: Path, tmp_path: Path) -> None:
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputError, match="not empty"):
+        export_lora(out, foreign)
+    with pytest.raises(ConfigError, match="character"):
+        export_lora(out, tmp_path / "x", trigger="girl")
+    with pytest.raises(ConfigError, match="divisible"):
+        export_lora(out, tmp_path / "x", min_bucket_reso=200)
+    with pytest.raises(ConfigError, match="placeholder"):
+        export_lora(out, tmp_path / "x", caption="{trigger}, {place}")
+    assert not (tmp_path / "x").exists()
+
+
+def test_captions_and_toml_strings() -> None:
+    text, removed = make_caption("{trigger}, {scene}, two people talking, Girl, {concept}", "bg", "harbour", "plates")
+    assert text == "bg, harbour, plates" and removed == ["two people talking", "Girl"]
+    assert {"girl", "boy", "man", "woman", "person", "character", "people"} <= CHARACTER_WORDS
+    weird = 'C:\\films\\"quoted"\tname\x01é'
+    assert tomllib.loads(f"p = {toml_str(weird)}")["p"] == weird
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+def test_cli_dataset_commands(out: Path, tmp_path: Path) -> None:
+    from cleanplate._cli.main import app
+
+    def invoke(*args: object):
+        return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+    r = invoke("dedupe", out, "--threshold", "10")
+    assert r.exit_code == 0, r.output
+    assert "dedupe: kept" in r.stdout
+    r = invoke("dedupe", out, "--threshold", "10")
+    assert r.exit_code == 0 and "unchanged" in r.stdout
+    r = invoke("organize", out, "--clusters", "2", "--no-embeddings")
+    assert r.exit_code == 0 and "2 clusters" in r.stdout, r.output
+    r = invoke("--log-json", "export-lora", out, "-o", tmp_path / "ds", "--repeats", "2", "--masked-loss")
+    assert r.exit_code == 0, r.output
+    last = json.loads(r.stdout.strip().splitlines()[-1])
+    assert last["step"] == "export" and last["summary"]["masked_loss"] == "conditioning"
+    assert (tmp_path / "ds" / "mask" / "2_background").is_dir()
+    assert invoke("export-lora", out, "-o", tmp_path / "y", "--trigger", "boy").exit_code == 2
+    assert invoke("dedupe", tmp_path / "nowhere").exit_code == 3
