@@ -35,7 +35,7 @@ def list_weights() -> None:
         status = {spec.name: (state, path) for spec, state, path in weights.verify()}
         t = Table(show_header=True, header_style="bold")
         for col in ("name", "kind", "file", "size", "licence", "status", "description"):
-            t.add_column(col)
+            t.add_column(col, no_wrap=col == "name")  # whole names, also when piped (80 columns)
         for spec in weights.list_specs():
             state, path = status.get(spec.name, ("missing", None))
             shown = f"{state} ({path})" if path else state
@@ -43,7 +43,7 @@ def list_weights() -> None:
                       spec.license, shown, spec.description)
         out_console.print(t)
         out_console.print(f"cache: {weights.cache_dir()}  (set $CLEANPLATE_HOME to move it; "
-                          "$CLEANPLATE_WEIGHTS lists offline folders)", highlight=False)
+                          "$CLEANPLATE_WEIGHTS lists offline folders)", highlight=False, soft_wrap=True)
         return 0
 
     _guard(body)
@@ -67,7 +67,8 @@ def download(names: Annotated[list[str], typer.Argument(help="Registry names (se
                     prog.update(task, completed=done, total=total)
 
                 use = weights.resolve(name, progress=cb)
-            out_console.print(f"{name}: {use.path} ({use.source}, sha256 {str(use.sha256)[:16]}...)", highlight=False)
+            out_console.print(f"{name}: {use.path} ({use.source}, sha256 {str(use.sha256)[:16]}...)", highlight=False,
+                              soft_wrap=True)  # a path that scripts can read, never folded
         return 0
 
     _guard(body)
