@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import decoded
 
 from cleanplate import load_config
 from cleanplate.io.outputs import read_mask
 from cleanplate.pipeline import inpaint, run, segment
+from conftest import decoded
 
 # Hand-checked on frame_0016 (1024x436): points on the girl and points of the set around her.
 ON_CHARACTER = {"hair": (440, 150), "neck": (400, 300), "chest": (390, 410), "forearm": (700, 330),

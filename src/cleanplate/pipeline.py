@@ -499,6 +499,10 @@ def _save_fill(item: _FillItem, result: Any, secs: float, config: Config, layout
         rec["timings"]["write"] = round(time.perf_counter() - t, 4)
         rec.update({"coverage": round(M.coverage(item.mask), 6), "extra": result.extra,
                     "shape": [int(item.image.shape[0]), int(item.image.shape[1])], "outputs": outputs})
+        if checker is not None:
+            t = time.perf_counter()
+            rec["checks"] = checker.check(item.image, plate, item.mask)
+            rec["timings"]["checks"] = round(time.perf_counter() - t, 4)
     except Exception as exc:
         if raise_errors and not isinstance(exc, FrameError):
             raise

@@ -64,6 +64,33 @@ SelectOpt = Annotated[str | None, typer.Option("--select", help="Which instances
 PointsOpt = Annotated[int | None, typer.Option("--points-per-side", help="SAM2 automatic-mask grid.")]
 IouOpt = Annotated[float | None, typer.Option("--pred-iou-thresh", help="SAM2 predicted-IoU threshold.")]
 StabOpt = Annotated[float | None, typer.Option("--stability-score-thresh", help="SAM2 stability threshold.")]
+_SAM2 = "SAM2 "
+Sam2CkptOpt = Annotated[str | None, typer.Option("--sam2-checkpoint", help="SAM2 transformers folder (config.json + safetensors).")]
+PpbOpt = Annotated[int | None, typer.Option("--points-per-batch", help=_SAM2 + "points decoded per batch.")]
+StabOffOpt = Annotated[float | None, typer.Option("--stability-score-offset", help=_SAM2 + "stability offset.")]
+MaskThrOpt = Annotated[float | None, typer.Option("--mask-threshold", help=_SAM2 + "mask logit threshold.")]
+BoxNmsOpt = Annotated[float | None, typer.Option("--box-nms-thresh", help=_SAM2 + "NMS IoU within a crop.")]
+CropLayersOpt = Annotated[int | None, typer.Option("--crop-n-layers", help=_SAM2 + "crop layers (0: whole frame only).")]
+CropNmsOpt = Annotated[float | None, typer.Option("--crop-nms-thresh", help=_SAM2 + "NMS IoU between crops.")]
+CropOverlapOpt = Annotated[float | None, typer.Option("--crop-overlap-ratio", help=_SAM2 + "crop overlap.")]
+CropDownOpt = Annotated[int | None, typer.Option("--crop-n-points-downscale-factor", help=_SAM2 + "grid downscale per crop layer.")]
+MinRegionOpt = Annotated[int | None, typer.Option("--min-mask-region-area", help=_SAM2 + "remove holes/islands below PX (OpenCV).")]
+MultimaskOpt = Annotated[bool | None, typer.Option("--multimask-output/--no-multimask-output", help=_SAM2 + "three masks per point.")]
+CacheClearOpt = Annotated[int | None, typer.Option("--cache-clear-interval", help="Empty the CUDA cache every N frames.")]
+SelectKOpt = Annotated[int | None, typer.Option("--select-k", help="k for --select largest-k.")]
+OverlapOpt = Annotated[float | None, typer.Option("--salient-overlap", help="--select salient: min share of an instance on the saliency mask.")]
+PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="SAM2 prompts: grid or salient-boxes.")]
+
+_SEGMENT_KEYS = {"select", "select_k", "salient_overlap", "prompts", "backend", "min_instance_size"}
+
+
+def _segment_overrides(**kw: Any) -> dict[str, Any]:
+    """CLI segmentation flags -> dotted config keys (``segment.*`` or ``segment.sam2.*``)."""
+    out = {}
+    for name, value in kw.items():
+        key = "checkpoint" if name == "sam2_checkpoint" else name
+        out["segment__" + key if key in _SEGMENT_KEYS else "segment__sam2__" + key] = value
+    return out
 LamaFormatOpt = Annotated[str | None, typer.Option("--lama-format", help="auto, torchscript or onnx.")]
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="LaMa resolution strategy: original, crop, resize.")]
 CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Your own LaMa model file.")]
@@ -89,9 +116,15 @@ def run(
     limit: LimitOpt = None, force: ForceOpt = False, max_failed: MaxFailedOpt = None, plate_format: PlateOpt = None,
     recursive: RecursiveOpt = None, every: EveryOpt = None, batch_size: BatchOpt = None,
     mask_dilate: DilateOpt = None, min_instance_size: MinSizeOpt = None, context_mode: ContextOpt = None,
-    backend: BackendOpt = None, model_type: ModelTypeOpt = None, select: SelectOpt = None,
-    points_per_side: PointsOpt = None, pred_iou_thresh: IouOpt = None, stability_score_thresh: StabOpt = None,
-    lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None,
+    backend: BackendOpt = None, model_type: ModelTypeOpt = None, sam2_checkpoint: Sam2CkptOpt = None,
+    select: SelectOpt = None, select_k: SelectKOpt = None, salient_overlap: OverlapOpt = None,
+    prompts: PromptsOpt = None, points_per_side: PointsOpt = None, points_per_batch: PpbOpt = None,
+    pred_iou_thresh: IouOpt = None, stability_score_thresh: StabOpt = None,
+    stability_score_offset: StabOffOpt = None, mask_threshold: MaskThrOpt = None, box_nms_thresh: BoxNmsOpt = None,
+    crop_n_layers: CropLayersOpt = None, crop_nms_thresh: CropNmsOpt = None, crop_overlap_ratio: CropOverlapOpt = None,
+    crop_n_points_downscale_factor: CropDownOpt = None, min_mask_region_area: MinRegionOpt = None,
+    multimask_output: MultimaskOpt = None, cache_clear_interval: CacheClearOpt = None,
+    lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None, checkpoint: CheckpointOpt = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html at the end.")] = True,
     set_: SetOpt = None,
 ) -> None:
@@ -103,12 +136,19 @@ def run(
         cfg = _config(config, profile, set_, fill__method=method, run__device=device, input__limit=limit,
                       run__max_failed=max_failed, output__plate_format=plate_format, input__recursive=recursive,
                       input__every=every, fill__batch_size=batch_size, masks__dilate=mask_dilate,
-                      segment__min_instance_size=min_instance_size, output__context_mode=context_mode,
-                      segment__backend=backend, segment__sam2__model_type=model_type, segment__select=select,
-                      segment__sam2__points_per_side=points_per_side,
-                      segment__sam2__pred_iou_thresh=pred_iou_thresh,
-                      segment__sam2__stability_score_thresh=stability_score_thresh,
-                      fill__lama__format=lama_format, fill__lama__strategy=strategy)
+                      output__context_mode=context_mode,
+                      fill__lama__format=lama_format, fill__lama__strategy=strategy, fill__lama__checkpoint=checkpoint,
+                      **_segment_overrides(
+                          backend=backend, model_type=model_type, sam2_checkpoint=sam2_checkpoint, select=select,
+                          select_k=select_k, salient_overlap=salient_overlap, prompts=prompts,
+                          points_per_side=points_per_side, points_per_batch=points_per_batch,
+                          pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh,
+                          stability_score_offset=stability_score_offset, mask_threshold=mask_threshold,
+                          box_nms_thresh=box_nms_thresh, crop_n_layers=crop_n_layers,
+                          crop_nms_thresh=crop_nms_thresh, crop_overlap_ratio=crop_overlap_ratio,
+                          crop_n_points_downscale_factor=crop_n_points_downscale_factor,
+                          min_mask_region_area=min_mask_region_area, multimask_output=multimask_output,
+                          cache_clear_interval=cache_clear_interval, min_instance_size=min_instance_size))
         summary = run_pipeline(input, output, cfg, force=force, progress=Reporter(State.quiet, State.log_json),
                                raise_errors=State.debug)
         if report:
@@ -137,8 +177,14 @@ def segment(
     save_masks: Annotated[bool | None, typer.Option("--save-masks/--no-save-masks", help="Write each instance's mask.")] = None,
     context_mode: ContextOpt = None, limit: LimitOpt = None, force: ForceOpt = False, max_failed: MaxFailedOpt = None,
     recursive: RecursiveOpt = None, every: EveryOpt = None, mask_dilate: DilateOpt = None,
-    backend: BackendOpt = None, model_type: ModelTypeOpt = None, select: SelectOpt = None,
-    points_per_side: PointsOpt = None, pred_iou_thresh: IouOpt = None, stability_score_thresh: StabOpt = None,
+    backend: BackendOpt = None, model_type: ModelTypeOpt = None, sam2_checkpoint: Sam2CkptOpt = None,
+    select: SelectOpt = None, select_k: SelectKOpt = None, salient_overlap: OverlapOpt = None,
+    prompts: PromptsOpt = None, points_per_side: PointsOpt = None, points_per_batch: PpbOpt = None,
+    pred_iou_thresh: IouOpt = None, stability_score_thresh: StabOpt = None,
+    stability_score_offset: StabOffOpt = None, mask_threshold: MaskThrOpt = None, box_nms_thresh: BoxNmsOpt = None,
+    crop_n_layers: CropLayersOpt = None, crop_nms_thresh: CropNmsOpt = None, crop_overlap_ratio: CropOverlapOpt = None,
+    crop_n_points_downscale_factor: CropDownOpt = None, min_mask_region_area: MinRegionOpt = None,
+    multimask_output: MultimaskOpt = None, cache_clear_interval: CacheClearOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Find the characters only: cut-outs in instances/, removal masks in masks/."""
@@ -146,13 +192,20 @@ def segment(
     def body() -> int:
         from cleanplate.pipeline import segment as segment_stage
 
-        cfg = _config(config, profile, set_, run__device=device, segment__min_instance_size=min_instance_size,
+        cfg = _config(config, profile, set_, run__device=device,
                       output__save_masks=save_masks, output__context_mode=context_mode, input__limit=limit,
                       run__max_failed=max_failed, input__recursive=recursive, input__every=every,
-                      masks__dilate=mask_dilate, segment__backend=backend, segment__sam2__model_type=model_type,
-                      segment__select=select, segment__sam2__points_per_side=points_per_side,
-                      segment__sam2__pred_iou_thresh=pred_iou_thresh,
-                      segment__sam2__stability_score_thresh=stability_score_thresh)
+                      masks__dilate=mask_dilate, **_segment_overrides(
+                          backend=backend, model_type=model_type, sam2_checkpoint=sam2_checkpoint, select=select,
+                          select_k=select_k, salient_overlap=salient_overlap, prompts=prompts,
+                          points_per_side=points_per_side, points_per_batch=points_per_batch,
+                          pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh,
+                          stability_score_offset=stability_score_offset, mask_threshold=mask_threshold,
+                          box_nms_thresh=box_nms_thresh, crop_n_layers=crop_n_layers,
+                          crop_nms_thresh=crop_nms_thresh, crop_overlap_ratio=crop_overlap_ratio,
+                          crop_n_points_downscale_factor=crop_n_points_downscale_factor,
+                          min_mask_region_area=min_mask_region_area, multimask_output=multimask_output,
+                          cache_clear_interval=cache_clear_interval, min_instance_size=min_instance_size))
         summary = segment_stage(input_dir, output_dir, cfg, force=force,
                                 progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
         return _check_failures(summary, cfg)

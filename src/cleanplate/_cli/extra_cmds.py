@@ -1,0 +1,111 @@
+"""``cleanplate report``, ``cleanplate compare`` and ``cleanplate bench``.
+
+``main.py`` calls :func:`register` once its ``app`` exists (importing ``app`` here would be circular).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cleanplate._cli.common import State, _config, _guard
+from cleanplate._cli.ui import err_console, out_console
+
+
+def _say(msg: str) -> None:
+    if not State.quiet and not State.log_json:
+        err_console.print(msg, highlight=False)
+
+
+def report(
+    output: Annotated[Path, typer.Argument(help="A cleanplate output folder.")],
+    sample: Annotated[int, typer.Option("--sample", help="Frames in the random sample.")] = 16,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random sample.")] = 0,
+    worst: Annotated[int, typer.Option("--worst", help="Frames shown per check among the worst flagged.")] = 6,
+    checks: Annotated[bool, typer.Option("--checks", help="Score plates that have no stored checks now "
+                                         "(~0.4 s per frame on CPU).")] = False,
+) -> None:
+    """Write OUT/report.html: statistics vs targets, histograms, a random sample, the worst flagged frames."""
+
+    def body() -> int:
+        from cleanplate.errors import InputError
+        from cleanplate.report import write_report
+
+        if not output.is_dir():
+            raise InputError(f"output folder not found: {output}")
+        path = write_report(output, sample=sample, seed=seed, worst=worst, compute_checks=checks)
+        out_console.print(str(path), highlight=False)
+        return 0
+
+    _guard(body)
+
+
+def compare(
+    old: Annotated[Path, typer.Argument(help="Output folder (or folder of plates) of the old version.")],
+    new: Annotated[Path, typer.Argument(help="Output folder (or folder of plates) of the new version.")],
+    sheet: Annotated[Path | None, typer.Option("--output", "-o", help="Sheet path (.png; the .html goes "
+                                               "beside it). Default: NEW/compare.png.")] = None,
+    sample: Annotated[int, typer.Option("--sample", help="Frames on the sheet (0: all common frames).")] = 16,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random sample.")] = 0,
+    pattern: Annotated[str | None, typer.Option("--pattern", help="Glob on frame names, e.g. 'scene0535*'.")] = None,
+) -> None:
+    """Side-by-side contact sheet (PNG + HTML) of the same frames' plates from two output folders."""
+
+    def body() -> int:
+        from cleanplate.report import compare as make_sheet
+
+        res = make_sheet(old, new, sheet, sample=sample, seed=seed, pattern=pattern)
+        _say(f"{len(res.frames)} of {res.common} common frames; only in OLD {res.only_old}, only in NEW {res.only_new}")
+        out_console.print(f"{res.png}\n{res.html}", highlight=False)
+        return 0
+
+    _guard(body)
+
+
+def bench(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where composites, runs and bench.json/.md go.")]
+    = Path("bench-out"),
+    methods: Annotated[list[str] | None, typer.Option("--methods", "-m", help="Fill methods (repeatable or "
+                       "comma-separated). Default: opencv-telea, opencv-ns, patchmatch, lama, temporal+patchmatch; "
+                       "unavailable ones are skipped.")] = None,
+    frames: Annotated[int, typer.Option("--frames", help="Frames per composite.")] = 16,
+    composites: Annotated[list[str] | None, typer.Option("--composite", help="Composites to run (repeatable): "
+                          "tennis-over-bmx, bmx-over-sintel, bmx-beside-girl.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="The shared footage folder "
+                    "(default: $CLEANPLATE_DATA, else ../shared/data next to the repository).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Named profile.")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Any setting as dotted.key=value.")] = None,
+) -> None:
+    """Ground-truth benchmark: paste DAVIS objects over other footage, remove them, measure each method."""
+
+    def body() -> int:
+        from cleanplate.report import run_bench
+
+        cfg = _config(config, profile, set_, run__device=device)
+        names = [m.strip() for item in (methods or []) for m in item.split(",") if m.strip()] or None
+        res = run_bench(output, methods=names, frames=frames, composites=composites, data=data, config=cfg,
+                        progress=_say)
+        if State.log_json:
+            import json
+
+            print(json.dumps({"bench": str(res.json_path), "methods": res.data["methods"]}), flush=True)
+        elif not State.quiet:
+            out_console.print(res.markdown, highlight=False, markup=False)
+            out_console.print(f"{res.json_path}\n{res.markdown_path}", highlight=False)
+        return 0
+
+    _guard(body)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report``, ``compare`` and ``bench`` to the ``cleanplate`` app."""
+    app.command("report")(report)
+    app.command("compare")(compare)
+    app.command("bench")(bench)
+
+
+__all__ = ["register"]

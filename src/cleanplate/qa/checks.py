@@ -1,0 +1,117 @@
+"""Automatic plate checks: residue (character left), flat blocks, seams.
+
+:func:`create_checker` builds a :class:`PlateChecker` once per run; ``check(image, plate, mask)``
+scores one plate. The pipeline stores the returned dict as the fill record's ``checks``::
+
+    {"residue": 0.004, "flat": 0.52, "seam": 0.83, "flags": ["flat"],
+     "detail": {"residue_kept": ..., "residue_left_over": ..., "flat_fill": ..., "flat_ring": ...}}
+
+A check is flagged when its score is above its threshold (``qa.*_threshold``). What the scores
+mean is documented in :mod:`cleanplate.qa.metrics`. Frames larger than ``work_side`` are
+scored on a copy scaled down to that longer side, so the checks cost the same on 4K frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from typing import Any
+
+import cv2
+import numpy as np
+
+from cleanplate.config import Config, QAConfig
+from cleanplate.qa.metrics import flat_score, residue_score, seam_score
+from cleanplate.weights import WeightsUse
+
+CHECKS = ("residue", "flat", "seam")
+"""The checks, in the order the report shows them."""
+
+CHECK_HELP = {
+    "residue": "character left: share of the removed character the plate still shows "
+               "(kept in the fill, or left beside it and now salient)",
+    "flat": "flat blocks: share of the fill that is flat, minus that share in the ring around it",
+    "seam": "seam: colour step across the mask border relative to the steps 8 px either side",
+}
+
+
+def _scaled(image: np.ndarray, plate: np.ndarray, mask: np.ndarray, side: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    h, w = mask.shape
+    if max(h, w) <= side:
+        return image, plate, mask.astype(bool)
+    f = side / max(h, w)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    small_mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+    return (cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+            cv2.resize(plate, size, interpolation=cv2.INTER_AREA), small_mask)
+
+
+class PlateChecker:
+    """Scores plates; holds the saliency model the residue check runs on original and plate."""
+
+    name = "plate-checks"
+
+    def __init__(self, qa: QAConfig, device: str = "cpu", threads: int | None = None,
+                 work_side: int = 1024) -> None:
+        self.thresholds = {"residue": qa.residue_threshold, "flat": qa.flat_threshold, "seam": qa.seam_threshold}
+        self.model = qa.saliency_model
+        self.device = device
+        self.threads = threads
+        self.work_side = work_side
+        self._predictor: Any = None
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def load(self) -> PlateChecker:
+        """Load the saliency model now (it is loaded on the first check otherwise)."""
+        if self._predictor is None:
+            from cleanplate.segment.saliency import SaliencyPredictor
+
+            self._predictor = SaliencyPredictor(self.model, self.device, threads=self.threads)
+        return self
+
+    def _saliency(self, image: np.ndarray, cache: bool = False) -> np.ndarray:
+        self.load()
+        if not cache:
+            return self._predictor.predict(image)
+        key = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).hexdigest() + str(image.shape)
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._predictor.predict(image)
+            self._cache[key] = hit
+            while len(self._cache) > 4:
+                self._cache.popitem(last=False)
+        return hit
+
+    def check(self, image: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+        """Score one plate.
+
+        ``image`` and ``plate`` are HxWx3 uint8 RGB (the frame and its clean plate), ``mask``
+        the HxW bool removal mask that was filled. The original's saliency is cached for the
+        last few frames, so checking several plates of one frame runs the model on it once.
+        """
+        if image.shape != plate.shape or image.shape[:2] != mask.shape:
+            raise ValueError(f"shapes differ: image {image.shape}, plate {plate.shape}, mask {mask.shape}")
+        if not mask.any():
+            return {"residue": 0.0, "flat": 0.0, "seam": 0.0, "flags": []}
+        img, pl, m = _scaled(image, plate, mask, self.work_side)
+        residue, kept, left = residue_score(img, pl, m, self._saliency(img, cache=True), self._saliency(pl))
+        flat, flat_fill, flat_ring = flat_score(pl, m)
+        seam = seam_score(pl, m)
+        scores = {"residue": residue, "flat": flat, "seam": seam}
+        out: dict[str, Any] = {k: round(float(v), 4) for k, v in scores.items()}
+        out["flags"] = [k for k in CHECKS if scores[k] > self.thresholds[k]]
+        out["detail"] = {"residue_kept": round(kept, 4), "residue_left_over": round(left, 4),
+                         "flat_fill": round(flat_fill, 4), "flat_ring": round(flat_ring, 4)}
+        return out
+
+    def weights_used(self) -> list[WeightsUse]:
+        return [self._predictor.weights] if self._predictor is not None else []
+
+
+def create_checker(config: Config, device: str) -> PlateChecker:
+    """The checker for a run: thresholds and saliency model from ``config.qa``."""
+    return PlateChecker(config.qa, device, threads=config.run.threads)
+
+
+__all__ = ["CHECKS", "CHECK_HELP", "PlateChecker", "create_checker"]

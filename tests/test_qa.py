@@ -1,0 +1,226 @@
+"""Automatic plate checks (issue #5): residue, flat blocks, seams; PSNR and SSIM.
+
+Constructed cases on a real Sintel frame with the real saliency model: a plate that still shows
+the character, OpenCV and PatchMatch fills of the same large hole, a fill made brighter or
+shifted against its surroundings. Each check is tested on both sides of its threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cleanplate import masks as M
+from cleanplate.config import QAConfig, load_config
+from cleanplate.fill.opencv import TeleaInpainter
+from cleanplate.fill.patchmatch import PatchMatchInpainter
+from cleanplate.qa import PlateChecker, create_checker, flat_score, psnr, seam_score, ssim, ssim_map
+from cleanplate.qa.metrics import PSNR_CAP
+from conftest import SINTEL, decoded
+
+
+@pytest.fixture(scope="module")
+def checker() -> PlateChecker:
+    return PlateChecker(QAConfig(), "cpu", threads=2).load()
+
+
+@pytest.fixture(scope="module")
+def frame() -> np.ndarray:
+    """frame_0016 at full size (1024x436), HxWx3 uint8 RGB: the girl holding out an apple."""
+    return decoded(SINTEL / "frame_0016.png")
+
+
+@pytest.fixture(scope="module")
+def char_mask(frame: np.ndarray, checker: PlateChecker) -> np.ndarray:
+    """The character's removal mask the way the pipeline makes it: saliency >= 0.5, dilated 20 px."""
+    return M.dilate(checker._saliency(frame) >= 0.5, 20)
+
+
+def _telea(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return M.composite(image, TeleaInpainter(load_config(), "cpu").fill([image], [mask])[0].plate, mask)
+
+
+def _patchmatch(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return M.composite(image, PatchMatchInpainter(load_config(), "cpu").fill([image], [mask])[0].plate, mask)
+
+
+# ------------------------------------------------------------------------------------- residue
+
+def test_plate_that_is_the_original_is_flagged_for_residue(frame, char_mask, checker):
+    assert 0.15 < char_mask.mean() < 0.5  # the girl, as the segmenter sees her
+    res = checker.check(frame, frame, char_mask)
+    assert res["residue"] > checker.thresholds["residue"]
+    assert res["residue"] == pytest.approx(1.0)
+    assert "residue" in res["flags"]
+
+
+def test_real_fill_of_the_whole_character_is_not_flagged_for_residue(frame, char_mask, checker):
+    res = checker.check(frame, _telea(frame, char_mask), char_mask)
+    assert res["residue"] < checker.thresholds["residue"]
+    assert "residue" not in res["flags"]
+
+
+def test_missed_arm_is_flagged_for_residue(frame, char_mask, checker):
+    """The mask misses the outstretched arm and the apple: they are left beside the fill."""
+    partial = char_mask.copy()
+    partial[:, int(0.62 * frame.shape[1]):] = False
+    res = checker.check(frame, _telea(frame, partial), partial)
+    assert "residue" in res["flags"], res
+    assert res["detail"]["residue_left_over"] > 0.1
+
+
+def test_fill_that_copies_the_character_back_is_flagged(frame, char_mask, checker):
+    """A fill made of the frame shifted by 15 px (as a bad temporal fill would) keeps the character."""
+    shifted = np.roll(frame, (15, 15), axis=(0, 1))
+    plate = frame.copy()
+    plate[char_mask] = shifted[char_mask]
+    res = checker.check(frame, plate, char_mask)
+    assert "residue" in res["flags"] and "seam" in res["flags"], res
+
+
+# ---------------------------------------------------------------------------------- flat blocks
+
+def test_telea_fill_of_a_large_hole_scores_flatter_than_patchmatch(frame):
+    small = cv2.resize(frame, (512, 218), interpolation=cv2.INTER_AREA)
+    checker = PlateChecker(QAConfig(), "cpu", threads=2)
+    mask = M.dilate(checker._saliency(small) >= 0.5, 10)
+    telea = checker.check(small, _telea(small, mask), mask)
+    pm = checker.check(small, _patchmatch(small, mask), mask)
+    assert telea["flat"] > pm["flat"] + 0.2
+    assert "flat" in telea["flags"] and "flat" not in pm["flags"], (telea, pm)
+
+
+def test_flat_score_ignores_scenery_that_is_flat_anyway():
+    """A smooth fill inside a smooth gradient (a sky) is not a flat block."""
+    h, w = 200, 300
+    sky = np.dstack([np.tile(np.linspace(60, 200, w, dtype=np.float32), (h, 1))] * 3).astype(np.uint8)
+    mask = np.zeros((h, w), bool)
+    mask[60:140, 100:200] = True
+    score, inside, around = flat_score(_telea(sky, mask), mask)
+    assert inside > 0.8 and around > 0.8 and score < 0.1
+
+
+def test_flat_score_flags_a_smooth_patch_in_texture():
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 255, (200, 300, 3), dtype=np.uint8)
+    mask = np.zeros((200, 300), bool)
+    mask[60:140, 100:200] = True
+    plate = texture.copy()
+    plate[mask] = 128
+    score, inside, around = flat_score(plate, mask)
+    assert score > 0.5 and around < 0.05
+    assert flat_score(texture, mask)[0] == pytest.approx(0.0)
+
+
+# ---------------------------------------------------------------------------------------- seams
+
+def test_brightened_fill_is_flagged_for_seam(frame, char_mask, checker):
+    plate = _telea(frame, char_mask)
+    assert "seam" not in checker.check(frame, plate, char_mask)["flags"]
+    bright = plate.copy()
+    bright[char_mask] = np.clip(bright[char_mask].astype(np.int16) + 25, 0, 255).astype(np.uint8)
+    res = checker.check(frame, bright, char_mask)
+    assert res["seam"] > checker.thresholds["seam"] > 1.0
+    assert "seam" in res["flags"]
+
+
+def test_seam_score_of_the_untouched_frame_is_about_one(frame, char_mask):
+    """The dilated border falls on scenery at random: no stronger steps there than beside it."""
+    assert 0.5 < seam_score(frame, char_mask) < 1.2
+
+
+def test_seam_score_sees_a_step_on_part_of_the_border():
+    rng = np.random.default_rng(1)
+    base = cv2.GaussianBlur(rng.integers(60, 190, (240, 320, 3), dtype=np.uint8), (0, 0), 2)
+    mask = np.zeros((240, 320), bool)
+    mask[60:180, 80:240] = True
+    assert seam_score(base, mask) < 1.35
+    plate = base.copy()
+    left = mask.copy()
+    left[:, 160:] = False  # only the left half of the fill is offset
+    plate[left] = np.clip(plate[left].astype(np.int16) + 30, 0, 255).astype(np.uint8)
+    assert seam_score(plate, mask) > 1.35
+
+
+# ------------------------------------------------------------------------------- checker basics
+
+def test_empty_mask_scores_zero_without_running_the_model():
+    c = PlateChecker(QAConfig(), "cpu")
+    img = np.zeros((32, 48, 3), np.uint8)
+    assert c.check(img, img, np.zeros((32, 48), bool)) == {"residue": 0.0, "flat": 0.0, "seam": 0.0, "flags": []}
+    assert c.weights_used() == []  # the saliency model was not loaded
+
+
+def test_shape_mismatch_is_an_error():
+    c = PlateChecker(QAConfig(), "cpu")
+    with pytest.raises(ValueError, match="shapes differ"):
+        c.check(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9, 3), np.uint8), np.ones((8, 8), bool))
+
+
+def test_create_checker_takes_thresholds_from_the_config(frame, char_mask):
+    cfg = load_config(overrides={"qa.residue_threshold": 1.0, "qa.flat_threshold": 0.0})
+    c = create_checker(cfg, "cpu")
+    assert c.thresholds == {"residue": 1.0, "flat": 0.0, "seam": cfg.qa.seam_threshold}
+    res = c.check(frame, frame, char_mask)
+    assert "residue" not in res["flags"]  # 1.0 is not above 1.0
+    assert [w.name for w in c.weights_used()] == ["u2netp"]
+
+
+def test_large_frames_are_scored_at_the_working_size(frame, char_mask, checker):
+    """A 2x upscaled frame is scored on a 1024-px copy: same verdicts as the original size."""
+    big = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+    big_mask = cv2.resize(char_mask.astype(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST) > 0
+    res = checker.check(big, big, big_mask)
+    assert res["flags"] == ["residue"]
+
+
+def test_defaults_are_the_calibrated_thresholds():
+    qa = QAConfig()
+    assert (qa.residue_threshold, qa.flat_threshold, qa.seam_threshold) == (0.05, 0.25, 1.35)
+
+
+# -------------------------------------------------------------------------------- PSNR and SSIM
+
+def test_psnr_known_values():
+    a = np.full((10, 10, 3), 100, np.uint8)
+    b = a + 10
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255 ** 2 / 100))
+    assert psnr(a, a) == PSNR_CAP
+    region = np.zeros((10, 10), bool)
+    region[:5] = True
+    c = a.copy()
+    c[5:] = 0  # differences outside the region do not count
+    assert psnr(a, c, region) == PSNR_CAP
+    assert math.isnan(psnr(a, c, np.zeros((10, 10), bool)))
+
+
+def test_ssim_matches_the_closed_form_on_constant_images():
+    """For constant images SSIM = (2 mx my + C1) / (mx^2 + my^2 + C1) (the variance terms are C2/C2)."""
+    a = np.full((40, 40), 100, np.uint8)
+    b = np.full((40, 40), 140, np.uint8)
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * 100 * 140 + c1) / (100 ** 2 + 140 ** 2 + c1)
+    assert ssim(a, b) == pytest.approx(expected, rel=1e-4)
+    assert ssim(a, a) == pytest.approx(1.0)
+
+
+def test_ssim_orders_degradations(frame):
+    crop = frame[100:300, 100:400]
+    rng = np.random.default_rng(0)
+    light = np.clip(crop.astype(np.int16) + rng.normal(0, 5, crop.shape), 0, 255).astype(np.uint8)
+    heavy = np.clip(crop.astype(np.int16) + rng.normal(0, 30, crop.shape), 0, 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(crop, (0, 0), 4)
+    s_light, s_heavy, s_blur = ssim(crop, light), ssim(crop, heavy), ssim(crop, blurred)
+    assert 1.0 > s_light > s_heavy
+    assert s_blur < s_light
+    m = ssim_map(crop, heavy)
+    assert m.shape == crop.shape[:2] and m.dtype == np.float32
+    assert ssim(crop, heavy) == pytest.approx(ssim(heavy, crop), abs=1e-6)  # symmetric
+
+
+def test_sintel_folder_is_there():
+    assert Path(SINTEL, "frame_0016.png").is_file()

@@ -1,0 +1,309 @@
+"""The report, compare sheets and the browser check (issue #5).
+
+``cleanplate run`` (in-process CLI) on 4 real Sintel frames plus one corrupt frame, then the
+report it wrote is opened in headless Chromium: every image must load and the console must stay
+silent. A control page with a missing image and a script error proves the browser check can fail.
+Chromium is required in CI (``$CI``); elsewhere the browser tests are skipped without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cleanplate._cli.common import State
+from cleanplate._cli.main import app
+from cleanplate.report import compare, write_report
+from cleanplate.report.html import load_frames, svg_histogram
+from conftest import SINTEL
+
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
+                 if p and Path(p).is_file()), None)
+
+
+@pytest.fixture(autouse=True)
+def _no_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(State, "debug", False)
+
+
+def _invoke(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def run_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real run: 4 Sintel frames + 1 empty (corrupt) frame, opencv-telea, report written by ``run``."""
+    root = tmp_path_factory.mktemp("report")
+    frames = root / "frames"
+    frames.mkdir()
+    for p in sorted(SINTEL.glob("*.png"))[:4]:
+        shutil.copy(p, frames / p.name)
+    (frames / "frame_9999.png").write_bytes(b"")  # fails to decode: a failed frame
+    out = root / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        for flag in ("debug", "quiet", "log_json"):  # --quiet sets a process-wide flag: put it back after
+            mp.setattr(State, flag, getattr(State, flag))
+        mp.setenv("CLEANPLATE_HOME", str(root / "home"))
+        mp.setenv("CLEANPLATE_OFFLINE", "1")
+        res = _invoke("--quiet", "run", frames, "-o", out, "--method", "opencv-telea", "--max-failed", "0.5")
+    assert res.exit_code == 0, res.output
+    return out
+
+
+class _Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.srcs: list[str] = []
+        self.status: dict[str, str] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "img":
+            self.srcs.append(a.get("src") or "")
+        if a.get("id") == "load-status":
+            self.status = {k: v or "" for k, v in a.items()}
+
+
+def _parse(html: str) -> _Images:
+    p = _Images()
+    p.feed(html)
+    return p
+
+
+# ------------------------------------------------------------------------------------- browser
+
+def _need_chromium() -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI (apt-get install chromium)")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return CHROMIUM
+
+
+def open_in_chromium(page: Path, profile: Path) -> tuple[dict[str, str], list[str]]:
+    """Load ``page`` in headless Chromium; return the page's load-status attributes and console lines.
+
+    The page's own script writes, on the load event, how many images it has and how many did not
+    load into ``#load-status``; ``--dump-dom`` returns the DOM after that. Console messages
+    (console.* calls, uncaught errors) go to stderr as ``...:CONSOLE...`` with ``--enable-logging``.
+    """
+    cmd = [_need_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           "--disable-extensions", "--mute-audio", f"--user-data-dir={profile}", "--enable-logging=stderr",
+           "--v=0", "--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln]
+    return _parse(proc.stdout).status, console
+
+
+@pytest.mark.browser
+def test_report_opens_in_chromium_with_every_image_loaded(run_out: Path, tmp_path: Path):
+    page = run_out / "report.html"
+    n_img = len(_parse(page.read_text()).srcs)
+    assert n_img >= 4 * 3  # 4 ok frames x (original, mask, plate)
+    status, console = open_in_chromium(page, tmp_path / "profile")
+    assert status.get("data-state") == "done", status
+    assert status.get("data-total") == str(n_img)
+    assert status.get("data-broken") == "0", status
+    assert console == []
+
+
+@pytest.mark.browser
+def test_report_with_checks_opens_in_chromium(run_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    res = _invoke("report", out, "--checks", "--sample", "2")
+    assert res.exit_code == 0, res.output
+    status, console = open_in_chromium(out / "report.html", tmp_path / "profile")
+    assert status.get("data-broken") == "0" and int(status["data-total"]) >= 2 * 3 + 3, status
+    assert console == []
+
+
+@pytest.mark.browser
+def test_browser_check_catches_a_missing_image_and_a_script_error(run_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    victim = next((out / "report_files").glob("*_plate.jpg"))
+    page = out / "report.html"
+    refs = _parse(page.read_text()).srcs.count(f"report_files/{victim.name}")  # sample + worst-flagged lists
+    assert refs >= 1
+    victim.unlink()
+    page.write_text(page.read_text().replace("</body>", "<script>notDefinedAnywhere();</script></body>"))
+    status, console = open_in_chromium(page, tmp_path / "profile")
+    assert status.get("data-state") == "done"
+    assert status.get("data-broken") == str(refs), status
+    assert any("notDefinedAnywhere" in ln for ln in console), console
+
+
+# -------------------------------------------------------------------------------------- report
+
+def test_run_writes_a_self_contained_report(run_out: Path):
+    page = run_out / "report.html"
+    html = page.read_text()
+    parsed = _parse(html)
+    for src in parsed.srcs:  # every image is a relative file beside the report, and it exists
+        assert not src.startswith(("/", "file:", "http")), src
+        assert (run_out / src).is_file(), src
+        assert cv2.imread(str(run_out / src)) is not None
+    assert not re.search(r"""(src|href)=["']https?://""", html)  # nothing fetched online
+    assert "<svg" in html and html.count("<svg") >= 3  # coverage, instances, characters histograms
+    assert "fill success" in html and "failed frames" in html and "images/s" in html
+    assert "frame_9999" in html and "segment:" in html  # the failed frame and its reason
+    assert "Failed frames (1)" in html
+    frames, seg, fill, run = load_frames(run_out)
+    assert len(frames) == 5 and sum(1 for f in frames if f.failed) == 1
+
+
+def test_report_handles_missing_files(run_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    (out / "backgrounds" / "frame_0017.jpg").unlink()
+    (out / "masks" / "frame_0018.png").unlink()
+    meta = json.loads((out / "inpainting_metadata.json").read_text())
+    meta["frames"]["frame_0019"]["source"] = str(tmp_path / "gone.png")
+    seg = json.loads((out / "instances_metadata.json").read_text())
+    seg["frames"]["frame_0019"]["source"] = str(tmp_path / "gone.png")
+    (out / "inpainting_metadata.json").write_text(json.dumps(meta))
+    (out / "instances_metadata.json").write_text(json.dumps(seg))
+    html = write_report(out, sample=16).read_text()
+    parsed = _parse(html)
+    assert all((out / s).is_file() for s in parsed.srcs)
+    assert "Plates missing on disk (1)" in html and "frame_0017" in html
+    assert html.count("not available") >= 2  # frame_0018's mask overlay, frame_0019's original
+    assert "frame_0016" in html
+
+
+@pytest.mark.parametrize("drop", ["instances_metadata.json", "inpainting_metadata.json", "run.json"])
+def test_report_with_one_metadata_file_missing(run_out: Path, tmp_path: Path, drop: str):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    (out / drop).unlink()
+    html = write_report(out, sample=2).read_text()
+    assert "No metadata" not in html
+    assert len(re.findall(r'<div class="frame-head">', html.split("Random sample")[1])) == 2
+    assert all((out / s).is_file() for s in _parse(html).srcs)
+
+
+def test_report_without_any_metadata(tmp_path: Path):
+    html = write_report(tmp_path).read_text()
+    assert "No metadata" in html and "No frame has a plate" in html
+
+
+def test_report_with_checks_lists_flagged_frames(run_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    meta = json.loads((out / "inpainting_metadata.json").read_text())
+    ok = [r for r in meta["frames"].values() if r["status"] == "ok"]
+    assert ok and all({"residue", "flat", "seam", "flags"} <= set(r["checks"]) for r in ok)  # stored by the run
+    stored = write_report(out, sample=2, worst=2).read_text()
+    assert re.search(r"flat — (\d+) flagged", stored)
+    for r in ok:  # an output written before the checks existed: the report scores it itself
+        del r["checks"]
+    (out / "inpainting_metadata.json").write_text(json.dumps(meta))
+    html = write_report(out, sample=2, worst=2, compute_checks=True).read_text()
+    assert "4 frames were scored while writing this report" in html
+    m = re.search(r"flat — (\d+) flagged", html)  # OpenCV smears over the girl's large mask
+    assert m and int(m.group(1)) >= 3, html[:2000]
+    assert "residue — " in html and "seam — " in html
+
+
+def test_report_sample_is_seeded(run_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+
+    def ids(seed: int) -> list[str]:
+        html = write_report(out, sample=2, seed=seed).read_text()
+        part = html.split("Random sample")[1]
+        return re.findall(r'<div class="frame-head"><code>([^<]+)</code>', part)
+
+    first = ids(3)
+    assert len(first) == 2 and first == ids(3)
+    assert {i for s in range(6) for i in ids(s)} > set(first)  # other seeds draw other frames
+
+
+def test_report_shows_temporal_keys(run_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    meta = json.loads((out / "inpainting_metadata.json").read_text())
+    for k, rec in enumerate(r for r in meta["frames"].values() if r["status"] == "ok"):
+        rec["extra"] = {"temporal_fraction": 0.2 * k, "inpainted_fraction": 1 - 0.2 * k}
+    (out / "inpainting_metadata.json").write_text(json.dumps(meta))
+    html = write_report(out).read_text()
+    assert "filled from other frames (mean)" in html and "30.0 %" in html  # mean of 0, .2, .4, .6
+    assert "invented by the inpainter (mean)" in html
+    assert "share filled from other frames" in html  # its histogram
+
+
+def test_svg_histogram_counts():
+    svg = svg_histogram([0.0, 0.05, 0.5, 1.0], [0.0, 0.5, 1.0], ["low", "high"], "t")
+    assert "<title>low: 2</title>" in svg and "<title>high: 2</title>" in svg  # 1.0 lands in the last bin
+
+
+# ------------------------------------------------------------------------------------- compare
+
+def _other_version(run_out: Path, tmp_path: Path) -> Path:
+    new = tmp_path / "new"
+    shutil.copytree(run_out / "backgrounds", new / "backgrounds")
+    p = new / "backgrounds" / "frame_0017.jpg"
+    img = cv2.imread(str(p))
+    cv2.imwrite(str(p), np.clip(img.astype(np.int16) + 20, 0, 255).astype(np.uint8))
+    (new / "backgrounds" / "frame_0016.jpg").unlink()  # only in OLD
+    return new
+
+
+def test_compare_writes_png_and_html(run_out: Path, tmp_path: Path):
+    new = _other_version(run_out, tmp_path)
+    res = compare(run_out, new, tmp_path / "sheet.png", sample=0, width=200)
+    assert res.frames == ["frame_0017", "frame_0018", "frame_0019"]
+    assert (res.common, res.only_old, res.only_new) == (3, 1, 0)
+    sheet = cv2.imread(str(res.png))
+    row_h = round(436 * 200 / 1024)
+    assert sheet.shape[1] == 400 and sheet.shape[0] == 30 + 3 * (24 + row_h)
+    html = res.html.read_text()
+    assert html.count('class="pair"') == 3
+    assert all((res.html.parent / s).is_file() for s in _parse(html).srcs)
+    assert re.search(r"frame_0017</code> <span class=\"muted\">mean \|new − old\| = (1\d|20)\.\d\d", html)
+    assert "frame_0018</code> <span class=\"muted\">mean |new − old| = 0.00" in html
+
+
+def test_compare_cli_pattern_and_sample(run_out: Path, tmp_path: Path):
+    new = _other_version(run_out, tmp_path)
+    res = _invoke("compare", run_out, new, "-o", tmp_path / "c.png", "--pattern", "*18", "--sample", "5")
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "c.html").read_text()
+    assert html.count('class="pair"') == 1 and "frame_0018" in html
+    res = _invoke("compare", run_out, new, "--sample", "1", "--seed", "2")
+    assert res.exit_code == 0 and (new / "compare.png").is_file()  # default: NEW/compare.png
+    assert (new / "compare.html").read_text().count('class="pair"') == 1
+
+
+def test_compare_of_bare_plate_folders_writes_beside_them(run_out: Path, tmp_path: Path):
+    new = _other_version(run_out, tmp_path)
+    res = compare(run_out / "backgrounds", new / "backgrounds", sample=2)
+    assert res.png == new / "backgrounds_compare.png" and res.png.is_file()
+    assert not list((new / "backgrounds").glob("*compare*"))  # not among the plates
+
+
+def test_compare_without_common_frames_is_an_input_error(run_out: Path, tmp_path: Path):
+    res = _invoke("compare", run_out, tmp_path, "--pattern", "nothing*")
+    assert res.exit_code == 3
+    assert "no frame names" in res.stderr
+
+
+@pytest.mark.browser
+def test_compare_sheet_opens_in_chromium(run_out: Path, tmp_path: Path):
+    res = compare(run_out, _other_version(run_out, tmp_path), tmp_path / "sheet.png", sample=0, width=200)
+    status, console = open_in_chromium(res.html, tmp_path / "profile")
+    assert status.get("data-broken") == "0" and status.get("data-total") == str(3 * 4)
+    assert console == []
