@@ -307,3 +307,19 @@ def test_compare_sheet_opens_in_chromium(run_out: Path, tmp_path: Path):
     status, console = open_in_chromium(res.html, tmp_path / "profile")
     assert status.get("data-broken") == "0" and status.get("data-total") == str(3 * 4)
     assert console == []
+
+
+@pytest.mark.browser
+def test_report_shows_the_dataset_steps(run_out: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    shutil.copytree(run_out, out)
+    res = _invoke("--quiet", "dedupe", out)  # the CLI rewrites an existing report after each step
+    assert res.exit_code == 0, res.output
+    res = _invoke("--quiet", "organize", out, "-k", "1")
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    assert "LoRA dataset" in html and "Near-duplicates" in html and "Scene clusters" in html
+    sheets = [s for s in _parse(html).srcs if "cluster" in s]
+    assert len(sheets) == 1 and (out / sheets[0]).is_file()
+    status, console = open_in_chromium(out / "report.html", tmp_path / "profile")
+    assert status.get("data-broken") == "0" and console == [], status

@@ -21,7 +21,15 @@ AllOpt = Annotated[bool, typer.Option("--all-plates", help="Ignore dedupe.json: 
 
 
 def _show(result: Any, lines: list[str]) -> None:
-    """Print a step's outcome: one JSON line with --log-json, else the lines (and warnings on stderr)."""
+    """Print a step's outcome: one JSON line with --log-json, else the lines (and warnings on stderr).
+
+    An existing OUT/report.html is rewritten so that it shows the step.
+    """
+    out = Path(result.path).parent.parent
+    if (out / "report.html").is_file():
+        from cleanplate.report import write_report
+
+        write_report(out)
     if State.log_json:
         print(json.dumps({"step": result.step, "skipped": result.skipped, "path": str(result.path),
                           "summary": result.summary, "warnings": result.warnings}), flush=True)

@@ -382,6 +382,7 @@ def write_report(out_dir: str | Path, sample: int = 16, seed: int = 0, worst: in
     failed = [{"frame": f.frame_id, "reason": f.failed} for f in frames if f.failed]
     missing = [f.frame_id for f in frames if not f.failed and f.fill and not find_plate(out, f.frame_id)]
     cfg = run.get("config") or {}
+    dataset = _dataset_section(out, thumbs)
     context = {
         "title": f"cleanplate report — {out.resolve().name}",
         "out": str(out.resolve()),
@@ -404,11 +405,39 @@ def write_report(out_dir: str | Path, sample: int = 16, seed: int = 0, worst: in
         "missing": missing,
         "has_metadata": bool(seg or fill),
         "temporal": bool(temporal),
+        "dataset": dataset,
     }
     html = _env().get_template("report.html.j2").render(**context)
     path = out / "report.html"
     atomic_write_bytes(path, html.encode("utf-8"))
     return path
+
+
+_DATASET_STEPS = (("dedupe", "Near-duplicates"), ("organize", "Scene clusters"), ("export", "LoRA export"))
+
+
+def _dataset_section(out: Path, thumbs: Thumbs) -> list[dict[str, Any]]:
+    """What ``cleanplate dedupe / organize / export-lora`` did (OUT/dataset/*.json), with cluster sheets."""
+    steps = []
+    for step, title in _DATASET_STEPS:
+        path = out / "dataset" / f"{step}.json"
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        summary = data.get("summary") or {}
+        facts = [(k.replace("_", " "), _fmt(v) if isinstance(v, float) else str(v))
+                 for k, v in summary.items() if not isinstance(v, (dict, list)) and v is not None]
+        sheets = []
+        if step == "organize":
+            for label in summary.get("labels") or []:
+                sheet = out / "dataset" / "clusters" / f"{label}.jpg"
+                arr = _load_rgb(sheet) if sheet.is_file() else None
+                if arr is not None:
+                    thumbs.n += 1
+                    sheets.append({"label": label, "url": thumbs._save(arr, f"cluster{thumbs.n:05d}.jpg")})
+        steps.append({"step": step, "title": title, "facts": facts, "sheets": sheets})
+    return steps
 
 
 def _stage_times(run: dict[str, Any]) -> list[dict[str, Any]]:
