@@ -63,3 +63,15 @@ def test_cutout_modes():
     assert (w[0, 0] == [255, 255, 255, 255]).all() and (w[5, 5, :3] == 100).all()
     c = M.cutout(img, mask, "context", pad=2)
     assert (c[0, 0, :3] == 100).all() and c[0, 0, 3] == 255
+
+
+def test_saliency_hysteresis_keeps_weak_parts_attached_to_strong_ones():
+    from cleanplate.segment.saliency import hysteresis
+
+    sal = np.zeros((20, 40), np.float32)
+    sal[5:15, 2:10] = 0.9  # a character
+    sal[5:15, 10:16] = 0.3  # its weakly salient arm, touching it
+    sal[5:15, 25:35] = 0.3  # a weakly salient prop on its own
+    out = hysteresis(sal, 0.5, 0.2)
+    assert out[10, 5] and out[10, 12] and not out[10, 30]
+    assert (hysteresis(sal, 0.5, 0.5) == (sal >= 0.5)).all()

@@ -35,6 +35,11 @@ class InputConfig(_Section):
 class SaliencyConfig(_Section):
     model: str = Field("u2netp", description="Saliency weights from the registry (u2netp, u2net, isnet-anime, ...).")
     threshold: float = Field(0.5, gt=0, lt=1, description="Threshold on the min-max normalised saliency map.")
+    low_threshold: float = Field(
+        0.2, gt=0, lt=1,
+        description="Hysteresis: weaker saliency (down to this) is kept where it touches a region above "
+        "'threshold' — a half-turned body or a shadowed arm stays attached to its character.",
+    )
     input_size: int | None = Field(None, ge=32, description="Model input side; default: the model's own.")
 
 

@@ -97,6 +97,18 @@ class SaliencyPredictor:
         return cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def hysteresis(sal: np.ndarray, high: float, low: float) -> np.ndarray:
+    """HxW bool: pixels >= ``high``, plus the pixels >= ``low`` connected (8-way) to them."""
+    strong = sal >= high
+    if low >= high:
+        return strong
+    n, labels = cv2.connectedComponents((sal >= low).astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, dtype=bool)
+    keep[np.unique(labels[strong])] = True
+    keep[0] = False
+    return keep[labels]
+
+
 @SEGMENTERS.register("saliency")
 class SaliencySegmenter:
     """Characters = connected components of the thresholded saliency map."""
@@ -106,12 +118,13 @@ class SaliencySegmenter:
     def __init__(self, config: Config, device: str) -> None:
         sc = config.segment.saliency
         self.threshold = sc.threshold
+        self.low_threshold = min(sc.low_threshold, sc.threshold)
         self.min_size = config.segment.min_instance_size
         self.predictor = SaliencyPredictor(sc.model, device, input_size=sc.input_size, threads=config.run.threads)
 
     def segment(self, image: np.ndarray) -> SegmentResult:
         sal = self.predictor.predict(image)
-        binary = sal >= self.threshold
+        binary = hysteresis(sal, self.threshold, self.low_threshold)
         instances = []
         for comp in components(binary, self.min_size):
             ys, xs = np.nonzero(comp)
