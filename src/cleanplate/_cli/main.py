@@ -81,19 +81,28 @@ SelectKOpt = Annotated[int | None, typer.Option("--select-k", help="k for --sele
 OverlapOpt = Annotated[float | None, typer.Option("--salient-overlap", help="--select salient: min share of an instance on the saliency mask.")]
 PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="SAM2 prompts: grid or salient-boxes.")]
 
-_SEGMENT_KEYS = {"select", "select_k", "salient_overlap", "prompts", "backend", "min_instance_size"}
-
-
-def _segment_overrides(**kw: Any) -> dict[str, Any]:
-    """CLI segmentation flags -> dotted config keys (``segment.*`` or ``segment.sam2.*``)."""
-    out = {}
-    for name, value in kw.items():
-        key = "checkpoint" if name == "sam2_checkpoint" else name
-        out["segment__" + key if key in _SEGMENT_KEYS else "segment__sam2__" + key] = value
-    return out
 LamaFormatOpt = Annotated[str | None, typer.Option("--lama-format", help="auto, torchscript or onnx.")]
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="LaMa resolution strategy: original, crop, resize.")]
 CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Your own LaMa model file.")]
+
+
+_SEGMENT_KEYS = {"select", "select_k", "salient_overlap", "prompts", "backend", "min_instance_size"}
+_SEGMENT_FLAGS = (
+    "backend", "model_type", "sam2_checkpoint", "select", "select_k", "salient_overlap", "prompts",
+    "points_per_side", "points_per_batch", "pred_iou_thresh", "stability_score_thresh", "stability_score_offset",
+    "mask_threshold", "box_nms_thresh", "crop_n_layers", "crop_nms_thresh", "crop_overlap_ratio",
+    "crop_n_points_downscale_factor", "min_mask_region_area", "multimask_output", "cache_clear_interval",
+    "min_instance_size",
+)
+
+
+def _segment_overrides(params: dict[str, Any]) -> dict[str, Any]:
+    """A command's segmentation flags (its ``locals()``) -> dotted keys, ``segment.*`` or ``segment.sam2.*``."""
+    out = {}
+    for name in _SEGMENT_FLAGS:
+        key = "checkpoint" if name == "sam2_checkpoint" else name
+        out["segment__" + key if key in _SEGMENT_KEYS else "segment__sam2__" + key] = params[name]
+    return out
 
 
 def _check_failures(summary: Any, cfg: Config) -> int:
@@ -129,6 +138,7 @@ def run(
     set_: SetOpt = None,
 ) -> None:
     """Segment the characters of every frame and fill them: clean plates in OUT/backgrounds/."""
+    params = dict(locals())
 
     def body() -> int:
         from cleanplate.pipeline import run as run_pipeline
@@ -138,17 +148,7 @@ def run(
                       input__every=every, fill__batch_size=batch_size, masks__dilate=mask_dilate,
                       output__context_mode=context_mode,
                       fill__lama__format=lama_format, fill__lama__strategy=strategy, fill__lama__checkpoint=checkpoint,
-                      **_segment_overrides(
-                          backend=backend, model_type=model_type, sam2_checkpoint=sam2_checkpoint, select=select,
-                          select_k=select_k, salient_overlap=salient_overlap, prompts=prompts,
-                          points_per_side=points_per_side, points_per_batch=points_per_batch,
-                          pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh,
-                          stability_score_offset=stability_score_offset, mask_threshold=mask_threshold,
-                          box_nms_thresh=box_nms_thresh, crop_n_layers=crop_n_layers,
-                          crop_nms_thresh=crop_nms_thresh, crop_overlap_ratio=crop_overlap_ratio,
-                          crop_n_points_downscale_factor=crop_n_points_downscale_factor,
-                          min_mask_region_area=min_mask_region_area, multimask_output=multimask_output,
-                          cache_clear_interval=cache_clear_interval, min_instance_size=min_instance_size))
+                      **_segment_overrides(params))
         summary = run_pipeline(input, output, cfg, force=force, progress=Reporter(State.quiet, State.log_json),
                                raise_errors=State.debug)
         if report:
@@ -159,10 +159,8 @@ def run(
 
 
 def _write_report(output: Path) -> None:
-    try:
-        from cleanplate.report import write_report
-    except ImportError:  # the report lands with issue 5
-        return
+    from cleanplate.report import write_report
+
     path = write_report(output)
     if not State.quiet and not State.log_json:
         err_console.print(f"report: {path}", highlight=False)
@@ -188,6 +186,7 @@ def segment(
     set_: SetOpt = None,
 ) -> None:
     """Find the characters only: cut-outs in instances/, removal masks in masks/."""
+    params = dict(locals())
 
     def body() -> int:
         from cleanplate.pipeline import segment as segment_stage
@@ -195,17 +194,7 @@ def segment(
         cfg = _config(config, profile, set_, run__device=device,
                       output__save_masks=save_masks, output__context_mode=context_mode, input__limit=limit,
                       run__max_failed=max_failed, input__recursive=recursive, input__every=every,
-                      masks__dilate=mask_dilate, **_segment_overrides(
-                          backend=backend, model_type=model_type, sam2_checkpoint=sam2_checkpoint, select=select,
-                          select_k=select_k, salient_overlap=salient_overlap, prompts=prompts,
-                          points_per_side=points_per_side, points_per_batch=points_per_batch,
-                          pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh,
-                          stability_score_offset=stability_score_offset, mask_threshold=mask_threshold,
-                          box_nms_thresh=box_nms_thresh, crop_n_layers=crop_n_layers,
-                          crop_nms_thresh=crop_nms_thresh, crop_overlap_ratio=crop_overlap_ratio,
-                          crop_n_points_downscale_factor=crop_n_points_downscale_factor,
-                          min_mask_region_area=min_mask_region_area, multimask_output=multimask_output,
-                          cache_clear_interval=cache_clear_interval, min_instance_size=min_instance_size))
+                      masks__dilate=mask_dilate, **_segment_overrides(params))
         summary = segment_stage(input_dir, output_dir, cfg, force=force,
                                 progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
         return _check_failures(summary, cfg)
@@ -289,12 +278,9 @@ from cleanplate._cli.weights_cmd import weights_app  # noqa: E402
 
 app.add_typer(weights_app, name="weights")
 
-try:  # report / compare / bench
-    from cleanplate._cli.extra_cmds import register as _register_extra
-except ImportError:  # pragma: no cover - not yet written
-    _register_extra = None
-if _register_extra is not None:
-    _register_extra(app)
+from cleanplate._cli.extra_cmds import register as _register_extra  # noqa: E402  (report / compare / bench)
+
+_register_extra(app)
 
 from cleanplate._cli.dataset_cmds import register as _register_dataset  # noqa: E402  (dedupe / organize / export-lora)
 
