@@ -264,7 +264,9 @@ class TemporalFiller:
                 else:
                     rejected[n.frame.frame_id] = reg.reason
         t1 = time.perf_counter()
-        ff = fuse(image, mask, [(n.frame.image, ~n.frame.mask.astype(bool), r) for n, r in regs], self.tc)
+        margin = self.tc.neighbour_margin
+        ff = fuse(image, mask, [(n.frame.image, ~M.dilate(n.frame.mask.astype(bool), margin), r) for n, r in regs],
+                  self.tc)
         for k, err in enumerate(ff.errors):
             if k not in ff.used:
                 rejected[regs[k][0].frame.frame_id] = "no usable pixels" if err is None or \
