@@ -9,6 +9,7 @@ skips the frames whose record matches the current configuration.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -261,7 +262,7 @@ class _FillItem:
     todo: bool = True
 
 
-def _fill_inputs(mask_dir: Path, frames: str | Path | None, config: Config, layout: Layout
+def _fill_inputs(mask_dir: Path, frames: str | Path | None, config: Config
                  ) -> tuple[FrameSource, dict[str, dict[str, Any]] | None, int]:
     """Frames to fill, the segment records (None for a foreign mask folder), and the extra dilation."""
     if not mask_dir.is_dir():
@@ -303,19 +304,15 @@ def _load_fill_input(ref: FrameRef, loader: Loader, mask_dir: Path, seg_records:
 
 
 def _create_checker(config: Config, device: str) -> Any:
-    """The automatic plate checks (qa), or None when disabled or not available."""
+    """The automatic plate checks (qa), or None when disabled."""
     if not config.qa.enabled:
         return None
-    try:
-        from cleanplate.qa import create_checker
-    except ImportError:
-        return None
+    from cleanplate.qa import create_checker
+
     return create_checker(config, device)
 
 
 def _read_run_json(folder: Path) -> dict[str, Any]:
-    import json
-
     try:
         return json.loads((folder / "run.json").read_text())
     except (OSError, ValueError):
@@ -339,7 +336,7 @@ def inpaint(
     """
     progress = progress or _noop
     mask_dir, layout = Path(mask_dir), Layout(Path(out_dir), "." + config.output.plate_format)
-    source, seg_records, extra_dilate = _fill_inputs(mask_dir, frames, config, layout)
+    source, seg_records, extra_dilate = _fill_inputs(mask_dir, frames, config)
     same_dir = mask_dir.resolve() == layout.root.resolve() if layout.root.exists() else False
     layout.prepare(layout.backgrounds, *(() if same_dir else (layout.masks,)))
     layout.clean_temp_files()
