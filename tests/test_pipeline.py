@@ -110,3 +110,12 @@ def test_stage_commands_and_foreign_mask_folder(tmp_path: Path, small_sintel_dir
     assert used[70, 110] and used[70, 135] and not used[70, 150]
     rec = json.loads((tmp_path / "p2" / "inpainting_metadata.json").read_text())["frames"]["frame_0016"]
     assert rec["extra_dilate"] == 20
+
+
+def test_missing_fill_weights_fail_before_segmentation(tmp_path: Path, small_sintel_dir):
+    from cleanplate.errors import WeightsError
+
+    frames = small_sintel_dir(2)
+    with pytest.raises(WeightsError, match="big-lama"):  # offline, empty cache (conftest)
+        run(frames, tmp_path / "out", load_config(overrides={"fill.method": "lama"}))
+    assert not (tmp_path / "out" / "masks").exists()  # no segmentation was done for nothing

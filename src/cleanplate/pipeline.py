@@ -328,11 +328,13 @@ def inpaint(
     force: bool = False,
     progress: ProgressFn | None = None,
     raise_errors: bool = False,
+    inpainter: Any = None,
 ) -> RunSummary:
     """Fill the removal masks in ``mask_dir/masks/`` and write clean plates to ``out_dir/backgrounds/``.
 
     ``mask_dir`` is a segment output (frames found through its run.json) or any folder holding
-    ``masks/<frame>.png`` named like the frames in ``frames``.
+    ``masks/<frame>.png`` named like the frames in ``frames``. ``inpainter``: one already built for
+    ``config`` (``run`` builds it before segmenting, so missing weights fail before hours of work).
     """
     progress = progress or _noop
     mask_dir, layout = Path(mask_dir), Layout(Path(out_dir), "." + config.output.plate_format)
@@ -346,7 +348,7 @@ def inpaint(
 
     from cleanplate.fill import create_inpainter
 
-    inpainter = create_inpainter(config, device)
+    inpainter = inpainter if inpainter is not None else create_inpainter(config, device)
     checker = _create_checker(config, device)
     summary = StageSummary("fill", total=len(source))
     progress(ProgressEvent("fill", "start", total=len(source)))
@@ -517,10 +519,16 @@ def run(
     progress: ProgressFn | None = None,
     raise_errors: bool = False,
 ) -> RunSummary:
-    """Segment then fill every frame of ``input_path`` into ``out_dir`` (the DESIGN.md layout)."""
+    """Segment then fill every frame of ``input_path`` into ``out_dir`` (the DESIGN.md layout).
+
+    The fill method is loaded first: missing weights or dependencies fail before segmentation starts.
+    """
+    from cleanplate.fill import create_inpainter
+
+    inpainter = create_inpainter(config, resolve_device(config.run.device))
     seg = segment(input_path, out_dir, config, force=force, progress=progress, raise_errors=raise_errors)
     fill = inpaint(out_dir, out_dir, config, frames=input_path, force=force, progress=progress,
-                   raise_errors=raise_errors)
+                   raise_errors=raise_errors, inpainter=inpainter)
     summary = RunSummary(Path(out_dir), segment=seg.segment, fill=fill.fill)
     layout = Layout(Path(out_dir))
     run_json_update(layout, "summary", config, None, None, None, None, stats=summary.stats())
