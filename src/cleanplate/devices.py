@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
-from cleanplate.errors import ConfigError
+from cleanplate.errors import ConfigError, WeightsError
 
 
 def _torch_device_available(kind: str) -> bool:
@@ -41,3 +42,35 @@ def resolve_device(requested: str) -> str:
             return requested
         raise ConfigError(f"device '{requested}' is not available on this machine (use --device cpu or auto)")
     raise ConfigError(f"unknown device '{requested}' (auto, cpu, cuda, mps)")
+
+
+def onnx_providers(device: str) -> list[str]:
+    """onnxruntime execution providers for ``device``, best first, always ending with the CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    wanted = ["CUDAExecutionProvider"] if device == "cuda" else []
+    if device == "mps":
+        wanted.append("CoreMLExecutionProvider")
+    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
+
+
+def onnx_session(path: str, device: str, threads: int | None = None, what: str = "a usable ONNX model") -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``path`` on ``device``.
+
+    ``threads``: intra-op threads (None: onnxruntime's default). A file onnxruntime cannot load is a
+    one-line WeightsError saying it is not ``what``.
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=onnx_providers(device))
+    except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        first = lines[0] if lines else type(exc).__name__
+        raise WeightsError(f"{path} is not {what}: {first if len(first) <= 200 else first[:197] + '...'}") from None

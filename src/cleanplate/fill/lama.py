@@ -31,6 +31,7 @@ import numpy as np
 
 from cleanplate import weights
 from cleanplate.config import Config, LamaConfig
+from cleanplate.devices import onnx_session
 from cleanplate.errors import BackendUnavailableError, ConfigError, FrameError, WeightsError
 from cleanplate.fill.base import INPAINTERS
 from cleanplate.fill.lama_strategies import ModelInput, Region, content_size, plan_regions, prepare, restore
@@ -230,7 +231,7 @@ class _OnnxModel:
 
     def __init__(self, path: Path, device: str, threads: int | None, *, auto: bool) -> None:
         try:
-            import onnxruntime as ort
+            import onnxruntime  # noqa: F401
         except ImportError:
             raise BackendUnavailableError("LaMa ONNX weights need onnxruntime: pip install onnxruntime") from None
         what = "a TorchScript or ONNX LaMa model" if auto else "an ONNX LaMa model"
@@ -239,16 +240,7 @@ class _OnnxModel:
                 f"{path} is not an ONNX LaMa model (it is a zip archive, as TorchScript files are: "
                 "set fill.lama.format: torchscript or auto)"
             )
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        try:
-            self._session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types (InvalidProtobuf, Fail, ...)
-            raise WeightsError(f"{path} is not {what}: {_one_line(exc)}") from None
+        self._session = onnx_session(str(path), device, threads, what=what)
         inputs = {i.name: i for i in self._session.get_inputs()}
         if not {"image", "mask"} <= set(inputs):
             raise WeightsError(

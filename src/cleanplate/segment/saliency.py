@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from cleanplate.config import Config
-from cleanplate.errors import WeightsError
+from cleanplate.devices import onnx_session
 from cleanplate.masks import components
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SEGMENTERS
@@ -42,31 +42,6 @@ MODEL_INFO: dict[str, SaliencyModelInfo] = {
 }
 
 
-def ort_providers(device: str) -> list[str]:
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    wanted = ["CUDAExecutionProvider"] if device == "cuda" else []
-    if device == "mps":
-        wanted.append("CoreMLExecutionProvider")
-    return [p for p in wanted if p in available] + ["CPUExecutionProvider"]
-
-
-def ort_session(path: str, device: str, threads: int | None = None):  # -> onnxruntime.InferenceSession
-    """An onnxruntime session for ``path``; a file that is not a usable ONNX model is a WeightsError."""
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(path, sess_options=opts, providers=ort_providers(device))
-    except Exception as exc:  # onnxruntime raises its own exception types
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path} is not a usable ONNX model: {first[:200]}") from None
-
-
 class SaliencyPredictor:
     """Wraps a loaded saliency model: ``predict(image)`` -> HxW float32 map in [0, 1]."""
 
@@ -74,7 +49,7 @@ class SaliencyPredictor:
                  threads: int | None = None) -> None:
         self.weights = resolve(model, checkpoint)
         self.info = MODEL_INFO.get(model, MODEL_INFO["u2netp"])
-        self.session = ort_session(self.weights.path, device, threads)
+        self.session = onnx_session(self.weights.path, device, threads or (os.cpu_count() or 1))
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         fixed = inp.shape[2] if isinstance(inp.shape[2], int) else None
