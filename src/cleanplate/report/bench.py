@@ -47,7 +47,7 @@ import numpy as np
 from cleanplate.config import Config, load_config
 from cleanplate.errors import CleanplateError, InputError
 from cleanplate.io.outputs import atomic_write_bytes, read_image_rgb, read_mask, write_image, write_json
-from cleanplate.masks import dilate, from_png
+from cleanplate.masks import dilate
 
 DEFAULT_METHODS = ("opencv-telea", "opencv-ns", "patchmatch", "lama", "temporal+patchmatch")
 """Methods tried by default; those that are not available here are listed as skipped."""
@@ -118,10 +118,10 @@ def _frame_files(clip: Path) -> list[Path]:
 
 def _gt_mask(clip: Path, frame: Path) -> np.ndarray | None:
     p = clip / "masks" / f"{frame.stem}.png"
-    if not p.is_file():
+    try:
+        return read_mask(p) if p.is_file() else None
+    except OSError:
         return None
-    arr = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    return None if arr is None else from_png(arr)
 
 
 def strip_shadow_band(mask: np.ndarray) -> np.ndarray:

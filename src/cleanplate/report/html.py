@@ -420,10 +420,8 @@ def _dataset_section(out: Path, thumbs: Thumbs) -> list[dict[str, Any]]:
     """What ``cleanplate dedupe / organize / export-lora`` did (OUT/dataset/*.json), with cluster sheets."""
     steps = []
     for step, title in _DATASET_STEPS:
-        path = out / "dataset" / f"{step}.json"
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+        data = _read_json(out / "dataset" / f"{step}.json")
+        if not data:
             continue
         summary = data.get("summary") or {}
         facts = [(k.replace("_", " "), _fmt(v) if isinstance(v, float) else str(v))
