@@ -108,6 +108,15 @@ def _frame_failure(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}" + (f": {text}" if text else "")
 
 
+def _fail(rec: dict[str, Any], exc: BaseException, stage: str, raise_errors: bool) -> None:
+    """Record a frame's failure (one line) and log it; with ``raise_errors`` (``--debug``) internal
+    errors propagate instead. Bad input (FrameError) is always only recorded."""
+    if raise_errors and not isinstance(exc, FrameError):
+        raise exc
+    rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
+    log.warning("%s %s failed: %s", stage, rec["frame_id"], rec["error"])
+
+
 def _open_input(input_path: str | Path, config: Config) -> FrameSource:
     ic = config.input
     return open_source(input_path, recursive=ic.recursive, every=ic.every, limit=ic.limit, max_side=ic.max_side)
@@ -214,10 +223,7 @@ def _segment_frame(ref: FrameRef, loader: Loader, segmenter: Any, config: Config
             "outputs": outputs,
         })
     except Exception as exc:  # one frame's failure never stops the batch
-        if raise_errors and not isinstance(exc, FrameError):
-            raise
-        rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
-        log.warning("segment %s failed: %s", ref.frame_id, rec["error"])
+        _fail(rec, exc, "segment", raise_errors)
     rec["timings"] = {k: round(v, 4) for k, v in timings.items()}
     return rec
 
@@ -252,6 +258,17 @@ def _remove_stale(root: Path, old: dict[str, Any] | None, new: dict[str, Any]) -
 
 
 # ------------------------------------------------------------------------------------------ fill
+
+@dataclass(frozen=True)
+class _FillContext:
+    """What the fill helpers share for one stage run."""
+
+    config: Config
+    layout: Layout
+    raise_errors: bool
+    write_masks: bool  # write the mask actually filled beside plates of another folder
+    checker: Any  # automatic plate checks, or None
+
 
 @dataclass
 class _FillItem:
@@ -349,7 +366,7 @@ def inpaint(
     from cleanplate.fill import create_inpainter
 
     inpainter = inpainter if inpainter is not None else create_inpainter(config, device)
-    checker = _create_checker(config, device)
+    ctx = _FillContext(config, layout, raise_errors, not same_dir, _create_checker(config, device))
     summary = StageSummary("fill", total=len(source))
     progress(ProgressEvent("fill", "start", total=len(source)))
     order: list[str] = []
@@ -387,27 +404,24 @@ def inpaint(
             except Exception as exc:
                 if done:
                     continue
-                if raise_errors and not isinstance(exc, FrameError):
-                    raise
-                rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
-                log.warning("fill %s failed: %s", ref.frame_id, rec["error"])
+                _fail(rec, exc, "fill", raise_errors)
                 _finish(rec)
                 continue
             yield _FillItem(ref, image, mask, rec, todo=not done)
 
     with manifest:
         if sequential:
-            for item in _fill_sequence(prepared(), inpainter, config, layout, raise_errors, not same_dir, checker):
+            for item in _fill_sequence(prepared(), inpainter, ctx):
                 _finish(item.rec)
         else:
             batch: list[_FillItem] = []
             for item in prepared():
                 batch.append(item)
                 if len(batch) >= config.fill.batch_size:
-                    for done_item in _fill_batch(batch, inpainter, config, layout, raise_errors, not same_dir, checker):
+                    for done_item in _fill_batch(batch, inpainter, ctx):
                         _finish(done_item.rec)
                     batch.clear()
-            for done_item in _fill_batch(batch, inpainter, config, layout, raise_errors, not same_dir, checker):
+            for done_item in _fill_batch(batch, inpainter, ctx):
                 _finish(done_item.rec)
         summary.total = len(order)
         summary.seconds = time.time() - started
@@ -421,8 +435,7 @@ def inpaint(
     return RunSummary(layout.root, fill=summary)
 
 
-def _fill_batch(batch: list[_FillItem], inpainter: Any, config: Config, layout: Layout,
-                raise_errors: bool, write_masks: bool, checker: Any = None) -> Iterator[_FillItem]:
+def _fill_batch(batch: list[_FillItem], inpainter: Any, ctx: _FillContext) -> Iterator[_FillItem]:
     """Fill a batch; if the batch call fails, retry frame by frame so only the bad frame fails."""
     if not batch:
         return
@@ -432,24 +445,21 @@ def _fill_batch(batch: list[_FillItem], inpainter: Any, config: Config, layout: 
         per_frame = (time.perf_counter() - t) / len(batch)
         groups = [(b, r, per_frame) for b, r in zip(batch, results, strict=True)]
     except Exception as exc:
-        if raise_errors and not isinstance(exc, FrameError):
-            raise
         if len(batch) == 1:
-            b = batch[0]
-            b.rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
-            log.warning("fill %s failed: %s", b.ref.frame_id, b.rec["error"])
-            yield b
+            _fail(batch[0].rec, exc, "fill", ctx.raise_errors)
+            yield batch[0]
             return
+        if ctx.raise_errors and not isinstance(exc, FrameError):
+            raise
         for b in batch:
-            yield from _fill_batch([b], inpainter, config, layout, raise_errors, write_masks, checker)
+            yield from _fill_batch([b], inpainter, ctx)
         return
     for item, result, secs in groups:
-        _save_fill(item, result, secs, config, layout, raise_errors, write_masks, checker)
+        _save_fill(item, result, secs, ctx)
         yield item
 
 
-def _fill_sequence(items: Iterator[_FillItem], inpainter: Any, config: Config, layout: Layout,
-                   raise_errors: bool, write_masks: bool, checker: Any = None) -> Iterator[_FillItem]:
+def _fill_sequence(items: Iterator[_FillItem], inpainter: Any, ctx: _FillContext) -> Iterator[_FillItem]:
     """Sequential (temporal) fills see every frame in order; results come back for the todo ones."""
     from cleanplate.records import SequenceFrame
 
@@ -466,26 +476,22 @@ def _fill_sequence(items: Iterator[_FillItem], inpainter: Any, config: Config, l
         item = by_id.pop(frame.frame_id)
         secs, t = time.perf_counter() - t, time.perf_counter()
         if isinstance(result, BaseException):
-            if raise_errors and not isinstance(result, FrameError):
-                raise result
-            item.rec.update({"status": "failed", "error": _frame_failure(result), "outputs": []})
-            log.warning("fill %s failed: %s", item.ref.frame_id, item.rec["error"])
+            _fail(item.rec, result, "fill", ctx.raise_errors)
         else:
-            _save_fill(item, result, secs, config, layout, raise_errors, write_masks, checker)
+            _save_fill(item, result, secs, ctx)
         yield item
 
 
-def _save_fill(item: _FillItem, result: Any, secs: float, config: Config, layout: Layout,
-               raise_errors: bool, write_masks: bool, checker: Any = None) -> None:
+def _save_fill(item: _FillItem, result: Any, secs: float, ctx: _FillContext) -> None:
     """Composite the fill into the frame (unmasked pixels untouched) and write the plate."""
-    rec = item.rec
+    rec, config, layout, checker = item.rec, ctx.config, ctx.layout, ctx.checker
     try:
         t = time.perf_counter()
         plate = M.composite(item.image, result.plate, item.mask, config.masks.feather)
         path = layout.plate(item.ref.frame_id)
         write_image(path, plate, config.output.jpeg_quality)
         outputs = [str(path.relative_to(layout.root))]
-        if write_masks:  # the mask actually filled, beside the plates of another folder
+        if ctx.write_masks:  # the mask actually filled, beside the plates of another folder
             mpath = layout.mask(item.ref.frame_id)
             write_image(mpath, M.to_png(item.mask))
             outputs.append(str(mpath.relative_to(layout.root)))
@@ -503,9 +509,7 @@ def _save_fill(item: _FillItem, result: Any, secs: float, config: Config, layout
             rec["checks"] = checker.check(item.image, plate, item.mask)
             rec["timings"]["checks"] = round(time.perf_counter() - t, 4)
     except Exception as exc:
-        if raise_errors and not isinstance(exc, FrameError):
-            raise
-        rec.update({"status": "failed", "error": _frame_failure(exc), "outputs": []})
+        _fail(rec, exc, "fill", ctx.raise_errors)
 
 
 # ------------------------------------------------------------------------------------------- run
