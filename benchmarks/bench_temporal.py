@@ -29,6 +29,8 @@ from cleanplate import masks as M
 from cleanplate.config import load_config
 from cleanplate.fill import create_inpainter
 from cleanplate.io.frames import load_image
+from cleanplate.io.outputs import read_mask
+from cleanplate.qa.metrics import psnr
 from cleanplate.records import SequenceFrame
 
 DATA = Path(os.environ.get("CLEANPLATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
@@ -48,14 +50,8 @@ def davis(limit: int | None, dilate: int) -> tuple[list[str], list[np.ndarray], 
     root = DATA / "davis_bmx-trees"
     paths = sorted((root / "frames").glob("*.jpg"))[:limit]
     images = [load_image(p) for p in paths]
-    masks = [M.dilate(M.from_png(cv2.imread(str(root / "masks" / f"{p.stem}.png"), cv2.IMREAD_UNCHANGED)), dilate)
-             for p in paths]
+    masks = [M.dilate(read_mask(root / "masks" / f"{p.stem}.png"), dilate) for p in paths]
     return [p.stem for p in paths], images, masks
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 99.0 if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def run_clip(name: str, ids: list[str], images: list[np.ndarray], masks: list[np.ndarray], inner: str,
