@@ -30,7 +30,7 @@ from cleanplate.weights import REGISTRY  # noqa: E402
 
 FRAME = Path("/work/shared/data/sintel_market/frame_0016.png")
 SIDE = 256
-RECORD_KEYS = {"bbox", "area", "score", "predicted_iou", "stability_score", "point", "character", "reason"}
+RECORD_KEYS = {"bbox", "area", "score", "predicted_iou", "stability_score", "point", "character", "reason", "track_id"}
 
 
 def tiny_sam2_config():

@@ -19,7 +19,7 @@ from PIL import Image
 from cleanplate.config import load_config
 from cleanplate.errors import ConfigError
 from cleanplate.fill import INPAINTERS, create_inpainter
-from cleanplate.fill.shots import compile_pattern, parse_shot
+from cleanplate.motion.shots import compile_pattern, parse_shot
 from cleanplate.fill.temporal import TemporalFiller
 from cleanplate.records import SequenceFrame
 

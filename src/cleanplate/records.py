@@ -24,6 +24,7 @@ class Instance:
     point: tuple[float, float] | None = None
     character: bool = True
     reason: str = ""
+    track_id: int | None = None
 
     def record(self) -> dict[str, object]:
         return {
@@ -35,6 +36,7 @@ class Instance:
             "point": None if self.point is None else [round(float(v), 1) for v in self.point],
             "character": bool(self.character),
             "reason": self.reason,
+            "track_id": self.track_id,
         }
 
 
@@ -49,10 +51,16 @@ def bbox_xywh(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 @dataclass
 class SegmentResult:
-    """What a segmenter returns for one frame: instances, plus extra per-frame facts for metadata."""
+    """What a segmenter returns for one frame: instances, plus extra per-frame facts for metadata.
+
+    ``saliency`` (optional, HxW float32 in [0, 1]): the frame's character-likeness map when the
+    backend computed one, so later stages (shot tracking, plate checks) reuse it instead of
+    running the saliency model again.
+    """
 
     instances: list[Instance]
     extra: dict[str, object] = field(default_factory=dict)
+    saliency: np.ndarray | None = None
 
 
 @dataclass

@@ -30,8 +30,8 @@ from cleanplate import masks as M
 from cleanplate.config import Config, TemporalConfig
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import INPAINTERS, Inpainter
-from cleanplate.fill.registration import FrameFeatures, Registrar, Registration, warp_into
-from cleanplate.fill.shots import Shot, ShotLabeller
+from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
+from cleanplate.motion.shots import Shot, ShotLabeller
 from cleanplate.records import FillResult, SequenceFrame
 from cleanplate.weights import WeightsUse
 

@@ -1,0 +1,1 @@
+"""Motion: frame registration, optical flow and shot detection, shared by segment/ and fill/."""
