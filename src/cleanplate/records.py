@@ -119,3 +119,20 @@ class SequenceFrame:
     image: np.ndarray
     mask: np.ndarray
     todo: bool = True
+
+
+@dataclass
+class CheckFrame:
+    """One finished plate handed to the plate checks, with what the earlier stages know of it.
+
+    ``image`` and ``plate`` HxWx3 uint8 RGB, ``mask`` the HxW bool mask that was filled,
+    ``saliency`` the segment stage's HxW float32 map of the frame when it has one (so the checks
+    need not run the saliency model on the frame again), ``shot_id`` the frame's shot.
+    """
+
+    frame_id: str
+    image: np.ndarray
+    plate: np.ndarray
+    mask: np.ndarray
+    saliency: np.ndarray | None = None
+    shot_id: int | None = None

@@ -22,6 +22,7 @@ import numpy as np
 
 from cleanplate.config import Config, QAConfig
 from cleanplate.qa.metrics import flat_score, residue_score, seam_score
+from cleanplate.records import CheckFrame
 from cleanplate.weights import WeightsUse
 
 CHECKS = ("residue", "flat", "seam")
@@ -61,6 +62,7 @@ class PlateChecker:
         self.work_side = work_side
         self._predictor: Any = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self.model_matches_segment = True  # a segment-stage map is only reused when it came from this model
 
     def load(self) -> PlateChecker:
         """Load the saliency model now (it is loaded on the first check otherwise)."""
@@ -83,19 +85,30 @@ class PlateChecker:
                 self._cache.popitem(last=False)
         return hit
 
-    def check(self, image: np.ndarray, plate: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    def check_shot(self, frames: list[CheckFrame]) -> list[dict[str, Any]]:
+        """Score the plates of (part of) one shot; one result dict per frame, in order."""
+        return [self.check(f.image, f.plate, f.mask, saliency=f.saliency) for f in frames]
+
+    def check(self, image: np.ndarray, plate: np.ndarray, mask: np.ndarray,
+              saliency: np.ndarray | None = None) -> dict[str, Any]:
         """Score one plate.
 
         ``image`` and ``plate`` are HxWx3 uint8 RGB (the frame and its clean plate), ``mask``
-        the HxW bool removal mask that was filled. The original's saliency is cached for the
-        last few frames, so checking several plates of one frame runs the model on it once.
+        the HxW bool removal mask that was filled. ``saliency`` (HxW float32 in [0, 1]): the
+        frame's saliency map from the segment stage, reused instead of running the model on the
+        frame again; without it the original's saliency is computed and cached for the last few
+        frames, so checking several plates of one frame runs the model on it once.
         """
         if image.shape != plate.shape or image.shape[:2] != mask.shape:
             raise ValueError(f"shapes differ: image {image.shape}, plate {plate.shape}, mask {mask.shape}")
         if not mask.any():
             return {"residue": 0.0, "flat": 0.0, "seam": 0.0, "flags": []}
         img, pl, m = _scaled(image, plate, mask, self.work_side)
-        residue, kept, left = residue_score(img, pl, m, self._saliency(img, cache=True), self._saliency(pl))
+        if saliency is not None and saliency.shape == mask.shape and self.model_matches_segment:
+            sal = cv2.resize(saliency.astype(np.float32), (m.shape[1], m.shape[0]), interpolation=cv2.INTER_AREA)
+        else:
+            sal = self._saliency(img, cache=True)
+        residue, kept, left = residue_score(img, pl, m, sal, self._saliency(pl))
         flat, flat_fill, flat_ring = flat_score(pl, m)
         seam = seam_score(pl, m)
         scores = {"residue": residue, "flat": flat, "seam": seam}
@@ -111,7 +124,11 @@ class PlateChecker:
 
 def create_checker(config: Config, device: str) -> PlateChecker:
     """The checker for a run: thresholds and saliency model from ``config.qa``."""
-    return PlateChecker(config.qa, device, threads=config.run.threads)
+    checker = PlateChecker(config.qa, device, threads=config.run.threads)
+    seg = config.segment
+    checker.model_matches_segment = (seg.backend == "saliency" and seg.saliency.model == config.qa.saliency_model
+                                     and seg.saliency.input_size is None)
+    return checker
 
 
 __all__ = ["CHECKS", "CHECK_HELP", "PlateChecker", "create_checker"]

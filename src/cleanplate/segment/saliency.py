@@ -110,7 +110,7 @@ class SaliencySegmenter:
             ))
         dropped = len(components(binary, 0)) - len(instances)
         return SegmentResult(instances, {"salient_fraction": round(float(binary.mean()), 5),
-                                         "small_components_dropped": dropped})
+                                         "small_components_dropped": dropped}, saliency=sal)
 
     def weights_used(self) -> list[WeightsUse]:
         return [self.predictor.weights]
