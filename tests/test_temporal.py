@@ -19,8 +19,8 @@ from PIL import Image
 from cleanplate.config import load_config
 from cleanplate.errors import ConfigError
 from cleanplate.fill import INPAINTERS, create_inpainter
-from cleanplate.motion.shots import compile_pattern, parse_shot
 from cleanplate.fill.temporal import TemporalFiller
+from cleanplate.motion.shots import compile_pattern, parse_shot
 from cleanplate.records import SequenceFrame
 
 H, W = 180, 240
