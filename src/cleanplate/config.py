@@ -62,6 +62,15 @@ class Sam2Config(_Section):
     cache_clear_interval: int = Field(0, ge=0, description="Empty the CUDA cache every N frames (0: never).")
 
 
+class ShotSegmentConfig(_Section):
+    method: str = Field(
+        "none", description="Shot-level character finding run over each shot's per-frame results "
+        "(a registered shot segmenter; none: per-frame results only).")
+    max_frames: int = Field(
+        120, ge=2, description="Longest run of frames a shot-level stage holds at once; longer shots are "
+        "processed in consecutive windows of this many frames (memory bounded by the window).")
+
+
 class SegmentConfig(_Section):
     backend: str = Field("saliency", description="Segmenter backend: saliency, sam2.")
     min_instance_size: int = Field(400, ge=0, description="Drop instances smaller than this many pixels.")
@@ -73,10 +82,14 @@ class SegmentConfig(_Section):
     prompts: Literal["grid", "salient-boxes"] = Field("grid", description="sam2: automatic grid or saliency boxes.")
     saliency: SaliencyConfig = SaliencyConfig()
     sam2: Sam2Config = Sam2Config()
+    shot: ShotSegmentConfig = ShotSegmentConfig()
 
 
 class MaskConfig(_Section):
     dilate: int = Field(20, ge=0, description="Dilate the combined mask by N px (elliptical kernel of radius N).")
+    dilate_relative: bool = Field(
+        False, description="true: 'dilate' is in pixels of a 1080-line frame and scales with the frame's "
+        "shorter side; false: absolute pixels.")
     feather: int = Field(0, ge=0, description="Feather the plate's seam over N px (0: hard edge).")
 
 

@@ -24,6 +24,21 @@ def ellipse_kernel(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
+REFERENCE_LINES = 1080
+"""Relative dilation is expressed in pixels of a frame whose shorter side is this long."""
+
+
+def dilation_radius(dilate: int, relative: bool, shape: tuple[int, ...]) -> int:
+    """The dilation radius in px for a frame of ``shape`` (H, W, ...).
+
+    ``relative``: ``dilate`` is given for a 1080-line frame and scaled by the frame's shorter
+    side (20 px at 1920x1080 is 8 px at 1024x436); otherwise it is used as is.
+    """
+    if not relative:
+        return int(dilate)
+    return int(round(dilate * min(shape[0], shape[1]) / REFERENCE_LINES))
+
+
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Grow an HxW bool mask by ``radius`` px with one pass of an elliptical kernel.
 

@@ -207,7 +207,7 @@ def _segment_frame(ref: FrameRef, loader: Loader, segmenter: Any, config: Config
         t = time.perf_counter()
         chars = [i for i in result.instances if i.character]
         raw = M.combine((i.mask for i in chars), image.shape[:2])
-        removal = M.dilate(raw, config.masks.dilate)
+        removal = M.dilate(raw, M.dilation_radius(config.masks.dilate, config.masks.dilate_relative, image.shape))
         timings["masks"] = time.perf_counter() - t
         t = time.perf_counter()
         outputs = _write_segment_outputs(ref.frame_id, image, result.instances, removal, config, layout)

@@ -30,7 +30,25 @@ class Segmenter(Protocol):
         ...
 
 
+class ShotSegmenter(Protocol):
+    """Finds characters across the frames of one shot (or a window of one), given each frame's
+    per-frame result: links instances into tracks, carries masks into frames where the per-frame
+    backend missed them, drops detections of scenery, adds what moves with a character."""
+
+    name: str
+
+    def __init__(self, config: Config, device: str) -> None: ...
+
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
+        """``images``: the shot's frames in order, HxWx3 uint8 RGB; ``results``: their per-frame
+        results (same order). Returns one refined result per frame, same order."""
+        ...
+
+    def weights_used(self) -> list[WeightsUse]: ...
+
+
 SEGMENTERS: Registry[Segmenter] = Registry("segmenter")
+SHOT_SEGMENTERS: Registry[ShotSegmenter] = Registry("shot segmenter")
 
 
 def create_segmenter(config: Config, device: str) -> Segmenter:
@@ -38,3 +56,12 @@ def create_segmenter(config: Config, device: str) -> Segmenter:
 
     cls = SEGMENTERS.get(config.segment.backend)
     return cls(config, device)
+
+
+def create_shot_segmenter(config: Config, device: str) -> ShotSegmenter | None:
+    """The shot-level segmenter of ``config.segment.shot.method``, or None for ``none``."""
+    import cleanplate.segment  # noqa: F401  (registers the built-in backends)
+
+    if config.segment.shot.method == "none":
+        return None
+    return SHOT_SEGMENTERS.get(config.segment.shot.method)(config, device)
