@@ -25,22 +25,13 @@ from cleanplate.devices import resolve_device
 from cleanplate.errors import CleanplateError, FrameError, InputError
 from cleanplate.io.frames import FrameRef, FrameSource, Loader, open_source
 from cleanplate.io.manifest import Manifest
-from cleanplate.io.metadata import (
-    StageSummary,
-    check_config_unchanged,
-    fill_metadata,
-    run_json_update,
-    segment_metadata,
-)
+from cleanplate.io.metadata import MetadataWriter, StageSummary, check_config_unchanged, run_json_update
 from cleanplate.io.outputs import Layout, read_mask, write_image, write_json
 
 log = logging.getLogger("cleanplate")
 
 SOURCE_LEVELS = np.array([0, 128, 255], np.uint8)
 """sources/<frame>.png grey levels: kept from the frame, copied from other frames, invented."""
-
-METADATA_EVERY = 100
-"""The metadata JSON files are rewritten every this many frames (and at the end of a stage)."""
 
 
 @dataclass(frozen=True)
@@ -164,11 +155,13 @@ def segment(
     summary = StageSummary("segment", total=len(source))
     progress(ProgressEvent("segment", "start", total=len(source)))
     order: list[str] = []
+    meta = MetadataWriter(layout, "segment", config, manifest)
     with manifest:
         for ref, loader in source:
             order.append(ref.frame_id)
             if manifest.is_done(ref.frame_id, stage_hash, layout.root):
                 summary.skipped += 1
+                meta.skip()
                 progress(ProgressEvent("segment", "frame", frame_id=ref.frame_id, status="skipped"))
                 continue
             old = manifest.records.get(ref.frame_id) or previous.get(ref.frame_id)
@@ -176,16 +169,14 @@ def segment(
             _remove_stale(layout.root, old, rec)
             manifest.append(rec)
             summary.add(rec)
+            meta.add(rec)
             progress(ProgressEvent("segment", "frame", frame_id=ref.frame_id, status=rec["status"],
                                    message=rec.get("error")))
-            if (summary.done + summary.failed) % METADATA_EVERY == 0:  # long runs: readable metadata meanwhile
-                write_json(layout.instances_metadata, segment_metadata(manifest, order, config))
+            meta.maybe_flush()  # long runs: a progress summary on a time schedule
         summary.total = len(order)
         summary.seconds = time.time() - started
-        meta = segment_metadata(manifest, order, config)
-        summary.stats = meta["summary"]
-        summary.failures = {fid: r["error"] for fid, r in meta["frames"].items() if r["status"] != "ok"}
-        write_json(layout.instances_metadata, meta)
+        summary.stats = meta.finish(order, summary.seconds)
+        summary.failures = meta.failures
     run_json_update(layout, "segment", config, source.describe(), device,
                     [w.__dict__ for w in segmenter.weights_used()], summary)
     progress(ProgressEvent("segment", "end"))
@@ -371,14 +362,15 @@ def inpaint(
     progress(ProgressEvent("fill", "start", total=len(source)))
     order: list[str] = []
     sequential = bool(getattr(inpainter, "sequential", False))
+    meta = MetadataWriter(layout, "fill", config, manifest)
 
     def _finish(rec: dict[str, Any]) -> None:
         manifest.append(rec)
         summary.add(rec)
+        meta.add(rec)
         progress(ProgressEvent("fill", "frame", frame_id=rec["frame_id"], status=rec["status"],
                                message=rec.get("error")))
-        if (summary.done + summary.failed) % METADATA_EVERY == 0:
-            write_json(layout.inpainting_metadata, fill_metadata(manifest, order, config, time.time() - started))
+        meta.maybe_flush()
 
     def prepared() -> Iterator[_FillItem]:
         """Frames with their masks, in order; failures are recorded here and not yielded.
@@ -391,6 +383,7 @@ def inpaint(
             done = manifest.is_done(ref.frame_id, stage_hash, layout.root)
             if done:
                 summary.skipped += 1
+                meta.skip()
                 progress(ProgressEvent("fill", "frame", frame_id=ref.frame_id, status="skipped"))
                 if not sequential:
                     continue
@@ -425,10 +418,8 @@ def inpaint(
                 _finish(done_item.rec)
         summary.total = len(order)
         summary.seconds = time.time() - started
-        meta = fill_metadata(manifest, order, config, summary.seconds)
-        summary.stats = meta["summary"]
-        summary.failures = {fid: r["error"] for fid, r in meta["frames"].items() if r["status"] != "ok"}
-        write_json(layout.inpainting_metadata, meta)
+        summary.stats = meta.finish(order, summary.seconds)
+        summary.failures = meta.failures
     run_json_update(layout, "fill", config, source.describe(), device,
                     [w.__dict__ for w in inpainter.weights_used()], summary)
     progress(ProgressEvent("fill", "end"))
