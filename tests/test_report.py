@@ -9,7 +9,6 @@ Chromium is required in CI (``$CI``); elsewhere the browser tests are skipped wi
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,10 +24,7 @@ from cleanplate._cli.common import State
 from cleanplate._cli.main import app
 from cleanplate.report import compare, write_report
 from cleanplate.report.html import load_frames, svg_histogram
-from conftest import SINTEL
-
-CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
-                 if p and Path(p).is_file()), None)
+from conftest import SINTEL, need_chromium
 
 
 @pytest.fixture(autouse=True)
@@ -82,14 +78,6 @@ def _parse(html: str) -> _Images:
 
 # ------------------------------------------------------------------------------------- browser
 
-def _need_chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (apt-get install chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
 def open_in_chromium(page: Path, profile: Path) -> tuple[dict[str, str], list[str]]:
     """Load ``page`` in headless Chromium; return the page's load-status attributes and console lines.
 
@@ -97,7 +85,7 @@ def open_in_chromium(page: Path, profile: Path) -> tuple[dict[str, str], list[st
     load into ``#load-status``; ``--dump-dom`` returns the DOM after that. Console messages
     (console.* calls, uncaught errors) go to stderr as ``...:CONSOLE...`` with ``--enable-logging``.
     """
-    cmd = [_need_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    cmd = [need_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--disable-extensions", "--mute-audio", f"--user-data-dir={profile}", "--enable-logging=stderr",
            "--v=0", "--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()]
