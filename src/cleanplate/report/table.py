@@ -20,6 +20,7 @@ the frames.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,10 @@ FLAG_BITS = {name: 1 << k for k, name in enumerate(CHECKS)}
 
 
 def _num(v: Any, digits: int = 4) -> float | None:
-    return round(float(v), digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    """A finite number rounded, else None (JSON has no NaN)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return round(float(v), digits)
 
 
 def shot_of(info: FrameInfo) -> int | None:
