@@ -145,6 +145,16 @@ class FillConfig(_Section):
         description="Extra dilation the fill stage applies to masks read from disk "
         "(None: 0 for cleanplate's own masks, which are dilated already; masks.dilate for other mask folders).",
     )
+    crop: bool = Field(
+        True, description="PatchMatch and OpenCV fills: solve each hole (nearby holes together) in a crop "
+        "around it instead of the whole frame (false: the whole frame at once, slow).")
+    crop_context: float = Field(
+        0.5, ge=0, description="Context kept around a hole on each side, as a fraction of its longer side.")
+    crop_min_context: int = Field(32, ge=1, description="Context around a hole at least this many px.")
+    crop_merge_gap: int = Field(16, ge=0, description="Holes closer than this many px are filled in one crop.")
+    crop_work_pixels: int = Field(
+        120_000, ge=0, description="A crop with more pixels is solved scaled down to this many, then brought "
+        "back to full size (0: always full size).")
     lama: LamaConfig = LamaConfig()
     temporal: TemporalConfig = TemporalConfig()
 

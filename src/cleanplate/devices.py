@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
 from typing import Any
 
 from cleanplate.errors import ConfigError, WeightsError
 
 
+def _no_gpu_driver(kind: str) -> bool:
+    """True when the OS shows no driver for ``kind``, so torch (seconds to import) need not be asked."""
+    if kind == "mps":
+        return sys.platform != "darwin"
+    if kind == "cuda" and sys.platform.startswith("linux"):
+        # NVIDIA's kernel driver, or ROCm's (torch.cuda also drives AMD GPUs)
+        return not any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/kfd"))
+    return False
+
+
 def _torch_device_available(kind: str) -> bool:
-    if importlib.util.find_spec("torch") is None:
+    if importlib.util.find_spec("torch") is None or _no_gpu_driver(kind):
         return False
     import torch
 
