@@ -73,7 +73,7 @@ def plan_crops(mask: np.ndarray, settings: CropSettings) -> tuple[list[Crop], np
     h, w = mask.shape
     m8 = mask.astype(np.uint8)
     if settings.merge_gap > 0:
-        r = settings.merge_gap
+        r = (settings.merge_gap + 1) // 2  # both holes grow by r: gaps up to ~merge_gap close
         grouped = cv2.dilate(m8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
     else:
         grouped = m8
