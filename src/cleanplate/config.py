@@ -60,6 +60,11 @@ class Sam2Config(_Section):
     min_mask_region_area: int = Field(0, ge=0)
     multimask_output: bool = Field(True)
     cache_clear_interval: int = Field(0, ge=0, description="Empty the CUDA cache every N frames (0: never).")
+    encoder_batch: int = Field(
+        4, ge=1, description="Frames per image-encoder call when the segment stage hands over a batch "
+        "(segment_batch; whole-frame embeddings only, i.e. crop_n_layers 0 or salient-boxes prompts).")
+    compile: bool = Field(False, description="torch.compile the image encoder (slow first frames, faster after; "
+                          "worth it on a GPU for long runs).")
 
 
 class ShotSegmentConfig(_Section):
@@ -190,6 +195,9 @@ class RunConfig(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
     max_failed: float = Field(0.05, ge=0, le=1, description="Exit non-zero when more frames fail than this.")
     threads: int | None = Field(None, ge=1, description="CPU threads for model runtimes (default: all cores).")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Torch models on CUDA: autocast dtype (auto: bf16 where the GPU supports it, "
+        "else fp32). CPU and MPS run fp32.")
 
 
 class Config(_Section):
@@ -212,7 +220,8 @@ class Config(_Section):
         """The settings that change a stage's outputs (not run-time knobs like limit or device)."""
         parts: dict[str, Any] = {"masks": self.masks.model_dump(mode="json")}
         if stage == "segment":
-            parts["segment"] = self.segment.model_dump(mode="json")
+            # run-time knobs of the encoder do not change the masks
+            parts["segment"] = self.segment.model_dump(mode="json", exclude={"sam2": {"encoder_batch", "compile"}})
             parts["max_side"] = self.input.max_side
             parts["output"] = {"context_mode": self.output.context_mode, "save_instances": self.output.save_instances,
                               "save_masks": self.output.save_masks}
