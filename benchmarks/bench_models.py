@@ -65,7 +65,7 @@ def _autocast(device: str, precision: str) -> Any:
 
     import torch
 
-    from cleanplate.segment.sam2 import autocast_dtype
+    from cleanplate.devices import autocast_dtype
 
     dtype = autocast_dtype(device, precision)
     return torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
@@ -171,7 +171,7 @@ def build_sam3(args: argparse.Namespace) -> tuple[Callable[[list[np.ndarray]], A
     import torch.nn.functional as F
     from transformers import Sam3Model
 
-    from cleanplate.segment.sam2 import to_device
+    from cleanplate.devices import to_device
 
     torch.manual_seed(0)
     cfg = _sam3_config(args.tiny)
@@ -203,7 +203,7 @@ def build_lama(args: argparse.Namespace) -> tuple[Callable[[list[np.ndarray]], A
     import torch
     from lama_ffc import ffc_resnet
 
-    from cleanplate.segment.sam2 import to_device
+    from cleanplate.devices import to_device
 
     torch.manual_seed(0)
     model = ffc_resnet(tiny=args.tiny).eval().to(args.device)

@@ -168,3 +168,32 @@ def test_batched_saliency_equals_per_frame_saliency(sintel_frames: list[Path]):
         for a, b in zip(res.instances, alone.instances, strict=True):
             assert np.array_equal(a.mask, b.mask) and a.bbox == b.bbox
     assert seg.segment_batch([]) == []
+
+
+def test_amg_lowres_stability_prefilter_keeps_the_same_masks():
+    """The scripted-disc predictor of test_sam2: the low-resolution pre-filter changes nothing that
+    the full-resolution threshold keeps, and skips upsampling of the masks it drops."""
+    pytest.importorskip("torchvision")
+    from cleanplate.segment import amg
+    from test_sam2 import DiscPredictor
+
+    h, w = 240, 400
+    results, upsampled = {}, {}
+    for lowres in (False, True):
+        cfg = load_config(overrides={"segment.sam2.points_per_side": 4, "segment.sam2.pred_iou_thresh": 0.0,
+                                     "segment.sam2.stability_score_thresh": 0.6,
+                                     "segment.sam2.lowres_filter": lowres})
+        pred = DiscPredictor()
+        count = [0]
+        up = pred.upsample
+
+        def counting(low, hw, up=up, count=count):
+            count[0] += len(low)
+            return up(low, hw)
+
+        pred.upsample = counting
+        cands, _ = amg.MaskGenerator(pred, cfg.segment.sam2).generate(np.zeros((h, w, 3), np.uint8))
+        results[lowres] = sorted((tuple(c.tolist()), r.area) for c, r in zip(cands.boxes, cands.rles, strict=True))
+        upsampled[lowres] = count[0]
+    assert results[True] == results[False] and results[True]
+    assert upsampled[True] < upsampled[False]

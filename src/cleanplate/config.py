@@ -60,6 +60,9 @@ class Sam2Config(_Section):
     min_mask_region_area: int = Field(0, ge=0)
     multimask_output: bool = Field(True)
     cache_clear_interval: int = Field(0, ge=0, description="Empty the CUDA cache every N frames (0: never).")
+    lowres_filter: bool = Field(
+        True, description="Drop masks far below stability_score_thresh on the low-resolution logits before "
+        "upsampling them to the frame (the exact threshold still applies at full resolution).")
     encoder_batch: int = Field(
         4, ge=1, description="Frames per image-encoder call when the segment stage hands over a batch "
         "(segment_batch; whole-frame embeddings only, i.e. crop_n_layers 0 or salient-boxes prompts).")
@@ -105,6 +108,8 @@ class LamaConfig(_Section):
     strategy: Literal["original", "crop", "resize"] = Field("crop")
     working_size: int = Field(512, ge=64, description="Long side the crop/resize strategies scale to.")
     crop_margin: int = Field(128, ge=0, description="Context margin around each masked region (crop).")
+    compile: bool = Field(False, description="TorchScript weights: freeze and optimise the graph for inference "
+                          "(first calls per input shape are slow; worth it on a GPU with fixed shapes).")
 
 
 class TemporalConfig(_Section):
@@ -226,7 +231,7 @@ class Config(_Section):
             parts["output"] = {"context_mode": self.output.context_mode, "save_instances": self.output.save_instances,
                               "save_masks": self.output.save_masks}
         else:
-            parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size"})
+            parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size": True, "lama": {"compile"}})
             parts["output"] = {"plate_format": self.output.plate_format, "jpeg_quality": self.output.jpeg_quality}
         return parts
 

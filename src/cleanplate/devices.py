@@ -56,6 +56,30 @@ def resolve_device(requested: str) -> str:
     raise ConfigError(f"unknown device '{requested}' (auto, cpu, cuda, mps)")
 
 
+def autocast_dtype(device: str, precision: str) -> Any:
+    """The torch autocast dtype for ``run.precision`` on ``device``; None: float32, no autocast.
+
+    ``auto``: bfloat16 on a CUDA GPU that supports it, else float32; ``bf16``/``fp16`` are honoured
+    on CUDA only (CPU and MPS run float32).
+    """
+    import torch
+
+    if device != "cuda" or precision == "fp32":
+        return None
+    if precision == "fp16":
+        return torch.float16
+    if precision == "bf16" or torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def to_device(x: Any, device: str) -> Any:
+    """A CPU torch tensor on ``device``; to CUDA through pinned host memory, without blocking the host."""
+    if device == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
 def onnx_providers(device: str) -> list[str]:
     """onnxruntime execution providers for ``device``, best first, always ending with the CPU."""
     import onnxruntime as ort

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
     from cleanplate.config import Sam2Config
 
+LOWRES_STABILITY_MARGIN = 0.1
+"""``lowres_filter``: masks whose low-resolution stability is this far below the threshold are
+dropped before upsampling (the exact threshold is applied at full resolution after)."""
+
 Box = tuple[int, int, int, int]
 """XYXY in pixels: x0, y0 inclusive; x1, y1 exclusive (a crop box)."""
 
@@ -353,6 +357,14 @@ class MaskGenerator:
         pts = pts[keep.cpu().numpy()]
         if len(iou) == 0:
             return Candidates()
+        if p.lowres_filter and p.stability_score_thresh > 0:
+            # a first stability cut on the low-resolution logits, so that only plausible masks are
+            # upsampled; the margin keeps masks whose low- and full-resolution scores differ a little
+            low_stab = stability_score(low, p.mask_threshold, p.stability_score_offset)
+            first = low_stab >= p.stability_score_thresh - LOWRES_STABILITY_MARGIN
+            low, iou, pts = low[first], iou[first], pts[first.cpu().numpy()]
+            if len(iou) == 0:
+                return Candidates()
         logits = self.predictor.upsample(low[:, None], crop_hw)[:, 0]  # (K,H,W) at crop size
         stab = stability_score(logits, p.mask_threshold, p.stability_score_offset)
         keep = stab >= p.stability_score_thresh if p.stability_score_thresh > 0 else stab == stab

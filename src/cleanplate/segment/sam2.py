@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cleanplate.config import Config
+from cleanplate.devices import autocast_dtype, to_device
 from cleanplate.errors import BackendUnavailableError, ConfigError, FrameError, WeightsError
 from cleanplate.masks import remove_small_regions
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
@@ -126,30 +127,6 @@ def oom_errors() -> tuple[type[BaseException], ...]:
     import torch
 
     return (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),)
-
-
-def autocast_dtype(device: str, precision: str) -> torch.dtype | None:
-    """The autocast dtype for ``run.precision`` on ``device`` (None: float32, no autocast).
-
-    ``auto``: bfloat16 on a CUDA GPU that supports it, else float32; ``bf16``/``fp16`` are honoured
-    on CUDA only (CPU and MPS run float32: autocast there is slower or unsupported for SAM2).
-    """
-    import torch
-
-    if device != "cuda" or precision == "fp32":
-        return None
-    if precision == "fp16":
-        return torch.float16
-    if precision == "bf16" or torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
-
-
-def to_device(x: torch.Tensor, device: str) -> torch.Tensor:
-    """``x`` on ``device``; to CUDA through pinned host memory, asynchronously."""
-    if device == "cuda":
-        return x.pin_memory().to(device, non_blocking=True)
-    return x.to(device)
 
 
 def compile_encoder(model: Any) -> None:
