@@ -163,7 +163,7 @@ class FillConfig(_Section):
     crop_min_context: int = Field(32, ge=1, description="Context around a hole at least this many px.")
     crop_merge_gap: int = Field(16, ge=0, description="Holes closer than this many px are filled in one crop.")
     crop_work_pixels: int = Field(
-        120_000, ge=0, description="A crop with more pixels is solved scaled down to this many, then brought "
+        60_000, ge=0, description="A crop with more pixels is solved scaled down to this many, then brought "
         "back to full size (0: always full size).")
     lama: LamaConfig = LamaConfig()
     temporal: TemporalConfig = TemporalConfig()
