@@ -197,3 +197,40 @@ def test_amg_lowres_stability_prefilter_keeps_the_same_masks():
         upsampled[lowres] = count[0]
     assert results[True] == results[False] and results[True]
     assert upsampled[True] < upsampled[False]
+
+
+@pytest.mark.parametrize("prompts", ["grid", "salient-boxes"])
+def test_sam2_segment_batch_equals_per_frame(tmp_path: Path, sintel_frames: list[Path], prompts: str):
+    """Frames batched through the image encoder give each frame's per-frame result, in one encoder call."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from transformers import Sam2ImageProcessor, Sam2Model
+
+    from test_sam2 import make, tiny_sam2_config
+
+    torch.manual_seed(0)
+    Sam2Model(tiny_sam2_config()).save_pretrained(tmp_path)
+    Sam2ImageProcessor(size={"height": 256, "width": 256}).save_pretrained(tmp_path)
+    frames = [cv2.resize(decoded(p), (192, 82), interpolation=cv2.INTER_AREA) for p in sintel_frames[:3]]
+    seg = make(tmp_path, **{"segment.prompts": prompts, "segment.select": "salient", "encoder_batch": 3})
+    calls = seg.predictor.encoder_calls
+    batched = seg.segment_batch(frames)
+    assert seg.predictor.encoder_calls - calls == 1
+    for image, res in zip(frames, batched, strict=True):
+        alone = seg.segment(image)
+        assert res.extra["n_sam2"] == alone.extra["n_sam2"] > 0
+        assert len(res.instances) == len(alone.instances)
+        for a, b in zip(res.instances, alone.instances, strict=True):
+            assert np.array_equal(a.mask, b.mask) or (a.mask ^ b.mask).mean() < 1e-3  # float batch effects
+            assert a.character == b.character
+
+
+def test_precision_helpers_on_cpu():
+    torch = pytest.importorskip("torch")
+    from cleanplate.devices import autocast_dtype, to_device
+
+    for precision in ("auto", "fp32", "bf16", "fp16"):
+        assert autocast_dtype("cpu", precision) is None  # CPU runs float32
+    assert autocast_dtype("cuda", "fp32") is None and autocast_dtype("cuda", "fp16") == torch.float16
+    x = torch.arange(6.0)
+    assert torch.equal(to_device(x, "cpu"), x)
