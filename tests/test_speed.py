@@ -148,6 +148,26 @@ def test_device_auto_does_not_import_torch_without_a_gpu_driver():
         assert out == ["cpu", "False", "True"]
 
 
+def test_a_default_run_start_imports_no_heavy_optional_module():
+    """CLI, pipeline, the default segmenter, fill and checks load without torch & co (seconds of imports)."""
+    code = (
+        "import sys\n"
+        "from cleanplate.config import load_config\n"
+        "from cleanplate.devices import _no_gpu_driver, resolve_device\n"
+        "import cleanplate._cli.main, cleanplate.pipeline\n"
+        "from cleanplate.fill import create_inpainter\n"
+        "from cleanplate.segment import create_segmenter\n"
+        "from cleanplate.qa import create_checker\n"
+        "cfg = load_config(); d = resolve_device('cpu' if not _no_gpu_driver('cuda') else 'auto')\n"
+        "create_inpainter(cfg, d); create_segmenter(cfg, d); create_checker(cfg, d).load()\n"
+        "heavy = ['torch', 'transformers', 'scenedetect', 'sklearn', 'av', 'ray', 'imagehash', 'jinja2',\n"
+        "         'open_clip', 'torchvision']\n"
+        "print(' '.join(m for m in heavy if m in sys.modules) or 'none')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "none"
+
+
 def test_batched_saliency_equals_per_frame_saliency(sintel_frames: list[Path]):
     from cleanplate.segment.saliency import SaliencyPredictor, SaliencySegmenter
 
