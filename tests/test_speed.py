@@ -254,3 +254,23 @@ def test_precision_helpers_on_cpu():
     assert autocast_dtype("cuda", "fp32") is None and autocast_dtype("cuda", "fp16") == torch.float16
     x = torch.arange(6.0)
     assert torch.equal(to_device(x, "cpu"), x)
+
+
+def test_lama_compile_option_gives_the_same_plate(tmp_path: Path, frame: np.ndarray):
+    """fill.lama.compile freezes and optimises a TorchScript model; the plate stays the same."""
+    pytest.importorskip("torch")
+    from cleanplate.fill.lama import LamaInpainter
+    from test_lama import _torchscript_model
+
+    path = _torchscript_model("invert", tmp_path / "invert.pt")
+    mask = np.zeros(frame.shape[:2], bool)
+    mask[60:140, 200:330] = True
+    plates = []
+    for compiled in (False, True):
+        cfg = load_config(overrides={"fill.method": "lama", "fill.lama.checkpoint": str(path),
+                                     "fill.lama.compile": compiled, "run.threads": 2})
+        res = LamaInpainter(cfg, "cpu").fill([frame], [mask])[0]
+        assert res.extra["precision"] == "fp32"
+        plates.append(res.plate)
+    assert np.array_equal(plates[0], plates[1])
+    assert np.array_equal(plates[1][~mask], frame[~mask]) and not np.array_equal(plates[1][mask], frame[mask])

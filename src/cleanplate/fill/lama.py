@@ -166,7 +166,9 @@ class _TorchScriptModel:
         reference = self._probe(path)
         self.precision = self._pick_precision(reference, precision)
         if optimize:  # fill.lama.compile: frozen graph, fused for inference, the profiling optimiser on
-            self._model = torch.jit.optimize_for_inference(torch.jit.freeze(self._model))
+            with warnings.catch_warnings():  # deprecated with TorchScript itself; LaMa ships only as it
+                warnings.simplefilter("ignore", FutureWarning)
+                self._model = torch.jit.optimize_for_inference(torch.jit.freeze(self._model))
             self._optimize = True
 
     def _run(self, image: np.ndarray, mask: np.ndarray) -> Any:
