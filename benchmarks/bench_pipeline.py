@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--input", type=Path, default=sample_dir())
     ap.add_argument("--qa", action="store_true", help="also time the automatic plate checks")
+    ap.add_argument("--models", help="then time model stages at 1920x1080 with bench_models.py: 'all' or a list "
+                    "(sam2-amg,lama,...); e.g. --device cuda --models all")
     args = ap.parse_args()
     print(f"# cleanplate pipeline benchmark — {args.input} — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, device {args.device}\n")
@@ -42,6 +45,12 @@ def main() -> None:
                f"{fill.get('fill', 0):.3f}", f"{fill.get('checks', 0):.3f}", f"{wall / n:.3f}", f"{n / wall:.2f}"]
         print("| " + " | ".join(row) + " |")
     print("\nColumns are mean seconds per frame; decode and write add both stages; total includes model loading.")
+    if args.models:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_models import MODELS
+        from bench_models import main as bench_models
+
+        bench_models(["--device", args.device, "--models", ",".join(MODELS) if args.models == "all" else args.models])
 
 
 if __name__ == "__main__":
