@@ -64,11 +64,36 @@ class Sam2Config(_Section):
 
 class ShotSegmentConfig(_Section):
     method: str = Field(
-        "none", description="Shot-level character finding run over each shot's per-frame results "
-        "(a registered shot segmenter; none: per-frame results only).")
+        "tracks", description="Shot-level character finding run over each shot's per-frame results "
+        "(a registered shot segmenter: tracks — background model + optical-flow tracks + shadows, no "
+        "downloads; sam3; sam2-video; none: per-frame results only).")
     max_frames: int = Field(
         120, ge=2, description="Longest run of frames a shot-level stage holds at once; longer shots are "
         "processed in consecutive windows of this many frames (memory bounded by the window).")
+    work_side: int = Field(
+        512, ge=64, description="tracks: registration, background model and optical flow run on frames "
+        "scaled to this long side (masks are scaled back).")
+    flow_preset: Literal["ultrafast", "fast", "medium"] = Field(
+        "fast", description="tracks: OpenCV DIS optical-flow preset that carries masks between frames.")
+    bg_threshold: float = Field(
+        28.0, gt=0, description="tracks: colour distance (0-255 levels) from the registered neighbours "
+        "above which a pixel disagrees with the background model.")
+    link_iou: float = Field(
+        0.25, gt=0, le=1, description="tracks: a detection continues a track when its IoU with the track's "
+        "mask carried by flow reaches this (or one holds 60 % of the other).")
+    max_growth: float = Field(
+        2.5, gt=1, description="tracks: a detection more than this many times the area of the track it "
+        "continues is clipped to where the track was expected (saliency spilling onto scenery).")
+    max_carry: int = Field(
+        30, ge=0, description="tracks: frames a track's mask is carried by optical flow where the detector "
+        "misses it (each side of its detections).")
+    scenery_foreground: float = Field(
+        0.3, ge=0, le=1, description="tracks: a track that appears after the shot's first frames is kept "
+        "only when at least this share of its pixels disagrees with the background model; otherwise its "
+        "detections are scenery the detector jumped to (recorded with character=false and the reason).")
+    jump_error: float = Field(
+        40.0, gt=0, description="tracks: mean gray error (0-255) of the flow-warped previous frame above "
+        "which two frames are not linked (a missed cut or a flash): no track crosses it.")
 
 
 class SegmentConfig(_Section):
@@ -90,6 +115,10 @@ class MaskConfig(_Section):
     dilate_relative: bool = Field(
         False, description="true: 'dilate' is in pixels of a 1080-line frame and scales with the frame's "
         "shorter side; false: absolute pixels.")
+    shadows: bool = Field(
+        True, description="Shot level (segment.shot.method tracks): what moves with a character and touches "
+        "it — its cast shadow on the ground, what it carries — joins its mask. false: the detector's and "
+        "tracks' masks only.")
     feather: int = Field(0, ge=0, description="Feather the plate's seam over N px (0: hard edge).")
 
 
