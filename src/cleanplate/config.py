@@ -85,10 +85,10 @@ class ShotSegmentConfig(_Section):
         2.5, gt=1, description="tracks: a detection more than this many times the area of the track it "
         "continues is clipped to where the track was expected (saliency spilling onto scenery).")
     max_carry: int = Field(
-        30, ge=0, description="tracks: frames a track's mask is carried by optical flow where the detector "
+        12, ge=0, description="tracks: frames a track's mask is carried by optical flow where the detector "
         "misses it (each side of its detections).")
     scenery_foreground: float = Field(
-        0.3, ge=0, le=1, description="tracks: a track that appears after the shot's first frames is kept "
+        0.2, ge=0, le=1, description="tracks: a track that appears after the shot's first frames is kept "
         "only when at least this share of its pixels disagrees with the background model; otherwise its "
         "detections are scenery the detector jumped to (recorded with character=false and the reason).")
     jump_error: float = Field(
@@ -111,10 +111,12 @@ class SegmentConfig(_Section):
 
 
 class MaskConfig(_Section):
-    dilate: int = Field(20, ge=0, description="Dilate the combined mask by N px (elliptical kernel of radius N).")
+    dilate: int = Field(
+        20, ge=0, description="Dilate the combined mask by N px (elliptical kernel of radius N); with "
+        "dilate_relative, N is in pixels of a 1080-line frame (20 -> 4 px at 432x240, 8 px at 1024x436).")
     dilate_relative: bool = Field(
-        False, description="true: 'dilate' is in pixels of a 1080-line frame and scales with the frame's "
-        "shorter side; false: absolute pixels.")
+        True, description="true: 'dilate' is in pixels of a 1080-line frame and scales with the frame's "
+        "shorter side (the per-frame radius used is recorded as dilate_px); false: absolute pixels.")
     shadows: bool = Field(
         True, description="Shot level (segment.shot.method tracks): what moves with a character and touches "
         "it — its cast shadow on the ground, what it carries — joins its mask. false: the detector's and "

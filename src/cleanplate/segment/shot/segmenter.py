@@ -100,11 +100,16 @@ class TrackShotSegmenter:
         dets_small = [[resize_to(i.mask.astype(bool), scale) for i in c] for c in chars]
 
         def refine(t: int, pred: np.ndarray) -> np.ndarray:
-            # a carried mask shrinks onto what moves against the background inside it, when that is
-            # most of it (flow drags a little scenery along at every step); it never grows here
+            # a carried mask snaps onto what moves against the background around it, when that is
+            # most of it and not much more (flow drags a little scenery along at every step)
             area = float(pred.sum())
-            moving = pred & M.dilate(bg.foreground[t], 2)
-            return moving if float(moving.sum()) >= 0.6 * area else pred
+            fg = bg.foreground[t]
+            near = fg & M.dilate(pred, max(2, int(0.1 * np.sqrt(max(area, 1.0)))))
+            got = float(near.sum())
+            if 0.5 * area <= got <= sc.max_growth * area:
+                return near
+            inside = pred & M.dilate(fg, 2)
+            return inside if float(inside.sum()) >= 0.6 * area else pred
 
         def fuse(t: int, pred: np.ndarray, det: np.ndarray) -> np.ndarray:
             # a detection far bigger than the track (saliency spilling onto scenery) is clipped to
@@ -164,6 +169,7 @@ class TrackShotSegmenter:
                 instances.append(Instance(src.mask, src.bbox, src.area, src.score, src.predicted_iou,
                                           src.stability_score, src.point, False, why, None))
                 n_dropped += 1
+        scenery = M.combine([chars[j].mask for j in used], shape)  # what the detector jumped to
         for tr in tracks:
             f = tr.frames.get(t)
             if f is None:
@@ -188,6 +194,8 @@ class TrackShotSegmenter:
                 if shadow.any():
                     extra_parts.append("cast shadow")
                     mask |= shadow
+            own = M.combine([chars[j].mask for j in f.detections], shape)
+            mask &= ~scenery | own  # carried masks, shadows and moving parts never take scenery back
             if not mask.any():
                 continue
             if f.detected:
