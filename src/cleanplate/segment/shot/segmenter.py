@@ -29,7 +29,7 @@ from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
 from cleanplate.segment.shot.shadows import cast_shadow, touching
-from cleanplate.segment.shot.tracks import Linker, Track
+from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
 
 _START_FRAMES = 2  # a track detected in the shot's first frames is supported by the shot itself
@@ -122,7 +122,8 @@ class TrackShotSegmenter:
 
         linker = Linker(sc.link_iou, sc.max_carry)
         tracks = linker.link(dets_small, back, jumps, refine, fuse)
-        verdicts = [self._judge(tr, bg) for tr in tracks]
+        starts = {0} | jumps
+        verdicts = [self._judge(tr, bg, starts) for tr in tracks]
         self.last_verdicts = [(tr.detected_frames(), v) for tr, v in zip(tracks, verdicts, strict=True)]
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
@@ -131,8 +132,9 @@ class TrackShotSegmenter:
         return [self._frame_result(t, images[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
                 for t in range(n)]
 
-    def _judge(self, tr: Track, bg: ShotBackground) -> tuple[bool, str, float]:
-        """(character?, reason, foreground share) of a track."""
+    def _judge(self, tr: Track, bg: ShotBackground, starts: set[int]) -> tuple[bool, str, float]:
+        """(character?, reason, foreground share) of a track; ``starts``: the frames that begin the
+        shot or follow a jump."""
         det = tr.detected_frames()
         if not det:
             return False, "never detected", 0.0
@@ -142,7 +144,7 @@ class TrackShotSegmenter:
             fg = M.dilate(bg.foreground[t], 1)
             shares.append(float((m & fg).sum()) / max(float(m.sum()), 1.0))
         share = float(np.mean(shares))
-        if det[0] < _START_FRAMES:
+        if any(0 <= det[0] - s < _START_FRAMES for s in starts):
             return True, f"in the shot from its start; {share:.0%} of it moves against the background", share
         if share >= self.sc.scenery_foreground:
             return True, f"{share:.0%} of it moves against the background model", share
@@ -169,7 +171,12 @@ class TrackShotSegmenter:
                 instances.append(Instance(src.mask, src.bbox, src.area, src.score, src.predicted_iou,
                                           src.stability_score, src.point, False, why, None))
                 n_dropped += 1
-        scenery = M.combine([chars[j].mask for j in used], shape)  # what the detector jumped to
+        # what the detector jumped to: dropped detections, less those holding most of a kept track
+        # (a detection of the character that spilled too far onto scenery to be linked)
+        carried_here = [_upscale(tr.frames[t].mask, shape) for tr in tracks if t in tr.frames]
+        scenery = M.combine([chars[j].mask for j in used
+                             if not any(overlap(c, chars[j].mask)[1] >= 0.5 and (c & chars[j].mask).sum() >= 0.5 * c.sum()
+                                        for c in carried_here if c.any())], shape)
         for tr in tracks:
             f = tr.frames.get(t)
             if f is None:
