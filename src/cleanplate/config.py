@@ -96,6 +96,23 @@ class ShotSegmentConfig(_Section):
         "which two frames are not linked (a missed cut or a flash): no track crosses it.")
 
 
+class Sam2VideoConfig(_Section):
+    model_type: str = Field("sam2.1_hiera_tiny", description="sam2-video: SAM2 model (the sam2 registry names; "
+                            "their Hugging Face folders hold the video model too).")
+    checkpoint: str | None = Field(None, description="sam2-video: local transformers folder instead of the registry.")
+    mask_threshold: float = Field(0.0, description="sam2-video: mask logit threshold.")
+    max_objects: int = Field(16, ge=1, description="sam2-video: at most this many key-frame characters are tracked.")
+
+
+class Sam3Config(_Section):
+    checkpoint: str | None = Field(None, description="sam3: local transformers folder (facebook/sam3) instead of "
+                                   "the registry; the weights are gated on the Hugging Face hub.")
+    prompt: str = Field("person. character. creature. animal.",
+                        description="sam3: text prompts, one concept per sentence, found and tracked in every frame.")
+    score_threshold: float = Field(0.5, ge=0, le=1, description="sam3: keep detections scoring at least this.")
+    mask_threshold: float = Field(0.5, ge=0, le=1, description="sam3: mask probability threshold.")
+
+
 class SegmentConfig(_Section):
     backend: str = Field("saliency", description="Segmenter backend: saliency, sam2.")
     min_instance_size: int = Field(400, ge=0, description="Drop instances smaller than this many pixels.")
@@ -108,6 +125,8 @@ class SegmentConfig(_Section):
     saliency: SaliencyConfig = SaliencyConfig()
     sam2: Sam2Config = Sam2Config()
     shot: ShotSegmentConfig = ShotSegmentConfig()
+    sam2_video: Sam2VideoConfig = Sam2VideoConfig()
+    sam3: Sam3Config = Sam3Config()
 
 
 class MaskConfig(_Section):

@@ -99,9 +99,10 @@ class TrackShotSegmenter:
         jumps = find_jumps(small, back, bg, sc.jump_error)
         dets_small = [[resize_to(i.mask.astype(bool), scale) for i in c] for c in chars]
 
-        def refine(t: int, pred: np.ndarray) -> np.ndarray:
+        def refine(t: int, pred: np.ndarray, typical: float) -> np.ndarray:
             # a carried mask snaps onto what moves against the background around it, when that is
-            # most of it and not much more (flow drags a little scenery along at every step)
+            # most of it and not much more (flow drags a little scenery along at every step); a
+            # carried mask grown far past the track's usual size keeps only its moving pixels
             area = float(pred.sum())
             fg = bg.foreground[t]
             near = fg & M.dilate(pred, max(2, int(0.1 * np.sqrt(max(area, 1.0)))))
@@ -109,15 +110,20 @@ class TrackShotSegmenter:
             if 0.5 * area <= got <= sc.max_growth * area:
                 return near
             inside = pred & M.dilate(fg, 2)
-            return inside if float(inside.sum()) >= 0.6 * area else pred
+            if float(inside.sum()) >= 0.6 * area or (typical > 0 and area > sc.max_growth * typical):
+                return inside
+            return pred
 
-        def fuse(t: int, pred: np.ndarray, det: np.ndarray) -> np.ndarray:
+        def fuse(t: int, pred: np.ndarray, det: np.ndarray, typical: float) -> np.ndarray:
             # a detection far bigger than the track (saliency spilling onto scenery) is clipped to
             # where the track was expected; a partial one is completed with the moving pixels there
             pa, da = float(pred.sum()), float(det.sum())
-            r = max(2, int(0.1 * np.sqrt(max(pa, 1.0))))
-            if da > sc.max_growth * pa:
-                return det & M.dilate(pred, r)
+            ref = max(min(pa, typical) if typical > 0 else pa, 1.0)
+            r = max(2, int(0.1 * np.sqrt(ref)))
+            if da > sc.max_growth * ref:
+                target = pred if pa <= sc.max_growth * ref else pred & M.dilate(bg.foreground[t], 2)
+                clipped = det & M.dilate(target, r)
+                return clipped if clipped.any() else det
             return det | (pred & bg.foreground[t])
 
         linker = Linker(sc.link_iou, sc.max_carry)

@@ -21,8 +21,8 @@ import numpy as np
 from cleanplate.motion.flow import pull_mask
 
 
-Refine = Callable[[int, np.ndarray], np.ndarray]
-Fuse = Callable[[int, np.ndarray, np.ndarray], np.ndarray]
+Refine = Callable[[int, np.ndarray, float], np.ndarray]
+Fuse = Callable[[int, np.ndarray, np.ndarray, float], np.ndarray]
 
 
 @dataclass
@@ -49,6 +49,11 @@ class Track:
 
     def detected_frames(self) -> list[int]:
         return sorted(t for t, f in self.frames.items() if f.detected)
+
+    def typical_area(self) -> float:
+        """Median area (px) of the track's masks in the frames where it was detected."""
+        areas = [float(f.mask.sum()) for f in self.frames.values() if f.detected]
+        return float(np.median(areas)) if areas else 0.0
 
 
 def overlap(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -113,14 +118,14 @@ class Linker:
                     js = claimed_pred[k]
                     mask = np.logical_or.reduce([dets[j] for j in js])
                     if fuse is not None:
-                        mask = fuse(t, pred, mask)
+                        mask = fuse(t, pred, mask, tr.typical_area())
                     tr.frames[t] = TrackFrame(mask, True, 0, js)
                     new_live.append(tr)
                     continue
                 prev = tr.frames[t - 1]
                 if prev.distance + 1 > self.max_carry:
                     continue
-                mask = refine(t, pred) if refine is not None else pred
+                mask = refine(t, pred, tr.typical_area()) if refine is not None else pred
                 if mask.sum() < self.min_area:
                     continue
                 tr.frames[t] = TrackFrame(mask, False, prev.distance + 1)
@@ -140,12 +145,13 @@ class Linker:
         for tr in tracks:
             t0 = tr.first
             mask = tr.frames[t0].mask
+            typical = tr.typical_area()
             for t in range(t0 - 1, max(-1, t0 - 1 - self.max_carry), -1):
                 if t + 1 in jumps:
                     break
                 mask = pull_mask(mask, fwd_flows[t])
                 if refine is not None:
-                    mask = refine(t, mask)
+                    mask = refine(t, mask, typical)
                 if mask.sum() < self.min_area:
                     break
                 tr.frames[t] = TrackFrame(mask, False, t0 - t)
