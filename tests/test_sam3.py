@@ -26,8 +26,13 @@ SIDE = 256
 
 
 def tiny_sam2_video(folder: Path) -> Path:
-    from transformers import Sam2ImageProcessor, Sam2VideoConfig, Sam2VideoModel, Sam2VideoProcessor
-    from transformers import Sam2VideoVideoProcessor
+    from transformers import (
+        Sam2ImageProcessor,
+        Sam2VideoConfig,
+        Sam2VideoModel,
+        Sam2VideoProcessor,
+        Sam2VideoVideoProcessor,
+    )
     from transformers.models.sam2.configuration_sam2 import Sam2HieraDetConfig, Sam2VisionConfig
 
     s, hidden = SIDE, 128  # the memory path needs hidden > its fixed 64-channel memory

@@ -24,7 +24,7 @@ import numpy as np
 
 from cleanplate import masks as M
 from cleanplate.config import Config
-from cleanplate.motion.flow import FlowEstimator, pull_mask
+from cleanplate.motion.flow import FlowEstimator
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale

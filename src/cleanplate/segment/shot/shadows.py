@@ -67,6 +67,5 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.8, chroma
         & (np.abs(chrom - ground_chrom).max(axis=-1) < chroma)
     cand[: y0 + height // 2] = False
     cand &= ~mask
-    cand = cv2.morphologyEx(cand.astype(np.uint8), cv2.MORPH_OPEN, np.ones((2, 2), np.uint8)).astype(bool)
     limit = float(max_area if max_area is not None else 2 * mask.sum())
     return touching(cand, base, limit, gap=3)

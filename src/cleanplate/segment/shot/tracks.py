@@ -20,7 +20,6 @@ import numpy as np
 
 from cleanplate.motion.flow import pull_mask
 
-
 Refine = Callable[[int, np.ndarray, float], np.ndarray]
 Fuse = Callable[[int, np.ndarray, np.ndarray, float], np.ndarray]
 
