@@ -1,5 +1,6 @@
-"""Shot-level model backends on the real architectures with random weights: ``sam2-video``
-(transformers' Sam2VideoModel) — and their offline messages.
+"""Shot-level model backends on the real architectures with random weights: ``sam3``
+(transformers' Sam3VideoModel, with a word-level tokenizer made here in place of SAM 3's CLIP
+tokenizer) and ``sam2-video`` (Sam2VideoModel) — and their offline messages.
 
 Random weights give meaningless masks, so the mask threshold is set so low that every pixel is
 in: the tests assert the plumbing (seeding, propagation both ways, track ids, records).
@@ -21,6 +22,7 @@ from cleanplate.errors import WeightsError  # noqa: E402
 from cleanplate.records import Instance, SegmentResult, bbox_xywh  # noqa: E402
 from cleanplate.segment import create_shot_segmenter  # noqa: E402
 from cleanplate.segment.sam2_video import Sam2VideoShotSegmenter, key_frame  # noqa: E402
+from cleanplate.segment.sam3 import Sam3ShotSegmenter, concepts  # noqa: E402
 
 SIDE = 256
 
@@ -120,3 +122,98 @@ def test_sam2_video_rejects_a_folder_without_config(tmp_path: Path) -> None:
     cfg = load_config(overrides={"segment.shot.method": "sam2-video", "segment.sam2_video.checkpoint": str(tmp_path)})
     with pytest.raises(WeightsError, match="no config.json"):
         create_shot_segmenter(cfg, "cpu")
+
+
+def tiny_sam3(folder: Path) -> Path:
+    """A random-weight Sam3VideoModel (detector + tracker) with thresholds at 0, so it keeps objects."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import (
+        CLIPTextConfig,
+        PreTrainedTokenizerFast,
+        Sam2VideoVideoProcessor,
+        Sam3Config,
+        Sam3ImageProcessor,
+        Sam3TrackerVideoConfig,
+        Sam3VideoConfig,
+        Sam3VideoModel,
+        Sam3VideoProcessor,
+    )
+    from transformers.models.sam3.configuration_sam3 import Sam3ViTConfig, Sam3VisionConfig
+
+    s, patch, hidden = 112, 14, 128
+    g = s // patch
+    vit = Sam3ViTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                        image_size=s, patch_size=patch, window_size=4, global_attn_indexes=[1], pretrain_image_size=s)
+    vision = Sam3VisionConfig(backbone_config=vit.to_dict(), fpn_hidden_size=hidden,
+                              backbone_feature_sizes=[[4 * g] * 2, [2 * g] * 2, [g] * 2])
+    words = ["<start>", "<end>", "<pad>", "<unk>", "person", "character", "creature", "animal", "."]
+    text = CLIPTextConfig(vocab_size=len(words), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                          num_attention_heads=2, max_position_embeddings=32, projection_dim=32,
+                          bos_token_id=0, eos_token_id=1, pad_token_id=2)
+    small = {"hidden_size": hidden, "num_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    detector = Sam3Config(vision_config=vision.to_dict(), text_config=text.to_dict(), geometry_encoder_config=small,
+                          detr_encoder_config=small, detr_decoder_config={**small, "num_queries": 8},
+                          mask_decoder_config={"hidden_size": hidden, "num_attention_heads": 2})
+    tracker = Sam3TrackerVideoConfig(
+        vision_config=vision.to_dict(),
+        prompt_encoder_config={"hidden_size": hidden, "image_size": s, "patch_size": patch, "mask_input_channels": 8},
+        mask_decoder_config={"hidden_size": hidden, "mlp_dim": 64, "num_attention_heads": 4, "iou_head_hidden_dim": 32},
+        image_size=s, memory_attention_hidden_size=hidden, memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=64, memory_attention_rope_feat_sizes=[g, g],
+        memory_encoder_hidden_size=hidden, memory_encoder_output_channels=64, mask_downsampler_embed_dim=hidden,
+        memory_fuser_embed_dim=hidden, memory_fuser_intermediate_dim=64, num_maskmem=3)
+    config = Sam3VideoConfig(detector_config=detector.to_dict(), tracker_config=tracker.to_dict(),
+                             low_res_mask_size=4 * g, score_threshold_detection=0.0, new_det_thresh=0.0,
+                             det_nms_thresh=1.0)
+    torch.manual_seed(0)
+    Sam3VideoModel(config).save_pretrained(folder)
+    tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<start>", eos_token="<end>",
+                                        pad_token="<pad>", unk_token="<unk>")
+    Sam3VideoProcessor(image_processor=Sam3ImageProcessor(size={"height": s, "width": s}),
+                       video_processor=Sam2VideoVideoProcessor(size={"height": s, "width": s}),
+                       tokenizer=tokenizer).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sam3_ckpt(tmp_path_factory) -> Path:
+    pytest.importorskip("torchvision")
+    return tiny_sam3(tmp_path_factory.mktemp("sam3-tiny"))
+
+
+def test_concepts_of_a_prompt() -> None:
+    assert concepts("person. character. creature. animal.") == ["person", "character", "creature", "animal"]
+    assert concepts(load_config().segment.sam3.prompt) == ["person", "character", "creature", "animal"]
+
+
+def test_sam3_random_weights_tracks_text_concepts(sam3_ckpt) -> None:
+    cfg = load_config(overrides={"segment.shot.method": "sam3", "segment.sam3.checkpoint": str(sam3_ckpt),
+                                 "segment.sam3.score_threshold": 0.0, "segment.sam3.prompt": "person. animal."})
+    seg = create_shot_segmenter(cfg, "cpu")
+    assert isinstance(seg, Sam3ShotSegmenter) and seg.concepts == ["person", "animal"]
+    images, results = _shot(3)
+    out = seg.segment_shot(images, results)
+    assert len(out) == 3
+    ids_by_frame = []
+    for t, r in enumerate(out):
+        objs = [i for i in r.instances if i.track_id is not None]
+        assert objs, t
+        for inst in objs:
+            assert inst.character and inst.mask.shape == images[t].shape[:2] and inst.mask.dtype == bool
+            assert inst.reason.startswith(("sam3: 'person'", "sam3: 'animal'"))
+            assert inst.area == int(inst.mask.sum()) > 0 and inst.bbox == bbox_xywh(inst.mask)
+        assert r.extra["shot_method"] == "sam3" and r.extra["shot_objects"] >= len(objs)
+        ids_by_frame.append({i.track_id for i in objs})
+    assert ids_by_frame[0] <= ids_by_frame[1]  # objects found in frame 0 are tracked into frame 1
+    assert seg.weights_used()[0].source == "checkpoint"
+
+
+def test_sam3_offline_without_weights_says_how_to_get_access() -> None:
+    cfg = load_config(overrides={"segment.shot.method": "sam3"})
+    with pytest.raises(WeightsError) as err:
+        create_shot_segmenter(cfg, "cpu")
+    msg = str(err.value)
+    assert "\n" not in msg and "gated" in msg and "https://huggingface.co/facebook/sam3" in msg
+    assert "hf auth login" in msg and "cleanplate weights download sam3" in msg

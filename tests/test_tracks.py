@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from tests.conftest import SHARED, decoded
 
 from cleanplate import masks as M
 from cleanplate.config import load_config
@@ -18,6 +17,7 @@ from cleanplate.segment import create_segmenter, create_shot_segmenter
 from cleanplate.segment.shot.segmenter import TrackShotSegmenter
 from cleanplate.segment.shot.shadows import cast_shadow
 from cleanplate.segment.shot.tracks import Linker
+from conftest import SHARED, decoded
 
 DAVIS = SHARED / "data"
 

@@ -109,8 +109,7 @@ class Sam3Config(_Section):
                                    "the registry; the weights are gated on the Hugging Face hub.")
     prompt: str = Field("person. character. creature. animal.",
                         description="sam3: text prompts, one concept per sentence, found and tracked in every frame.")
-    score_threshold: float = Field(0.5, ge=0, le=1, description="sam3: keep detections scoring at least this.")
-    mask_threshold: float = Field(0.5, ge=0, le=1, description="sam3: mask probability threshold.")
+    score_threshold: float = Field(0.5, ge=0, le=1, description="sam3: keep objects scoring at least this.")
 
 
 class SegmentConfig(_Section):

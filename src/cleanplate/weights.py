@@ -323,3 +323,9 @@ register(WeightsSpec(
     md5="7a35a0141cbbc80de11d9c9a28f52697", size=972666916,
     license="MIT", description="BiRefNet general dichotomous segmentation, 1024x1024 (slow on CPU)",
 ))
+register(WeightsSpec(
+    name="sam3", filename="sam3", urls=(), kind="sam3", license="SAM License (Meta)",
+    description="SAM 3 (Meta): text-prompted detection + video tracking, transformers format; GATED on the hub: "
+    "request access at https://huggingface.co/facebook/sam3 and log in (hf auth login) before downloading",
+    hf_repo="facebook/sam3", hf_files=("*.json", "*.safetensors", "*.txt"),
+))
