@@ -138,7 +138,7 @@ def tiny_sam3(folder: Path) -> Path:
         Sam3VideoModel,
         Sam3VideoProcessor,
     )
-    from transformers.models.sam3.configuration_sam3 import Sam3ViTConfig, Sam3VisionConfig
+    from transformers.models.sam3.configuration_sam3 import Sam3VisionConfig, Sam3ViTConfig
 
     s, patch, hidden = 112, 14, 128
     g = s // patch
