@@ -33,6 +33,7 @@ class ShotBackground:
     ``foreground[i]``: hxw bool, consistent disagreement with the registered neighbours;
     ``difference[i]``: hxw float32, colour distance to the median (0-255 levels);
     ``darker[i]``: hxw bool, darker than the median with the same chromaticity (a cast shadow);
+    ``ratio[i]``: hxw float32, luminance of the frame over that of the median (1: as the shot shows it);
     ``covered[i]``: hxw uint8, how many neighbours saw each pixel.
     """
 
@@ -42,6 +43,7 @@ class ShotBackground:
     foreground: list[np.ndarray]
     difference: list[np.ndarray]
     darker: list[np.ndarray]
+    ratio: list[np.ndarray]
     covered: list[np.ndarray]
     reasons: list[str]
 
@@ -97,7 +99,7 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
             to_ref.append(np.eye(3))
             run.append(run[-1] + 1)
             reasons.append(reg.reason)
-    bg = ShotBackground(scale, to_ref, run, [], [], [], [], reasons)
+    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], reasons)
     h, w = small[0].shape[:2]
     for t in range(n):
         warped, valid = [], []
@@ -119,6 +121,7 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
             bg.foreground.append(zeros)
             bg.difference.append(np.zeros((h, w), np.float32))
             bg.darker.append(zeros)
+            bg.ratio.append(np.ones((h, w), np.float32))
             bg.covered.append(np.zeros((h, w), np.uint8))
             continue
         stack = np.stack(warped).astype(np.float32)
@@ -138,5 +141,6 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
         bg.foreground.append(fg)
         bg.difference.append(diff.astype(np.float32))
         bg.darker.append(darker)
+        bg.ratio.append(ratio.astype(np.float32))
         bg.covered.append(covered.astype(np.uint8))
     return bg

@@ -41,6 +41,12 @@ def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) >= 0.5
 
 
+def _resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if arr.shape == shape:
+        return arr
+    return cv2.resize(arr, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
 def find_jumps(small: list[np.ndarray], back_flows: list[np.ndarray], bg: ShotBackground,
                max_error: float) -> set[int]:
     """Frame indices t whose link to t-1 is implausible: registration failed between them, or the
@@ -203,7 +209,7 @@ class TrackShotSegmenter:
                 # the detector's full-resolution edges, where the track kept its pixels
                 mask |= det & M.dilate(mask, 2)
             if self.shadows:
-                shadow = cast_shadow(image, mask)
+                shadow = cast_shadow(image, mask, shot_ratio=_resize_float(bg.ratio[t], shape))
                 if shadow.any():
                     extra_parts.append("cast shadow")
                     mask |= shadow

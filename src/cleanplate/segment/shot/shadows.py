@@ -35,13 +35,18 @@ def touching(candidates: np.ndarray, mask: np.ndarray, max_area: float, gap: int
     return keep[labels]
 
 
-def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.8, chroma: float = 0.08,
-                max_area: float | None = None) -> np.ndarray:
+def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma: float = 0.08,
+                max_area: float | None = None, shot_ratio: np.ndarray | None = None,
+                moved: float = 0.97, min_moved: float = 0.1) -> np.ndarray:
     """HxW bool: the cast shadow of the character ``mask`` (HxW bool) in ``image`` (HxWx3 uint8 RGB).
 
     Pixels below the character's upper part whose luminance is under ``darker`` times the ground's
     and whose chromaticity (r, g, b over their sum) is within ``chroma`` of the ground's, connected
     to the character's base. Empty when the ground around the base is itself dark or unclear.
+    ``shot_ratio`` (optional, HxW float32): the frame's luminance over the shot's background model
+    there. A dark region of which less than ``min_moved`` is darker than ``moved`` times the
+    background is shade the set casts (the foot of a wall), not the character's shadow, which
+    moves with it (a long shadow overlaps itself from frame to frame, so only part of it shows).
     """
     ys, xs = np.nonzero(mask)
     out = np.zeros(mask.shape, bool)
@@ -68,4 +73,12 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.8, chroma
     cand[: y0 + height // 2] = False
     cand &= ~mask
     limit = float(max_area if max_area is not None else 2 * mask.sum())
-    return touching(cand, base, limit, gap=3)
+    found = touching(cand, base, limit, gap=max(3, height // 8))
+    if shot_ratio is None or not found.any():
+        return found
+    n, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
+    total = np.bincount(labels.ravel(), minlength=n)
+    darker_px = np.bincount(labels[shot_ratio < moved], minlength=n)
+    keep = darker_px >= min_moved * np.maximum(total, 1)
+    keep[0] = False
+    return keep[labels]
