@@ -68,6 +68,15 @@ def find_jumps(small: list[np.ndarray], back_flows: list[np.ndarray], bg: ShotBa
     return jumps
 
 
+def moving_share(tr: Track, bg: ShotBackground) -> float:
+    """Mean share of a track's detected pixels that disagree with the background model (0-1)."""
+    shares = []
+    for t in tr.detected_frames():
+        m = tr.frames[t].mask
+        shares.append(float((m & M.dilate(bg.foreground[t], 1)).sum()) / max(float(m.sum()), 1.0))
+    return float(np.mean(shares)) if shares else 0.0
+
+
 @SHOT_SEGMENTERS.register("tracks")
 class TrackShotSegmenter:
     """Background model + tracks + shadows over one shot's per-frame results (no weights)."""
@@ -150,12 +159,7 @@ class TrackShotSegmenter:
         det = tr.detected_frames()
         if not det:
             return False, "never detected", 0.0
-        shares = []
-        for t in det:
-            m = tr.frames[t].mask
-            fg = M.dilate(bg.foreground[t], 1)
-            shares.append(float((m & fg).sum()) / max(float(m.sum()), 1.0))
-        share = float(np.mean(shares))
+        share = moving_share(tr, bg)
         if any(0 <= det[0] - s < _START_FRAMES for s in starts):
             return True, f"in the shot from its start; {share:.0%} of it moves against the background", share
         if share >= self.sc.scenery_foreground:
