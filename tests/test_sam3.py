@@ -217,3 +217,18 @@ def test_sam3_offline_without_weights_says_how_to_get_access() -> None:
     msg = str(err.value)
     assert "\n" not in msg and "gated" in msg and "https://huggingface.co/facebook/sam3" in msg
     assert "hf auth login" in msg and "cleanplate weights download sam3" in msg
+
+
+def test_auto_uses_sam3_when_present_else_tracks(sam3_ckpt) -> None:
+    from cleanplate.segment.sam3 import AutoShotSegmenter
+    from cleanplate.segment.shot import TrackShotSegmenter
+
+    seg = create_shot_segmenter(load_config(overrides={"segment.shot.method": "auto"}), "cpu")
+    assert isinstance(seg, AutoShotSegmenter) and isinstance(seg.inner, TrackShotSegmenter)
+    images, results = _shot(3)
+    out = seg.segment_shot(images, results)
+    assert all(r.extra["shot_method"] == "tracks" and "sam3 not available" in r.extra["shot_auto"] for r in out)
+    seg = create_shot_segmenter(load_config(overrides={"segment.shot.method": "auto",
+                                                       "segment.sam3.checkpoint": str(sam3_ckpt)}), "cpu")
+    assert seg.chosen == "sam3"
+    assert load_config(profile="luca").segment.shot.method == "auto"

@@ -66,7 +66,8 @@ class ShotSegmentConfig(_Section):
     method: str = Field(
         "tracks", description="Shot-level character finding run over each shot's per-frame results "
         "(a registered shot segmenter: tracks — background model + optical-flow tracks + shadows, no "
-        "downloads; sam3; sam2-video; none: per-frame results only).")
+        "downloads; sam3; sam2-video; auto — sam3 when its weights are here, else tracks; none: per-frame "
+        "results only).")
     max_frames: int = Field(
         120, ge=2, description="Longest run of frames a shot-level stage holds at once; longer shots are "
         "processed in consecutive windows of this many frames (memory bounded by the window).")

@@ -135,3 +135,34 @@ class Sam3ShotSegmenter:
                                                  "shot_objects": len(tracked.get(t, [])),
                                                  "shot_coverage": round(M.coverage(covered), 5)}, res.saliency))
         return out
+
+
+@SHOT_SEGMENTERS.register("auto")
+class AutoShotSegmenter:
+    """``sam3`` when its weights are already here (and torch/transformers are installed), otherwise
+    ``tracks``; never downloads. ``chosen`` names the one used (recorded as ``shot_method``)."""
+
+    name = "auto"
+
+    def __init__(self, config: Config, device: str) -> None:
+        from cleanplate.segment.shot import TrackShotSegmenter
+
+        self.inner: Any
+        self.why = ""
+        try:
+            resolve("sam3", config.segment.sam3.checkpoint, download=False)
+            self.inner = Sam3ShotSegmenter(config, device)
+        except (WeightsError, BackendUnavailableError) as exc:
+            self.why = f"sam3 not available ({str(exc)[:120]}): tracks"
+            self.inner = TrackShotSegmenter(config, device)
+        self.chosen = self.inner.name
+
+    def weights_used(self) -> list[WeightsUse]:
+        return self.inner.weights_used()
+
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
+        out = self.inner.segment_shot(images, results)
+        if self.why:
+            for r in out:
+                r.extra["shot_auto"] = self.why
+        return out
