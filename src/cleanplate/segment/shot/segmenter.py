@@ -136,8 +136,10 @@ class TrackShotSegmenter:
             ref = max(min(pa, typical) if typical > 0 else pa, 1.0)
             r = max(2, int(0.1 * np.sqrt(ref)))
             if da > sc.max_growth * ref:
-                target = pred if pa <= sc.max_growth * ref else pred & M.dilate(bg.foreground[t], 2)
-                clipped = det & M.dilate(target, r)
+                fg = bg.foreground[t]
+                target = pred if pa <= sc.max_growth * ref else pred & M.dilate(fg, 2)
+                # keep the detection where the track was, and grow only into what moves near it
+                clipped = det & (target | (fg & M.dilate(target, r)))
                 return clipped if clipped.any() else det
             return det | (pred & bg.foreground[t])
 
