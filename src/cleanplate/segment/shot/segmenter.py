@@ -41,12 +41,6 @@ def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) >= 0.5
 
 
-def _resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    if arr.shape == shape:
-        return arr
-    return cv2.resize(arr, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-
-
 def find_jumps(small: list[np.ndarray], back_flows: list[np.ndarray], bg: ShotBackground,
                max_error: float) -> set[int]:
     """Frame indices t whose link to t-1 is implausible: registration failed between them, or the
@@ -152,7 +146,7 @@ class TrackShotSegmenter:
         linker.carry_back(kept, fwd, jumps, refine)
         merged = linker.merge(kept)
         dropped = [(tr, v[1]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
-        return [self._frame_result(t, images[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
+        return [self._frame_result(t, small[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
                 for t in range(n)]
 
     def _judge(self, tr: Track, bg: ShotBackground, starts: set[int]) -> tuple[bool, str, float]:
@@ -170,7 +164,7 @@ class TrackShotSegmenter:
                        f"with the background model ({share:.0%} of its pixels disagree, needs "
                        f">= {self.sc.scenery_foreground:.0%})"), share
 
-    def _frame_result(self, t: int, image: np.ndarray, result: SegmentResult, chars: list[Instance],
+    def _frame_result(self, t: int, small_image: np.ndarray, result: SegmentResult, chars: list[Instance],
                       tracks: list[Track], dropped: list[tuple[Track, str]], bg: ShotBackground,
                       shape: tuple[int, int], jumps: set[int]) -> SegmentResult:
         instances: list[Instance] = []
@@ -215,7 +209,9 @@ class TrackShotSegmenter:
                 # the detector's full-resolution edges, where the track kept its pixels
                 mask |= det & M.dilate(mask, 2)
             if self.shadows:
-                shadow = cast_shadow(image, mask, shot_ratio=_resize_float(bg.ratio[t], shape))
+                # at work scale: its wide dilations cost 10x more on a 2K frame, for a soft region
+                shadow = _upscale(cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=bg.ratio[t]),
+                                  shape)
                 if shadow.any():
                     extra_parts.append("cast shadow")
                     mask |= shadow

@@ -19,6 +19,7 @@ import numpy as np
 from cleanplate import masks as M
 
 _BASE_SHARE = 0.2  # the lowest fifth of a character's rows is its base (feet, wheels)
+_REACH = 4  # a shadow is looked for up to this many character heights either side
 
 
 def touching(candidates: np.ndarray, mask: np.ndarray, max_area: float, gap: int = 2) -> np.ndarray:
@@ -40,7 +41,7 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
                 moved: float = 0.97, min_moved: float = 0.1) -> np.ndarray:
     """HxW bool: the cast shadow of the character ``mask`` (HxW bool) in ``image`` (HxWx3 uint8 RGB).
 
-    Pixels below the character's upper part whose luminance is under ``darker`` times the ground's
+    Pixels below the character's upper half (and at most 4 character heights to either side) whose luminance is under ``darker`` times the ground's
     and whose chromaticity (r, g, b over their sum) is within ``chroma`` of the ground's, connected
     to the character's base. Empty when the ground around the base is itself dark or unclear.
     ``shot_ratio`` (optional, HxW float32): the frame's luminance over the shot's background model
@@ -54,6 +55,13 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
         return out
     y0, y1 = int(ys.min()), int(ys.max())
     height = y1 - y0 + 1
+    limit = float(max_area if max_area is not None else 2 * mask.sum())
+    # the search is limited to the lower half of the character and _REACH heights either side
+    r0 = y0 + height // 2
+    c0, c1 = max(0, int(xs.min()) - _REACH * height), min(mask.shape[1], int(xs.max()) + 1 + _REACH * height)
+    roi = (slice(r0, mask.shape[0]), slice(c0, c1))
+    mask, image = mask[roi], image[roi]
+    y1 -= r0
     base_row = y1 - max(2, int(_BASE_SHARE * height))
     base = mask.copy()
     base[:base_row] = False
@@ -70,15 +78,14 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
         return out
     cand = (lum < darker * ground_lum) & (lum > 0.2 * ground_lum) \
         & (np.abs(chrom - ground_chrom).max(axis=-1) < chroma)
-    cand[: y0 + height // 2] = False
     cand &= ~mask
-    limit = float(max_area if max_area is not None else 2 * mask.sum())
     found = touching(cand, base, limit, gap=max(3, height // 8))
-    if shot_ratio is None or not found.any():
-        return found
-    n, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
-    total = np.bincount(labels.ravel(), minlength=n)
-    darker_px = np.bincount(labels[shot_ratio < moved], minlength=n)
-    keep = darker_px >= min_moved * np.maximum(total, 1)
-    keep[0] = False
-    return keep[labels]
+    if shot_ratio is not None and found.any():
+        n, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
+        total = np.bincount(labels.ravel(), minlength=n)
+        darker_px = np.bincount(labels[shot_ratio[roi] < moved], minlength=n)
+        keep = darker_px >= min_moved * np.maximum(total, 1)
+        keep[0] = False
+        found = keep[labels]
+    out[roi] = found
+    return out
