@@ -81,7 +81,6 @@ class TrackShotSegmenter:
         self.sc = config.segment.shot
         self.shadows = config.masks.shadows
         self.flow = FlowEstimator(self.sc.flow_preset, max_side=0)
-        self.last_timings: dict[str, float] = {}
 
     def weights_used(self) -> list[WeightsUse]:
         return []
@@ -141,7 +140,6 @@ class TrackShotSegmenter:
         tracks = linker.link(dets_small, back, jumps, refine, fuse)
         starts = {0} | jumps
         verdicts = [self._judge(tr, bg, starts) for tr in tracks]
-        self.last_verdicts = [(tr.detected_frames(), v) for tr, v in zip(tracks, verdicts, strict=True)]
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
         merged = linker.merge(kept)
