@@ -25,7 +25,7 @@ from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.weights import WeightsUse, resolve
 
-INSTALL = "pip install 'cleanplate[sam2]' torchvision"
+INSTALL = "pip install 'cleanplate[sam3]'"
 ACCESS = ("the SAM 3 weights are gated: request access at https://huggingface.co/facebook/sam3, log in with "
           "`hf auth login`, then run `cleanplate weights download sam3` (or set segment.sam3.checkpoint to a "
           "folder holding the repository files)")
