@@ -190,10 +190,12 @@ def test_markdown_has_one_row_per_method():
             "ssim_true_mask": None, "residue": 0.0, "flat": 0.5, "seam": 1.0}
     payload = {"methods": {"a": row, "b": row}, "by_composite": {"a": {"c": comp}, "b": {"c": comp}},
                "composites": [{"name": "c", "description": "d", "frames": 3}], "device": "cpu",
-               "machine": {"cpu_count": 2}, "segment_backend": "saliency", "dilate_px": 20, "band_px": 26,
+               "machine": {"cpu_count": 2}, "segment_backend": "saliency", "dilate": 20, "dilate_relative": True,
+               "band_px": {"c": 26},
                "skipped": {"x": "why"}, "errors": {}, "notes": []}
     md = to_markdown(payload)
     assert md.count("| a | 3 | 0.900 | 0.100 | 20.00 | 0.500 | 22.00 | 0.600 |") == 1
+    assert "dilation 20 px of a 1080-line frame" in md and "dilated by c 26 px" in md
     assert "0% / 100% / -" in md and "| c | b | 3 | 0.900 | 0.100 | - |" in md and "- skipped x: why" in md
 
 

@@ -137,7 +137,7 @@ def test_output_made_by_another_config(tmp_path: Path, frames: Path) -> None:
     assert result.exit_code == 0, result.stderr
     assert {p.name: p.read_bytes() for p in (out / "masks").iterdir()} != masks_before
     meta = json.loads((out / "instances_metadata.json").read_text())
-    assert meta["summary"]["dilate_px"] == 60
+    assert meta["summary"]["dilate"] == 60 and meta["summary"]["dilate_relative"] is True
 
 
 # --- config errors: 2 --------------------------------------------------------------------------

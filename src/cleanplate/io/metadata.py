@@ -121,6 +121,7 @@ class SegmentStats:
         self.frames = self.ok = self.instances = self.characters = self.multi = self.without = 0
         self.inst_mean, self.char_mean = _Mean(), _Mean()
         self.cov, self.cov_raw, self.seg_t = _Mean(), _Mean(), _Mean()
+        self.dilate_px: set[int] = set()  # the radii used (one per frame size with relative dilation)
 
     def add(self, rec: dict[str, Any]) -> None:
         self.frames += 1
@@ -139,6 +140,8 @@ class SegmentStats:
         t = (rec.get("timings") or {}).get("segment")
         if t is not None:
             self.seg_t.add(t)
+        if rec.get("dilate_px") is not None and len(self.dilate_px) < 16:
+            self.dilate_px.add(int(rec["dilate_px"]))
 
     def summary(self, config: Config, seconds: float | None = None) -> dict[str, Any]:
         n, ok = self.frames, self.ok
@@ -158,7 +161,10 @@ class SegmentStats:
             "mean_mask_coverage_undilated": self.cov_raw.value(),
             "seconds_per_frame_segment": self.seg_t.value(),
             "backend": config.segment.backend,
-            "dilate_px": config.masks.dilate,
+            "dilate": config.masks.dilate,
+            "dilate_relative": config.masks.dilate_relative,
+            "dilate_px": (sorted(self.dilate_px)[0] if len(self.dilate_px) == 1
+                          else sorted(self.dilate_px) or None),
         }
 
 

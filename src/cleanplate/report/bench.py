@@ -47,7 +47,7 @@ import numpy as np
 from cleanplate.config import Config, load_config
 from cleanplate.errors import CleanplateError, InputError
 from cleanplate.io.outputs import atomic_write_bytes, read_image_rgb, read_mask, write_image, write_json
-from cleanplate.masks import dilate
+from cleanplate.masks import dilate, dilation_radius
 from cleanplate.qa.checks import CHECKS
 from cleanplate.report.bench_calib import calibrate, shown_fraction, truncate
 from cleanplate.report.bench_data import (
@@ -280,7 +280,7 @@ def run_bench(
     predictor = SaliencyPredictor(sc.model, device, input_size=sc.input_size, threads=seg_cfg.run.threads)
     checker = PlateChecker(base_cfg.qa, device, threads=base_cfg.run.threads)
     checker.load()
-    band = seg_cfg.masks.dilate + 6
+    bands: dict[str, int] = {}
     notes: list[str] = []
     built: list[dict[str, Any]] = []
     for name in names:
@@ -288,6 +288,8 @@ def run_bench(
         say(f"{name}: building {frames} frames")
         comp = build_composite(spec, data_dir, cdir, frames, seg_cfg, predictor)
         _write_true_masks(comp, cdir)
+        band = bands[name] = dilation_radius(seg_cfg.masks.dilate, seg_cfg.masks.dilate_relative,
+                                             comp.truth[0].shape) + 6
         saliency = [checker._predictor.predict(read_image_rgb(comp.frames_dir / f"{fid}.png")) for fid in comp.ids]
         notes += comp.notes
         built.append({"name": name, "description": spec.description, "frames": len(comp.ids),
@@ -314,8 +316,9 @@ def run_bench(
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "threads": base_cfg.run.threads},
         "frames_per_composite": frames,
         "composites": built,
-        "dilate_px": seg_cfg.masks.dilate,
-        "band_px": band,
+        "dilate": seg_cfg.masks.dilate,
+        "dilate_relative": seg_cfg.masks.dilate_relative,
+        "band_px": bands,
         "segment_backend": seg_cfg.segment.backend,
         "thresholds": checker.thresholds,
         "methods": summary["methods"],

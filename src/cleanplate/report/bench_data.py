@@ -17,7 +17,7 @@ import numpy as np
 from cleanplate.config import Config
 from cleanplate.errors import InputError
 from cleanplate.io.outputs import read_image_rgb, read_mask, write_image
-from cleanplate.masks import dilate
+from cleanplate.masks import dilate, dilation_radius
 
 
 @dataclass(frozen=True)
@@ -237,9 +237,9 @@ def build_composite(spec: Composite, data: Path, out: Path, n: int, config: Conf
         raise InputError(f"no frames to use in {base_clip}")
     base_files = base_files[:n]
     bases = [read_image_rgb(p) for p in base_files]
-    band = config.masks.dilate
     exclusion = []
     for p, img in zip(base_files, bases, strict=True):
+        band = dilation_radius(config.masks.dilate, config.masks.dilate_relative, img.shape)
         zone = predictor.predict(img) >= config.segment.saliency.threshold
         gt = _gt_mask(base_clip, p)
         if gt is not None:

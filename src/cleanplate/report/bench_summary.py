@@ -71,10 +71,13 @@ def to_markdown(payload: dict[str, Any]) -> str:
                          f"| {_f(r['psnr'], '{:.2f}')} | {_f(r['ssim'])} | {_f(r['psnr_true_mask'], '{:.2f}')} "
                          f"| {_f(r['ssim_true_mask'])} | {_f(r['residue'])} | {_f(r['flat'])} | {_f(r['seam'])} |")
     lines.append("")
+    rel = " of a 1080-line frame (scaled with the frame)" if payload.get("dilate_relative") else ""
+    bands = payload["band_px"]
+    bands = ", ".join(f"{k} {v}" for k, v in bands.items()) if isinstance(bands, dict) else bands
     comps = "; ".join(f"{c['name']}: {c['description']}, {c['frames']} frames" for c in payload["composites"])
     lines.append(f"Composites: {comps}. Device: {payload['device']}, {payload['machine']['cpu_count']} CPU cores. "
-                 f"Segment backend: {payload['segment_backend']}, dilation {payload['dilate_px']} px; "
-                 f"over-masking counted outside the object dilated by {payload['band_px']} px and outside the "
+                 f"Segment backend: {payload['segment_backend']}, dilation {payload.get('dilate', payload.get('dilate_px'))} px{rel}; "
+                 f"over-masking counted outside the object dilated by {bands} px and outside the "
                  "base footage's own character, relative to the object's area (thin parts such as bicycle wheels "
                  "make that area small). PSNR/SSIM inside the pasted object; 'true mask': the same fill given "
                  "the pasted object's own mask. Seconds per frame: segment = the model, fill = the inpainter, "
