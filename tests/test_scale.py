@@ -189,3 +189,23 @@ def test_sigkill_during_the_metadata_write_then_rerun_leaves_complete_metadata(t
     for fid in ref_meta["frames"]:
         if fid != "f_00004":
             assert (out / "backgrounds" / f"{fid}.png").read_bytes() == (tmp_path / "ref" / "backgrounds" / f"{fid}.png").read_bytes()
+
+
+def test_sklearn_clustering_finds_blobs_and_its_silhouette_is_the_definition():
+    from cleanplate.dataset.cluster import choose_k, kmeans, silhouette
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 10, (4, 32))
+    x = np.concatenate([c + rng.normal(0, 0.5, (60, 32)) for c in centres])
+    truth = np.repeat(np.arange(4), 60)
+    lab, inertia = kmeans(x, 4, seed=0)
+    assert all(len(set(lab[truth == t])) == 1 for t in range(4)) and len(set(lab)) == 4
+    assert np.array_equal(lab, kmeans(x, 4, seed=0)[0]) and inertia > 0  # deterministic for a seed
+    assert choose_k(x, seed=0)[0] == 4
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))  # the silhouette by its definition, all points
+    a = np.array([d[i, lab == lab[i]].sum() / ((lab == lab[i]).sum() - 1) for i in range(len(x))])
+    b = np.array([min(d[i, lab == o].mean() for o in set(lab.tolist()) if o != lab[i]) for i in range(len(x))])
+    assert silhouette(x, lab) == pytest.approx(float(np.mean((b - a) / np.maximum(a, b))), rel=1e-9)
+    assert silhouette(x, np.zeros(len(x), int)) == -1.0
+    sampled = silhouette(x, lab, max_n=100, seed=3)  # a sample of 100 points: close to the full score
+    assert sampled == pytest.approx(silhouette(x, lab), abs=0.05)
