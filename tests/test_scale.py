@@ -209,3 +209,26 @@ def test_sklearn_clustering_finds_blobs_and_its_silhouette_is_the_definition():
     assert silhouette(x, np.zeros(len(x), int)) == -1.0
     sampled = silhouette(x, lab, max_n=100, seed=3)  # a sample of 100 points: close to the full score
     assert sampled == pytest.approx(silhouette(x, lab), abs=0.05)
+
+
+def test_amg_masks_to_boxes_is_torchvisions_with_sams_convention():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from cleanplate.segment.amg import masks_to_boxes
+
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 40, 50), bool)
+    masks[0, 5:9, 10:30] = True
+    masks[1, 39, 49] = True  # one pixel in the last corner
+    masks[2] = rng.random((40, 50)) > 0.97  # scattered
+    masks[4, :, 7] = True  # one full column
+    # masks[3] and masks[5] stay empty
+    want = np.zeros((6, 4), np.float32)
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m)
+        if len(ys):
+            want[i] = [xs.min(), ys.min(), xs.max(), ys.max()]  # max coordinates inclusive
+    got = masks_to_boxes(torch.from_numpy(masks))
+    assert got.dtype == torch.float32 and np.array_equal(got.numpy(), want)
+    assert want[0].tolist() == [10, 5, 29, 8] and want[3].tolist() == [0, 0, 0, 0]
+    assert masks_to_boxes(torch.zeros((0, 40, 50), dtype=torch.bool)).shape == (0, 4)
