@@ -82,9 +82,10 @@ def test_streamed_metadata_is_the_json_the_old_writer_made(tmp_path: Path):
              "stage_hash": "h", "outputs": [], "coverage": 0.25 * i, "timings": {"fill": 0.5, "decode": 0.01},
              "extra": {"nested": {"k": [1, 2]}}, "checks": None} for i in range(4)]
     with Manifest(layout.state / "fill.jsonl") as m:
+        w = MetadataWriter(layout, "fill", cfg, m)
         for r in recs:
             m.append(r)
-        w = MetadataWriter(layout, "fill", cfg, m)
+            w.add(r)
         order = ["f3", "f0", "f1", "f2", "missing"]
         summary = w.finish(order, seconds=2.0)
     expected = {"summary": summarize("fill", [recs[3], recs[0], recs[1], recs[2]], cfg, 2.0),
@@ -232,3 +233,24 @@ def test_amg_masks_to_boxes_is_torchvisions_with_sams_convention():
     assert got.dtype == torch.float32 and np.array_equal(got.numpy(), want)
     assert want[0].tolist() == [10, 5, 29, 8] and want[3].tolist() == [0, 0, 0, 0]
     assert masks_to_boxes(torch.zeros((0, 40, 50), dtype=torch.bool)).shape == (0, 4)
+
+
+def test_an_idle_rerun_keeps_the_metadata_file_and_a_changed_one_rewrites_it(tmp_path: Path):
+    cfg = load_config(overrides=CFG)
+    frames, seg = _tiny_inputs(tmp_path, 5)
+    out = tmp_path / "out"
+    first = inpaint(seg, out, cfg, frames=frames)
+    meta = out / "inpainting_metadata.json"
+    st, text = meta.stat(), meta.read_text()
+    again = inpaint(seg, out, cfg, frames=frames)
+    assert again.fill.skipped == 5 and again.fill.stats == first.fill.stats
+    assert (meta.stat().st_ino, meta.stat().st_mtime_ns) == (st.st_ino, st.st_mtime_ns)  # not rewritten
+    meta.unlink()  # gone: written again from the manifest, the same but for this run's speed
+    inpaint(seg, out, cfg, frames=frames)
+    old, new = json.loads(text), json.loads(meta.read_text())
+    assert old["summary"].pop("images_per_s") > 0 and new["summary"].pop("images_per_s") is None  # none filled
+    assert new == old
+    limited = inpaint(seg, out, load_config(overrides={**CFG, "input.limit": 3}), frames=frames)
+    assert limited.fill.stats["frames"] == 3 and list(json.loads(meta.read_text())["frames"]) == list(old["frames"])[:3]
+    inpaint(seg, out, cfg, frames=frames)
+    assert json.loads(meta.read_text())["frames"] == old["frames"]
