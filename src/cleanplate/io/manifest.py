@@ -78,11 +78,6 @@ class Manifest:
         self._hashes[entry["stage_hash"] or ""] += 1
         self.records[frame_id] = entry
 
-    @property
-    def size(self) -> int:
-        """Bytes in the manifest file as this object has read and written it."""
-        return self._size
-
     def hashes(self) -> set[str]:
         """The stage hashes of the frames' last records (kept up to date, O(1))."""
         return set(self._hashes)

@@ -270,11 +270,17 @@ class MetadataWriter:
         self._last_flush = self._clock()
 
     def _fingerprint(self, order: list[str]) -> dict[str, Any]:
-        """What the metadata file's content depends on: the manifest's bytes and the frame order."""
+        """What the metadata file's content depends on: the manifest file (its size, inode and mtime:
+        it is only appended to, or replaced by ``--force``) and the frame order."""
         h = hashlib.sha256()
         for fid in order:
             h.update(fid.encode() + b"\n")
-        return {"manifest_bytes": self.manifest.size, "order": h.hexdigest(), "frames": len(order)}
+        try:
+            st = os.stat(self.manifest.path)
+            manifest = [st.st_size, st.st_ino, st.st_mtime_ns]
+        except OSError:
+            manifest = None
+        return {"manifest": manifest, "order": h.hexdigest(), "frames": len(order)}
 
     def _unchanged(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
         """The summary of the metadata file already there, when nothing it depends on changed since."""
