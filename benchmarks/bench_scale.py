@@ -5,9 +5,10 @@ folder (``masks/<frame>.png``, hard links to a few masks), then runs, each as it
 the ``cleanplate`` CLI: the fill (``inpaint --method opencv-telea --set qa.enabled=false``), the
 rerun of the finished fill (resume: all frames done), ``report``, ``dedupe --no-embeddings`` and
 ``export-lora``. The fill of 64x36 frames costs almost nothing, so what is measured is the
-bookkeeping around it. Printed per step: seconds, ms per frame, the marginal ms per frame of the
-fill (its time minus that of a ``--calibrate``-frame run, over the extra frames), the peak RSS of
-that step's process (``os.wait4``), and the sizes of the files the run leaves.
+bookkeeping around it. Printed per step: wall and CPU seconds (user + system: the figure to compare
+on a shared machine), ms per frame, the marginal ms per frame of the fill (its time minus that of a
+``--calibrate``-frame run, over the extra frames), the peak RSS of that step's process
+(``os.wait4``), and the sizes of the files the run leaves.
 
     python benchmarks/bench_scale.py [--sizes 1000 10000] [--huge] [--work DIR] [--keep] [--json FILE]
 
@@ -58,8 +59,11 @@ def build(root: Path, n: int) -> tuple[Path, Path]:
     return frames, root / "seg"
 
 
-def step(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """Run ``cmd``; (seconds, peak RSS in MB of that process, exit code)."""
+def step(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Run ``cmd``; (wall seconds, CPU seconds (user + system), peak RSS in MB of that process, exit code).
+
+    CPU seconds are what to compare on a shared machine: wall time grows with the other users' load.
+    """
     t = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -69,7 +73,7 @@ def step(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
         sys.stderr.write(f"{' '.join(cmd[3:5])}: exit {code}: {proc.stderr.read().decode()[-500:]}\n")
     if proc.stderr is not None:
         proc.stderr.close()
-    return secs, usage.ru_maxrss / 1024.0, code  # ru_maxrss is in KiB on Linux
+    return secs, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, code  # ru_maxrss: KiB on Linux
 
 
 def size(path: Path) -> int:
@@ -99,11 +103,11 @@ def measure(work: Path, n: int, env: dict[str, str]) -> dict[str, object]:
     }
     res: dict[str, object] = {"frames": n, "build_s": round(built, 1)}
     for name in STEPS:
-        secs, rss, code = step(cmds[name], env)
-        res[name] = {"s": round(secs, 2), "ms_per_frame": round(1000 * secs / n, 3), "rss_mb": round(rss, 1),
-                     "exit": code}
-        print(f"  N={n:>7} {name:<7} {secs:8.2f} s  {1000 * secs / n:7.3f} ms/frame  RSS {rss:7.1f} MB"
-              f"  exit {code}", flush=True)
+        secs, cpu, rss, code = step(cmds[name], env)
+        res[name] = {"s": round(secs, 2), "cpu_s": round(cpu, 2), "ms_per_frame": round(1000 * secs / n, 3),
+                     "cpu_ms_per_frame": round(1000 * cpu / n, 3), "rss_mb": round(rss, 1), "exit": code}
+        print(f"  N={n:>7} {name:<7} {secs:8.2f} s  {1000 * secs / n:7.3f} ms/frame  CPU {cpu:8.2f} s "
+              f"{1000 * cpu / n:7.3f} ms/frame  RSS {rss:7.1f} MB  exit {code}", flush=True)
     res["sizes_bytes"] = {
         "inpainting_metadata.json": size(out / "inpainting_metadata.json"),
         ".cleanplate/fill.jsonl": size(out / ".cleanplate" / "fill.jsonl"),
@@ -132,14 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, object]] = []
     try:
         base = measure(work, args.calibrate, env)
-        fixed = base["fill"]["s"]  # type: ignore[index]
-        print(f"calibration: {args.calibrate} frames fill in {fixed:.2f} s", flush=True)
+        fixed, fixed_cpu = base["fill"]["s"], base["fill"]["cpu_s"]  # type: ignore[index]
+        print(f"calibration: {args.calibrate} frames fill in {fixed:.2f} s, CPU {fixed_cpu:.2f} s", flush=True)
         for n in sizes:
             res = measure(work, n, env)
-            fill_s = res["fill"]["s"]  # type: ignore[index]
+            fill_s, fill_cpu = res["fill"]["s"], res["fill"]["cpu_s"]  # type: ignore[index]
             res["fill_marginal_ms_per_frame"] = round(1000 * (fill_s - fixed) / (n - args.calibrate), 3)
+            res["fill_marginal_cpu_ms_per_frame"] = round(1000 * (fill_cpu - fixed_cpu) / (n - args.calibrate), 3)
             results.append(res)
-            print(f"  N={n:>7} fill marginal {res['fill_marginal_ms_per_frame']:.3f} ms/frame; sizes "
+            print(f"  N={n:>7} fill marginal {res['fill_marginal_ms_per_frame']:.3f} ms/frame wall, "
+                  f"{res['fill_marginal_cpu_ms_per_frame']:.3f} ms/frame CPU; sizes "
                   + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in res["sizes_bytes"].items()),  # type: ignore[union-attr]
                   flush=True)
             if not args.keep:
@@ -147,14 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    print("\n| frames | fill s | fill marginal ms/frame | fill RSS MB | rerun s | report s | dedupe s (ms/plate) "
-          "| export s (ms/plate) | max RSS MB | metadata MB |")
+    print("\n| frames | fill s (CPU s) | fill marginal ms/frame wall (CPU) | fill RSS MB | rerun s (CPU s) "
+          "| report s | dedupe s (CPU ms/plate) | export s (CPU ms/plate) | max RSS MB | metadata MB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         s = {k: r[k] for k in STEPS}
-        print(f"| {r['frames']} | {s['fill']['s']} | {r['fill_marginal_ms_per_frame']} | {s['fill']['rss_mb']} "  # type: ignore[index]
-              f"| {s['rerun']['s']} | {s['report']['s']} | {s['dedupe']['s']} ({s['dedupe']['ms_per_frame']}) "  # type: ignore[index]
-              f"| {s['export']['s']} ({s['export']['ms_per_frame']}) "  # type: ignore[index]
+        print(f"| {r['frames']} | {s['fill']['s']} ({s['fill']['cpu_s']}) "  # type: ignore[index]
+              f"| {r['fill_marginal_ms_per_frame']} ({r['fill_marginal_cpu_ms_per_frame']}) "
+              f"| {s['fill']['rss_mb']} | {s['rerun']['s']} ({s['rerun']['cpu_s']}) | {s['report']['s']} "  # type: ignore[index]
+              f"| {s['dedupe']['s']} ({s['dedupe']['cpu_ms_per_frame']}) "  # type: ignore[index]
+              f"| {s['export']['s']} ({s['export']['cpu_ms_per_frame']}) "  # type: ignore[index]
               f"| {max(v['rss_mb'] for v in s.values())} "  # type: ignore[index]
               f"| {r['sizes_bytes']['inpainting_metadata.json'] / 1e6:.2f} |")  # type: ignore[index]
     if args.json:
