@@ -82,9 +82,10 @@ def test_streamed_metadata_is_the_json_the_old_writer_made(tmp_path: Path):
              "stage_hash": "h", "outputs": [], "coverage": 0.25 * i, "timings": {"fill": 0.5, "decode": 0.01},
              "extra": {"nested": {"k": [1, 2]}}, "checks": None} for i in range(4)]
     with Manifest(layout.state / "fill.jsonl") as m:
+        w = MetadataWriter(layout, "fill", cfg, m)
         for r in recs:
             m.append(r)
-        w = MetadataWriter(layout, "fill", cfg, m)
+            w.add(r)
         order = ["f3", "f0", "f1", "f2", "missing"]
         summary = w.finish(order, seconds=2.0)
     expected = {"summary": summarize("fill", [recs[3], recs[0], recs[1], recs[2]], cfg, 2.0),
@@ -189,3 +190,67 @@ def test_sigkill_during_the_metadata_write_then_rerun_leaves_complete_metadata(t
     for fid in ref_meta["frames"]:
         if fid != "f_00004":
             assert (out / "backgrounds" / f"{fid}.png").read_bytes() == (tmp_path / "ref" / "backgrounds" / f"{fid}.png").read_bytes()
+
+
+def test_sklearn_clustering_finds_blobs_and_its_silhouette_is_the_definition():
+    from cleanplate.dataset.cluster import choose_k, kmeans, silhouette
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 10, (4, 32))
+    x = np.concatenate([c + rng.normal(0, 0.5, (60, 32)) for c in centres])
+    truth = np.repeat(np.arange(4), 60)
+    lab, inertia = kmeans(x, 4, seed=0)
+    assert all(len(set(lab[truth == t])) == 1 for t in range(4)) and len(set(lab)) == 4
+    assert np.array_equal(lab, kmeans(x, 4, seed=0)[0]) and inertia > 0  # deterministic for a seed
+    assert choose_k(x, seed=0)[0] == 4
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))  # the silhouette by its definition, all points
+    a = np.array([d[i, lab == lab[i]].sum() / ((lab == lab[i]).sum() - 1) for i in range(len(x))])
+    b = np.array([min(d[i, lab == o].mean() for o in set(lab.tolist()) if o != lab[i]) for i in range(len(x))])
+    assert silhouette(x, lab) == pytest.approx(float(np.mean((b - a) / np.maximum(a, b))), rel=1e-9)
+    assert silhouette(x, np.zeros(len(x), int)) == -1.0
+    sampled = silhouette(x, lab, max_n=100, seed=3)  # a sample of 100 points: close to the full score
+    assert sampled == pytest.approx(silhouette(x, lab), abs=0.05)
+
+
+def test_amg_masks_to_boxes_is_torchvisions_with_sams_convention():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision")
+    from cleanplate.segment.amg import masks_to_boxes
+
+    rng = np.random.default_rng(0)
+    masks = np.zeros((6, 40, 50), bool)
+    masks[0, 5:9, 10:30] = True
+    masks[1, 39, 49] = True  # one pixel in the last corner
+    masks[2] = rng.random((40, 50)) > 0.97  # scattered
+    masks[4, :, 7] = True  # one full column
+    # masks[3] and masks[5] stay empty
+    want = np.zeros((6, 4), np.float32)
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m)
+        if len(ys):
+            want[i] = [xs.min(), ys.min(), xs.max(), ys.max()]  # max coordinates inclusive
+    got = masks_to_boxes(torch.from_numpy(masks))
+    assert got.dtype == torch.float32 and np.array_equal(got.numpy(), want)
+    assert want[0].tolist() == [10, 5, 29, 8] and want[3].tolist() == [0, 0, 0, 0]
+    assert masks_to_boxes(torch.zeros((0, 40, 50), dtype=torch.bool)).shape == (0, 4)
+
+
+def test_an_idle_rerun_keeps_the_metadata_file_and_a_changed_one_rewrites_it(tmp_path: Path):
+    cfg = load_config(overrides=CFG)
+    frames, seg = _tiny_inputs(tmp_path, 5)
+    out = tmp_path / "out"
+    first = inpaint(seg, out, cfg, frames=frames)
+    meta = out / "inpainting_metadata.json"
+    st, text = meta.stat(), meta.read_text()
+    again = inpaint(seg, out, cfg, frames=frames)
+    assert again.fill.skipped == 5 and again.fill.stats == first.fill.stats
+    assert (meta.stat().st_ino, meta.stat().st_mtime_ns) == (st.st_ino, st.st_mtime_ns)  # not rewritten
+    meta.unlink()  # gone: written again from the manifest, the same but for this run's speed
+    inpaint(seg, out, cfg, frames=frames)
+    old, new = json.loads(text), json.loads(meta.read_text())
+    assert old["summary"].pop("images_per_s") > 0 and new["summary"].pop("images_per_s") is None  # none filled
+    assert new == old
+    limited = inpaint(seg, out, load_config(overrides={**CFG, "input.limit": 3}), frames=frames)
+    assert limited.fill.stats["frames"] == 3 and list(json.loads(meta.read_text())["frames"]) == list(old["frames"])[:3]
+    inpaint(seg, out, cfg, frames=frames)
+    assert json.loads(meta.read_text())["frames"] == old["frames"]

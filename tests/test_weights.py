@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -341,9 +342,12 @@ def test_download_unreachable(monkeypatch: pytest.MonkeyPatch, dead_url: str) ->
 
 @pytest.mark.parametrize("checked", [True, False], ids=["with-checksum", "no-checksum"])
 def test_download_connection_dropped_midway(monkeypatch: pytest.MonkeyPatch, server: Server, checked: bool) -> None:
-    """A short read is a failed download, even for a spec without size or checksum (lama-onnx)."""
+    """A short read is a failed download, even for a spec without size or checksum (downloaded only
+    with the user's explicit override)."""
     server.put("w.bin", PAYLOAD)
     kw = {} if checked else {"sha256": None, "size": None}
+    if not checked:
+        monkeypatch.setenv(weights.ALLOW_UNVERIFIED_ENV, "1")
     spec = _register(monkeypatch, _spec("drop-test", (server.url + "truncated/w.bin",), **kw))
     with pytest.raises(WeightsError) as info:
         weights.resolve(spec.name)
@@ -465,3 +469,99 @@ def test_cli_verify_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_cli_verify_unknown_name_exits_5() -> None:
     code, _, err = _cli("weights", "verify", "nope")
     assert code == 5 and len(_error_lines(err)) == 1 and "unknown weights 'nope'" in err
+
+
+# --- hashed once, cached while unchanged; no unverified downloads -------------------------------
+
+def _count_hashing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every real read-and-hash of a file from now on (the cache's misses)."""
+    from cleanplate import hashes
+
+    seen: list[str] = []
+    real = hashes.file_digest
+
+    def counting(path: Path, algo: str = "sha256") -> str:
+        seen.append(f"{algo}:{Path(path).name}")
+        return real(path, algo)
+
+    monkeypatch.setattr(hashes, "file_digest", counting)
+    return seen
+
+
+def test_each_load_hashes_the_file_once_and_the_next_load_not_at_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cleanplate import hashes
+
+    spec = _register(monkeypatch, _spec("once-test"))
+    weights.cache_dir().mkdir(parents=True)
+    (weights.cache_dir() / spec.filename).write_bytes(PAYLOAD)
+    seen = _count_hashing(monkeypatch)
+    use = weights.resolve(spec.name)
+    assert use.sha256 == _sha(PAYLOAD) and seen == ["sha256:once-test.bin"]  # checked and recorded: one hash
+    assert weights.resolve(spec.name).sha256 == _sha(PAYLOAD)
+    assert len(seen) == 2  # just written (racily clean): not trusted from the cache yet
+    monkeypatch.setattr(hashes, "RACY_NS", 0)
+    weights.resolve(spec.name)
+    assert len(seen) == 3 and weights.hash_cache_path().is_file()
+    assert weights.resolve(spec.name).sha256 == _sha(PAYLOAD) and len(seen) == 3  # from the cache
+    assert weights.verify([spec.name])[0][1] == "ok" and len(seen) == 3
+
+
+@pytest.mark.parametrize("change", ["same-size-same-mtime", "truncated", "replaced"])
+def test_a_cached_hash_is_not_trusted_after_the_file_changes(monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    import time
+
+    from cleanplate import hashes
+
+    monkeypatch.setattr(hashes, "RACY_NS", 0)
+    spec = _register(monkeypatch, _spec("tamper-test", size=None))  # sha256 only: the hash must catch it
+    weights.cache_dir().mkdir(parents=True)
+    path = weights.cache_dir() / spec.filename
+    path.write_bytes(PAYLOAD)
+    time.sleep(0.05)  # the change below happens in a later clock tick
+    assert weights.resolve(spec.name).sha256 == _sha(PAYLOAD)
+    assert any(k.endswith(str(path.resolve())) for k in json.loads(weights.hash_cache_path().read_text()))
+    st = path.stat()
+    if change == "same-size-same-mtime":  # tampered in place, timestamps put back
+        with open(path, "r+b") as fh:
+            fh.write(b"\xff" * 16)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    elif change == "truncated":
+        with open(path, "r+b") as fh:
+            fh.truncate(len(PAYLOAD) // 2)
+    else:
+        tmp = path.with_name("other")
+        tmp.write_bytes(OTHER)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
+        os.replace(tmp, path)
+    seen = _count_hashing(monkeypatch)
+    with pytest.raises(WeightsError, match="corrupt"):
+        weights.resolve(spec.name)
+    assert seen == ["sha256:tamper-test.bin"]  # hashed again, not taken from the cache
+
+
+def test_an_entry_without_checksum_is_refused_at_download(monkeypatch: pytest.MonkeyPatch, server: Server) -> None:
+    spec = _register(monkeypatch, _spec("nosum-test", (server.put("w.bin", PAYLOAD),), sha256=None, md5=None))
+    with pytest.raises(WeightsError) as info:
+        weights.resolve(spec.name)
+    msg = str(info.value)
+    _one_line(msg)
+    assert "no published checksum" in msg and weights.ALLOW_UNVERIFIED_ENV in msg
+    assert server.requests == [] and _files(weights.cache_dir()) == []  # nothing fetched, nothing written
+    monkeypatch.setenv(weights.ALLOW_UNVERIFIED_ENV, "1")  # the explicit override
+    use = weights.resolve(spec.name)
+    assert use.source == "download" and Path(use.path).read_bytes() == PAYLOAD and use.sha256 == _sha(PAYLOAD)
+
+
+def test_every_downloadable_registry_entry_has_a_checksum_and_size() -> None:
+    import cleanplate.dataset.features  # noqa: F401 - registers its entries
+    import cleanplate.fill.lama  # noqa: F401
+    import cleanplate.segment.sam2  # noqa: F401
+
+    files = [s for s in weights.list_specs() if s.urls]
+    assert {"lama-onnx", "big-lama", "u2net", "u2netp"} <= {s.name for s in files}
+    for spec in files:
+        assert spec.sha256 or spec.md5, spec.name
+        assert spec.size, spec.name
+    lama = weights.get_spec("lama-onnx")
+    assert lama.sha256 is not None and len(lama.sha256) == 64 and lama.size == 208044816

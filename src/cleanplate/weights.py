@@ -15,7 +15,6 @@ its URL and where to put it.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import tempfile
@@ -29,7 +28,9 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
+from cleanplate import hashes
 from cleanplate.errors import WeightsError
+from cleanplate.hashes import file_digest
 
 ProgressFn = Callable[[int, int | None], None]
 """Called as ``progress(bytes_done, bytes_total_or_None)`` while downloading."""
@@ -111,28 +112,41 @@ def offline() -> bool:
 
 
 # --- checksums ---------------------------------------------------------------------------------
+# Each weights file is hashed once: digests are cached (cleanplate/hashes.py) in
+# ``$CLEANPLATE_HOME/weight-hashes.json`` and trusted only while the file is unchanged.
 
-def file_digest(path: Path, algo: str = "sha256") -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+ALLOW_UNVERIFIED_ENV = "CLEANPLATE_ALLOW_UNVERIFIED"
+"""Set to 1 to download a registry entry that has no published checksum (explicit user override)."""
+
+
+def hash_cache_path() -> Path:
+    return home_dir() / "weight-hashes.json"
+
+
+def cached_digest(path: Path, algo: str = "sha256") -> str:
+    """``file_digest`` of ``path``, from the hash cache when the file is unchanged since it was hashed."""
+    return hashes.cached_digest(path, algo, hash_cache_path())
+
+
+def _verify(spec: WeightsSpec, path: Path, *, cached: bool = True) -> tuple[str | None, str]:
+    """(None or the reason ``path`` does not match the spec's size and checksum, its sha256)."""
+    digest = cached_digest if cached else file_digest
+    size = path.stat().st_size
+    if spec.size is not None and size != spec.size:
+        return f"size {size} B, expected {spec.size} B", ""
+    sha = digest(path, "sha256")
+    if spec.sha256 is not None and sha != spec.sha256:
+        return f"sha256 {sha[:12]}..., expected {spec.sha256[:12]}...", sha
+    if spec.sha256 is None and spec.md5 is not None:
+        got = digest(path, "md5")
+        if got != spec.md5:
+            return f"md5 {got}, expected {spec.md5}", sha
+    return None, sha
 
 
 def check_file(spec: WeightsSpec, path: Path) -> str | None:
     """Return None when ``path`` matches the spec's size and checksum, else the reason."""
-    if spec.size is not None and path.stat().st_size != spec.size:
-        return f"size {path.stat().st_size} B, expected {spec.size} B"
-    if spec.sha256 is not None:
-        got = file_digest(path, "sha256")
-        if got != spec.sha256:
-            return f"sha256 {got[:12]}..., expected {spec.sha256[:12]}..."
-    elif spec.md5 is not None:
-        got = file_digest(path, "md5")
-        if got != spec.md5:
-            return f"md5 {got}, expected {spec.md5}"
-    return None
+    return _verify(spec, path)[0]
 
 
 def _where_msg(spec: WeightsSpec) -> str:
@@ -174,24 +188,38 @@ def resolve(
         return _resolve_hf(spec, download=download)
     for path, source in candidates(spec):
         if path.is_file():
-            bad = check_file(spec, path)
+            bad, sha = _verify(spec, path)
             if bad is not None:
                 raise WeightsError(f"{path} is corrupt ({bad}); delete it, then {_where_msg(spec)}")
-            return WeightsUse(name=spec.name, path=str(path), sha256=file_digest(path), source=source)
+            return WeightsUse(name=spec.name, path=str(path), sha256=sha, source=source)
     if not download or offline():
         raise WeightsError(f"weights '{spec.name}' not found and offline: {_where_msg(spec)}")
     path = download_file(spec, progress=progress)
-    return WeightsUse(name=spec.name, path=str(path), sha256=file_digest(path), source="download")
+    return WeightsUse(name=spec.name, path=str(path), sha256=cached_digest(path), source="download")
 
 
 def _sha_or_none(path: Path) -> str | None:
-    return file_digest(path) if path.is_file() else None
+    """sha256 of a checkpoint file, or of the weights file in a checkpoint folder (None if none)."""
+    if path.is_file():
+        return cached_digest(path)
+    return _hf_digest(path) if path.is_dir() else None
 
 
-def download_file(spec: WeightsSpec, progress: ProgressFn | None = None, dest_dir: Path | None = None) -> Path:
-    """Download ``spec`` to ``dest_dir`` (the cache) via a temp file, verify, rename atomically."""
+def download_file(spec: WeightsSpec, progress: ProgressFn | None = None, dest_dir: Path | None = None,
+                  *, allow_unverified: bool = False) -> Path:
+    """Download ``spec`` to ``dest_dir`` (the cache) via a temp file, verify, rename atomically.
+
+    An entry without a checksum (sha256 or md5) is refused unless ``allow_unverified`` or
+    ``$CLEANPLATE_ALLOW_UNVERIFIED=1``: nothing unverified is downloaded by default.
+    """
     if not spec.urls:
         raise WeightsError(f"weights '{spec.name}' have no download URL: {_where_msg(spec)}")
+    if spec.sha256 is None and spec.md5 is None and not allow_unverified \
+            and os.environ.get(ALLOW_UNVERIFIED_ENV, "").lower() not in {"1", "true", "yes", "on"}:
+        raise WeightsError(
+            f"weights '{spec.name}' have no published checksum, so a download cannot be verified; "
+            f"set {ALLOW_UNVERIFIED_ENV}=1 to download it anyway, or {_where_msg(spec)}"
+        )
     dest_dir = dest_dir or cache_dir()
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
@@ -215,7 +243,7 @@ def download_file(spec: WeightsSpec, progress: ProgressFn | None = None, dest_di
                 os.fsync(out.fileno())
             if total and total.isdigit() and done != int(total):
                 raise OSError(f"connection closed after {done} of {total} B")
-            bad = check_file(spec, tmp)
+            bad, _ = _verify(spec, tmp, cached=False)
             if bad is not None:
                 errors.append(f"{url}: checksum mismatch ({bad})")
                 tmp.unlink(missing_ok=True)
@@ -266,7 +294,7 @@ def _hf_digest(folder: Path) -> str | None:
     for pattern in ("*.safetensors", "*.bin", "*.pt"):
         files = sorted(folder.glob(pattern))
         if files:
-            return file_digest(files[0])
+            return cached_digest(files[0])
     return None
 
 
@@ -301,7 +329,9 @@ def remove_partial_downloads(folder: Path | None = None) -> None:
 
 
 # --- the registry ------------------------------------------------------------------------------
-# Saliency (U²-Net family, rembg's official release assets).
+# Saliency (U²-Net family, rembg's official release assets): MD5s as rembg pins them; sizes as
+# published with them by projects that mirror these files. Every entry with URLs has a checksum:
+# download_file refuses one without (unless the user overrides it explicitly).
 _REMBG = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
 register(WeightsSpec(
     name="u2netp", filename="u2netp.onnx", urls=(_REMBG + "u2netp.onnx",), kind="saliency",
@@ -310,7 +340,7 @@ register(WeightsSpec(
 ))
 register(WeightsSpec(
     name="u2net", filename="u2net.onnx", urls=(_REMBG + "u2net.onnx",), kind="saliency",
-    md5="60024c5c889badc19c04ad937298a77b", size=None,
+    md5="60024c5c889badc19c04ad937298a77b", size=175997641,
     license="Apache-2.0", description="U²-Net full: more accurate salient-object masks, 320x320",
 ))
 register(WeightsSpec(

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import yaml
 
-from cleanplate.dataset.cluster import choose_k, kmeans, silhouette
+from cleanplate.dataset.cluster import CLUSTER_VERSION, choose_k, kmeans, silhouette
 from cleanplate.dataset.dedupe import dedupe_path
 from cleanplate.dataset.features import cached_features, colour_texture, maybe_clip
 from cleanplate.dataset.plates import (
@@ -172,7 +172,8 @@ def organize(
     embedder, emb_note = maybe_clip(embeddings, checkpoint, device)
     labels, dropped_labels = load_labels(labels_file) if embedder is not None else ([], [])
     settings = {"clusters": clusters, "features": embedder.key if embedder else "colour-texture-v1",
-                "labels": labels or None, "copy": copy, "use_dedupe": use_dedupe, "seed": seed}
+                "labels": labels or None, "copy": copy, "use_dedupe": use_dedupe, "seed": seed,
+                "cluster_version": CLUSTER_VERSION}
     digest = step_hash(settings, plates, files)
     old = read_step(path) or {}
     views_ok = all((out / c.get("folder", "")).is_dir() and (out / c.get("contact_sheet", "")).is_file()

@@ -46,7 +46,7 @@ _IOPAINT = "https://github.com/Sanster/models/releases/download/"
 weights.register(WeightsSpec(
     name="big-lama", filename="big-lama.pt", urls=(_IOPAINT + "add_big_lama/big-lama.pt",), kind="inpaint",
     sha256="344c77bbcb158f17dd143070d1e789f38a66c04202311ae3a258ef66667a9ea9",
-    md5="e3aa4aaa15225a33ec84f9f4bc47e500",
+    md5="e3aa4aaa15225a33ec84f9f4bc47e500", size=205669692,
     license="Apache-2.0",
     description="Big LaMa (advimman/lama) as TorchScript, IOPaint's export: any frame size, needs torch",
 ))
@@ -54,13 +54,16 @@ weights.register(WeightsSpec(
     name="anime-lama", filename="anime-manga-big-lama.pt",
     urls=(_IOPAINT + "AnimeMangaInpainting/anime-manga-big-lama.pt",), kind="inpaint",
     sha256="479d3afdcb7ed2fd944ed4ebcc39ca45b33491f0f2e43eb1000bd623cfb41823",
-    md5="29f284f36a0a510bcacf39ecf4c4d54f",
+    md5="29f284f36a0a510bcacf39ecf4c4d54f", size=205717870,
     license="unspecified (IOPaint release; LaMa code is Apache-2.0)",
     description="Big LaMa fine-tuned on anime and manga (IOPaint), TorchScript, needs torch",
 ))
 weights.register(WeightsSpec(
     name="lama-onnx", filename="lama_fp32.onnx",
     urls=("https://huggingface.co/Carve/LaMa-ONNX/resolve/main/lama_fp32.onnx",), kind="inpaint",
+    # Not read from the hub here (offline): the sha256 and size that many independent projects pin
+    # for this exact file; a file that differs is refused.
+    sha256="1faef5301d78db7dda502fe59966957ec4b79dd64e16f03ed96913c7a4eb68d6", size=208044816,
     license="Apache-2.0",
     description="Big LaMa as ONNX (Carve/LaMa-ONNX), fixed 512x512, runs on onnxruntime without torch",
 ))

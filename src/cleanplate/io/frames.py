@@ -132,11 +132,13 @@ class FolderSource(FrameSource):
         super().__init__(root)
         self.max_side = max_side
         pattern = root.rglob("*") if recursive else root.iterdir()
-        files = [p for p in pattern if p.suffix.lower() in IMAGE_EXTS and p.is_file() and not p.name.startswith(".")]
-        files = natsorted(files, key=lambda p: str(p.relative_to(root)), alg=ns.PATH | ns.IGNORECASE)
+        found = [(p.relative_to(root), p) for p in pattern
+                 if p.suffix.lower() in IMAGE_EXTS and p.is_file() and not p.name.startswith(".")]
+        found = natsorted(found, key=lambda rp: str(rp[0]), alg=ns.PATH | ns.IGNORECASE)
         if limit is not None:
-            files = files[:limit]
-        ids = [_safe_id(p.relative_to(root)) for p in files]
+            found = found[:limit]
+        files = [p for _, p in found]
+        ids = [_safe_id(rel) for rel, _ in found]
         self.refs = [FrameRef(fid, k, str(p), p) for k, (fid, p) in enumerate(zip(_unique_ids(ids, files), files,
                                                                                   strict=True))]
 

@@ -7,6 +7,7 @@ kept incrementally (O(1) per frame); the metadata JSON files are written once pe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -258,8 +259,10 @@ class MetadataWriter:
         self.flush()
         return True
 
-    def flush(self, summary: dict[str, Any] | None = None, finished: bool = False) -> None:
-        """Write ``OUT/.cleanplate/<stage>.summary.json``: this run's counts so far (or the final summary)."""
+    def flush(self, summary: dict[str, Any] | None = None, finished: bool = False,
+              written: dict[str, Any] | None = None) -> None:
+        """Write ``OUT/.cleanplate/<stage>.summary.json``: this run's counts so far (or the final summary;
+        ``written`` then identifies the metadata file written, so an idle rerun can keep it)."""
         seconds = self._clock() - self._started
         write_json(self.summary_path, {
             "stage": self.stage,
@@ -268,12 +271,52 @@ class MetadataWriter:
             "committed": self._running.frames,
             "skipped": self.skipped,
             "summary": summary if summary is not None else self._running.summary(self.config, seconds),
+            **({"written": written} if written else {}),
         })
         self._last_flush = self._clock()
 
+    def _fingerprint(self, order: list[str]) -> dict[str, Any]:
+        """What the metadata file's content depends on: the manifest file (its size, inode and mtime:
+        it is only appended to, or replaced by ``--force``) and the frame order."""
+        h = hashlib.sha256()
+        for fid in order:
+            h.update(fid.encode() + b"\n")
+        try:
+            st = os.stat(self.manifest.path)
+            manifest = [st.st_size, st.st_ino, st.st_mtime_ns]
+        except OSError:
+            manifest = None
+        return {"manifest": manifest, "order": h.hexdigest(), "frames": len(order)}
+
+    def _unchanged(self, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+        """The summary of the metadata file already there, when nothing it depends on changed since."""
+        if self._running.frames or not self.path.is_file():
+            return None
+        try:
+            prev = json.loads(self.summary_path.read_text())
+        except (OSError, ValueError):
+            return None
+        written = prev.get("written") if isinstance(prev, dict) else None
+        if not (prev.get("finished") and isinstance(written, dict) and isinstance(prev.get("summary"), dict)):
+            return None
+        if written.get("fingerprint") != fingerprint or written.get("bytes") != self.path.stat().st_size:
+            return None
+        return dict(prev["summary"])
+
     def finish(self, order: Iterable[str], seconds: float | None = None) -> dict[str, Any]:
-        """Write the stage's metadata file for the frames in ``order`` (their last records); the summary."""
+        """Write the stage's metadata file for the frames in ``order`` (their last records); the summary.
+
+        A rerun that committed nothing keeps the file an earlier run wrote for the same manifest and
+        frames (resume of a finished film in seconds)."""
         seconds = self._clock() - self._started if seconds is None else seconds
+        order = list(order)
+        fingerprint = self._fingerprint(order)
+        kept = self._unchanged(fingerprint)
+        if kept is not None:
+            records = self.manifest.records
+            self.failures = {fid: rec.get("error") or "failed" for fid in order
+                             if (rec := records.get(fid)) is not None and rec.get("status") != "ok"}
+            return kept
         stats = _stats(self.stage)
         self.failures = {}
         root, state = self.path.parent, self.layout.state
@@ -290,6 +333,9 @@ class MetadataWriter:
                                  + _dumps(rec, "    "))
                     n += 1
                 summary = stats.summary(self.config, seconds)
+                if isinstance(self._running, FillStats):  # the speed of this run: frames it filled
+                    filled = self._running.filled
+                    summary["images_per_s"] = round(filled / seconds, 4) if seconds and seconds > 0 and filled else None
                 frames.seek(0)
                 with os.fdopen(fd, "w", encoding="utf-8") as out:
                     out.write('{\n  "summary": ' + _dumps(summary, "  ") + ',\n  "frames": {')
@@ -304,7 +350,7 @@ class MetadataWriter:
             raise
         finally:
             Path(spool).unlink(missing_ok=True)
-        self.flush(summary, finished=True)
+        self.flush(summary, finished=True, written={"fingerprint": fingerprint, "bytes": self.path.stat().st_size})
         return summary
 
 

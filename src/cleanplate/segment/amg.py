@@ -91,22 +91,11 @@ def stability_score(logits: torch.Tensor, mask_threshold: float, offset: float) 
 
 
 def masks_to_boxes(masks: torch.Tensor) -> torch.Tensor:
-    """XYXY boxes (max coordinates inclusive, like SAM) of (N,H,W) bool masks; empty masks give zeros."""
-    import torch
+    """XYXY float boxes (max coordinates inclusive, like SAM) of (N,H,W) bool masks; empty masks give
+    zeros. ``torchvision.ops.masks_to_boxes`` (torchvision comes with the sam2 extra)."""
+    from torchvision.ops import masks_to_boxes as tv_masks_to_boxes
 
-    n, h, w = masks.shape
-    if n == 0:
-        return torch.zeros((0, 4), device=masks.device)
-    rows = masks.any(dim=2)
-    cols = masks.any(dim=1)
-    ar_h = torch.arange(h, device=masks.device)
-    ar_w = torch.arange(w, device=masks.device)
-    y1 = torch.where(rows, ar_h, -1).amax(dim=1)
-    y0 = torch.where(rows, ar_h, h).amin(dim=1)
-    x1 = torch.where(cols, ar_w, -1).amax(dim=1)
-    x0 = torch.where(cols, ar_w, w).amin(dim=1)
-    boxes = torch.stack([x0, y0, x1, y1], dim=1)
-    return torch.where((y1 >= 0)[:, None], boxes, torch.zeros_like(boxes)).float()
+    return tv_masks_to_boxes(masks)
 
 
 def near_crop_edge(boxes: torch.Tensor, crop: Box, frame: Box, atol: float = 20.0) -> torch.Tensor:

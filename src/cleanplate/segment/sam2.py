@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,7 @@ from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.amg import BatchStats, MaskGenerator, run_batches, stability_score
 from cleanplate.segment.base import SEGMENTERS
 from cleanplate.segment.select import saliency_prompts, select_characters
-from cleanplate.weights import WeightsSpec, WeightsUse, file_digest, register, resolve
+from cleanplate.weights import WeightsSpec, WeightsUse, register, resolve
 
 if TYPE_CHECKING:
     import torch
@@ -268,11 +267,7 @@ class Sam2Segmenter:
         if config.run.threads:
             torch.set_num_threads(config.run.threads)
         self.weights = resolve(weights_name(self.p.model_type), self.p.checkpoint)
-        model, processor = load_sam2(self.weights.path, device)
-        if self.weights.sha256 is None:  # a checkpoint folder: record the digest of its weights file
-            files = sorted(Path(self.weights.path).glob("*.safetensors")) if Path(self.weights.path).is_dir() else []
-            if files:
-                self.weights = replace(self.weights, sha256=file_digest(files[0]))
+        model, processor = load_sam2(self.weights.path, device)  # resolve gave the (cached) digest
         if self.p.compile:
             compile_encoder(model)
         self.predictor = Sam2Predictor(model, processor, device, config.run.precision)
