@@ -1,0 +1,37 @@
+"""The local runner (default): model stages in the main thread, decode and writes on threads.
+
+Frames are decoded by a small thread pool ahead of the model stages (at most one window ahead);
+finished windows go to a writer thread that commits them (at most two windows behind). Memory
+is bounded by about four windows of frames (``segment.shot.max_frames``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from cleanplate.runners.base import CommitFn, ShotsFn, Thunk, Writer, background, ordered_map
+from cleanplate.stages.base import StageSpec
+from cleanplate.stages.shots import shot_windows
+
+DECODE_THREADS = max(1, min(4, (os.cpu_count() or 1)))
+
+
+class LocalRunner:
+    name = "local"
+
+    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
+                groups: list[list[StageSpec]], commit: CommitFn) -> None:
+        stages = [spec.build() for group in groups for spec in group]
+        decoded = background(ordered_map(frames, DECODE_THREADS, max_frames), max_frames)
+        writer = Writer(commit, maxsize=2)
+        try:
+            for window in shot_windows(shots(decoded), max_frames):
+                for stage in stages:
+                    window = stage(window)
+                writer.put(window)
+        finally:
+            writer.close()
+
+    def close(self) -> None:
+        pass
