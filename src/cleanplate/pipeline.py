@@ -216,7 +216,7 @@ def segment(
     """Find the characters of every frame of ``input_path``; write the segment outputs to ``out_dir``."""
     layout = Layout(Path(out_dir), "." + config.output.plate_format)
     source = _open_input(input_path, config)
-    layout.prepare(layout.instances, layout.masks)
+    layout.prepare(layout.instances, layout.masks, layout.thumbs)
     layout.clean_temp_files()
     plan = _Plan(("segment",), source, layout, config, resolve_device(config.run.device), raise_errors)
     summaries = _execute(plan, force, progress or _noop, None)
@@ -303,7 +303,7 @@ def run(
     inpainter = create_inpainter(config, device if config.run.runner == "local" else "cpu")
     layout = Layout(Path(out_dir), "." + config.output.plate_format)
     source = _open_input(input_path, config)
-    layout.prepare(layout.instances, layout.masks, layout.backgrounds)
+    layout.prepare(layout.instances, layout.masks, layout.thumbs, layout.backgrounds)
     layout.clean_temp_files()
     plan = _Plan(("segment", "fill"), source, layout, config, device, raise_errors, layout.root, None, 0,
                  isinstance(inpainter, SequentialInpainter),
