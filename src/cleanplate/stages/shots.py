@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from cleanplate.config import Config
+from cleanplate.config import Config, TemporalConfig
 from cleanplate.motion.registration import FrameFeatures, Registrar, warp_into
 from cleanplate.motion.shots import ShotLabeller
 from cleanplate.records import FrameRecord
@@ -39,8 +39,8 @@ class ShotStage:
 
     name = "shots"
 
-    def __init__(self, config: Config) -> None:
-        self.tc = config.fill.temporal
+    def __init__(self, config: Config | TemporalConfig) -> None:
+        self.tc = config.fill.temporal if isinstance(config, Config) else config
         self.labeller = ShotLabeller(self.tc)
         self.registrar = Registrar(self.tc)
 
