@@ -30,7 +30,7 @@ _VIEW_SIDE = 512  # the same-view check registers frames scaled to this longer s
 class _Item:
     rec: FrameRecord
     image: np.ndarray
-    followers: list[FrameRecord] = field(default_factory=list)  # failed frames right after it
+    leading: list[FrameRecord] = field(default_factory=list)  # failed frames right before it
     features: FrameFeatures | None = None
 
 
@@ -46,12 +46,11 @@ class ShotStage:
 
     def __call__(self, records: Iterable[FrameRecord]) -> Iterator[FrameRecord]:
         """Yield the records in order with ``shot_id`` set, after a bounded delay (the detector's)."""
-        leading: list[FrameRecord] = []
+        trailing: list[FrameRecord] = []  # failed frames after the last decoded one
         last_shot: list[str] = []
         upstream = [0.0]  # seconds spent waiting for records (decode), not labelling
 
         def items() -> Iterator[_Item]:
-            prev: _Item | None = None
             it = iter(records)
             while True:
                 t = time.perf_counter()
@@ -59,11 +58,12 @@ class ShotStage:
                 upstream[0] += time.perf_counter() - t
                 if rec is None:
                     return
-                if rec.image is None:  # failed to decode: rides along with the frame before it
-                    (prev.followers if prev is not None else leading).append(rec)
+                if rec.image is None:  # failed to decode: goes out just before the next decoded frame
+                    trailing.append(rec)
                     continue
-                prev = _Item(rec, self._small(rec.image))
-                yield prev
+                item = _Item(rec, self._small(rec.image), list(trailing))
+                trailing.clear()
+                yield item
 
         labelled = self.labeller.label(items(), lambda i: i.rec.frame_id, lambda i: i.rec.image, self._same_view)
         while True:
@@ -74,12 +74,13 @@ class ShotStage:
             item, shot = got
             spent = time.perf_counter() - t - (upstream[0] - up)
             item.rec.timings["shots"] = round(item.rec.timings.get("shots", 0.0) + max(spent, 0.0), 4)
-            for rec in [*leading, item.rec, *item.followers]:
-                rec.shot_id = shot.shot_id
+            for rec in item.leading:  # the shot of the frame before them (of this one when they lead)
+                rec.shot_id = last_shot[0] if last_shot else shot.shot_id
                 yield rec
-            leading.clear()
+            item.rec.shot_id = shot.shot_id
+            yield item.rec
             last_shot[:] = [shot.shot_id]
-        for rec in leading:  # no frame decoded at all
+        for rec in trailing:
             rec.shot_id = last_shot[0] if last_shot else "shot0000"
             yield rec
 
