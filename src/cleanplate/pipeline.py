@@ -25,7 +25,7 @@ from cleanplate.io.manifest import Manifest
 from cleanplate.io.metadata import StageSummary
 from cleanplate.io.outputs import Layout
 from cleanplate.records import FrameRecord
-from cleanplate.runners import create_runner
+from cleanplate.runners import Runner, create_runner
 from cleanplate.stages.base import StageSpec
 from cleanplate.stages.commit import Committer, FillOptions
 from cleanplate.stages.decode import decode, load_mask, new_record
@@ -172,8 +172,8 @@ def _all_done(plan: _Plan, committer: Committer) -> list[FrameRecord] | None:
     return out
 
 
-def _execute(plan: _Plan, force: bool, progress: ProgressFn, fill: FillOptions | None) -> dict[str, StageSummary]:
-    runner = create_runner(plan.config, plan.device)
+def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fill: FillOptions | None
+             ) -> dict[str, StageSummary]:
     try:
         committer = Committer(plan.layout, plan.config, plan.stages, force, fill)
         committer.on_frame = lambda stage, fid, status, error: progress(
@@ -216,10 +216,12 @@ def segment(
     """Find the characters of every frame of ``input_path``; write the segment outputs to ``out_dir``."""
     layout = Layout(Path(out_dir), "." + config.output.plate_format)
     source = _open_input(input_path, config)
+    device = resolve_device(config.run.device)
+    runner = create_runner(config, device)  # a missing Ray fails before anything is written
     layout.prepare(layout.instances, layout.masks, layout.thumbs)
     layout.clean_temp_files()
-    plan = _Plan(("segment",), source, layout, config, resolve_device(config.run.device), raise_errors)
-    summaries = _execute(plan, force, progress or _noop, None)
+    plan = _Plan(("segment",), source, layout, config, device, raise_errors)
+    summaries = _execute(plan, runner, force, progress or _noop, None)
     return RunSummary(layout.root, segment=summaries["segment"])
 
 
@@ -273,15 +275,17 @@ def inpaint(
     mask_dir, layout = Path(mask_dir), Layout(Path(out_dir), "." + config.output.plate_format)
     source, seg_records, extra_dilate = _fill_inputs(mask_dir, frames, config)
     same_dir = mask_dir.resolve() == layout.root.resolve() if layout.root.exists() else False
-    layout.prepare(layout.backgrounds, *(() if same_dir else (layout.masks,)))
-    layout.clean_temp_files()
     device = resolve_device(config.run.device)
     if inpainter is None and config.run.runner == "local":
         inpainter = create_inpainter(config, device)
+    runner = create_runner(config, device)
+    layout.prepare(layout.backgrounds, *(() if same_dir else (layout.masks,)))
+    layout.clean_temp_files()
     plan = _Plan(("fill",), source, layout, config, device, raise_errors, mask_dir, seg_records, extra_dilate,
                  config.fill.method.startswith("temporal+") or isinstance(inpainter, SequentialInpainter),
                  inpainter)
-    summaries = _execute(plan, force, progress or _noop, FillOptions(config.fill.method, extra_dilate, not same_dir))
+    summaries = _execute(plan, runner, force, progress or _noop,
+                         FillOptions(config.fill.method, extra_dilate, not same_dir))
     return RunSummary(layout.root, fill=summaries["fill"])
 
 
@@ -303,12 +307,13 @@ def run(
     inpainter = create_inpainter(config, device if config.run.runner == "local" else "cpu")
     layout = Layout(Path(out_dir), "." + config.output.plate_format)
     source = _open_input(input_path, config)
+    runner = create_runner(config, device)
     layout.prepare(layout.instances, layout.masks, layout.thumbs, layout.backgrounds)
     layout.clean_temp_files()
     plan = _Plan(("segment", "fill"), source, layout, config, device, raise_errors, layout.root, None, 0,
                  isinstance(inpainter, SequentialInpainter),
                  inpainter if config.run.runner == "local" else None)
-    summaries = _execute(plan, force, progress or _noop, FillOptions(config.fill.method, 0, False))
+    summaries = _execute(plan, runner, force, progress or _noop, FillOptions(config.fill.method, 0, False))
     return RunSummary(layout.root, segment=summaries["segment"], fill=summaries["fill"])
 
 
