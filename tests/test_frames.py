@@ -182,3 +182,17 @@ def test_run_on_a_video(tmp_path: Path, sintel_frames: list[Path]):
     assert summary.failed_frames == {}
     assert sorted(p.name for p in (out / "backgrounds").iterdir()) == [f"clip_00000{i}.jpg" for i in range(3)]
     assert json.loads((out / "run.json").read_text())["segment"]["input"]["kind"] == "video"
+
+
+def test_duplicate_ids_found_in_one_pass_over_many_frames(tmp_path: Path):
+    d = tmp_path / "many"
+    (d / "a").mkdir(parents=True)
+    names = [f"f{i}.png" for i in range(20000)] + ["x.jpg", "x.png", "a/b.png", "a__b.png"]
+    for name in names:
+        (d / name).write_bytes(b"")  # listing never decodes
+    ids = [r.frame_id for r, _ in open_source(d, recursive=True)]
+    assert len(ids) == len(set(ids)) == len(names)
+    assert ids[2:5] == ["f0", "f1", "f2"] and ids[20001] == "f19999"  # natural sort kept
+    assert "x_jpg" in ids and "x_png" in ids and "f7" in ids
+    collided = [i for i in ids if i.startswith("a__b")]
+    assert collided == ["a__b_png_0", "a__b_png_1"]

@@ -9,6 +9,7 @@ same call always gives the same bytes (the plate's unmasked pixels are compared 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,15 @@ def _safe_id(rel: Path) -> str:
     return "__".join(p.replace(" ", "_") for p in parts)
 
 
+def _unique_ids(ids: list[str], files: list[Path]) -> list[str]:
+    """Frame ids made unique in linear time: a stem shared by several files gets the extension
+    (``x_png``, ``x_jpg``); ids that still collide (``a/b.png`` and ``a__b.png``) get the position."""
+    dupes = {i for i, n in Counter(ids).items() if n > 1}
+    out = [f"{fid}_{p.suffix.lower().lstrip('.')}" if fid in dupes else fid for fid, p in zip(ids, files, strict=True)]
+    still = {i for i, n in Counter(out).items() if n > 1}
+    return [f"{fid}_{k}" if fid in still else fid for k, fid in enumerate(out)] if still else out
+
+
 class FrameSource:
     """An input: a folder of frames or a video. Iterate to get ``(FrameRef, loader)`` pairs."""
 
@@ -127,11 +137,8 @@ class FolderSource(FrameSource):
         if limit is not None:
             files = files[:limit]
         ids = [_safe_id(p.relative_to(root)) for p in files]
-        dupes = {i for i in ids if ids.count(i) > 1}
-        self.refs = [
-            FrameRef(f"{fid}_{p.suffix.lower().lstrip('.')}" if fid in dupes else fid, k, str(p), p)
-            for k, (fid, p) in enumerate(zip(ids, files, strict=True))
-        ]
+        self.refs = [FrameRef(fid, k, str(p), p) for k, (fid, p) in enumerate(zip(_unique_ids(ids, files), files,
+                                                                                  strict=True))]
 
     def __len__(self) -> int:
         return len(self.refs)

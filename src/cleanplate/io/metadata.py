@@ -1,19 +1,29 @@
-"""Metadata files (instances_metadata.json, inpainting_metadata.json, run.json) and summaries."""
+"""Metadata files (instances_metadata.json, inpainting_metadata.json, run.json) and summaries.
+
+Film scale: the per-frame records live in the stage manifest (append-only); the summaries are
+kept incrementally (O(1) per frame); the metadata JSON files are written once per stage by
+:class:`MetadataWriter`, streamed from the manifest, in the same format as ever.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata as importlib_metadata
+from pathlib import Path
 from typing import Any
 
 from cleanplate.config import Config
 from cleanplate.errors import OutputError
 from cleanplate.io.manifest import Manifest
-from cleanplate.io.outputs import Layout, write_json
+from cleanplate.io.outputs import _FILE_MODE, TMP_SUFFIX, Layout, _json_default, write_json
 
 _PACKAGES = ("cleanplate", "numpy", "opencv-python-headless", "onnxruntime", "pillow", "av", "pypatchmatch",
              "torch", "transformers", "scenedetect-headless")
@@ -32,6 +42,7 @@ class StageSummary:
     failures: dict[str, str] = field(default_factory=dict)
     stats: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, list[float]] = field(default_factory=dict)
+    """Per timing key: [sum of seconds, number of frames] (O(1) memory per key)."""
 
     def add(self, rec: dict[str, Any]) -> None:
         if rec["status"] == "ok":
@@ -40,10 +51,12 @@ class StageSummary:
             self.failed += 1
             self.failures[rec["frame_id"]] = rec.get("error") or "failed"
         for k, v in (rec.get("timings") or {}).items():
-            self.timings.setdefault(k, []).append(float(v))
+            total = self.timings.setdefault(k, [0.0, 0.0])
+            total[0] += float(v)
+            total[1] += 1
 
     def seconds_per_frame(self) -> dict[str, float]:
-        return {k: round(sum(v) / len(v), 4) for k, v in self.timings.items() if v}
+        return {k: round(v[0] / v[1], 4) for k, v in self.timings.items() if v[1]}
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "total": self.total, "done": self.done, "skipped": self.skipped,
@@ -85,58 +98,208 @@ def check_config_unchanged(layout: Layout, stage: str, manifest: Manifest, stage
     )
 
 
-def _ordered(manifest: Manifest, order: list[str]) -> dict[str, dict[str, Any]]:
-    return {fid: manifest.records[fid] for fid in order if fid in manifest.records}
+class _Mean:
+    """A running mean: O(1) per value."""
+
+    __slots__ = ("n", "total")
+
+    def __init__(self) -> None:
+        self.n, self.total = 0, 0.0
+
+    def add(self, value: float) -> None:
+        self.n += 1
+        self.total += float(value)
+
+    def value(self, digits: int = 6) -> float | None:
+        return round(self.total / self.n, digits) if self.n else None
 
 
-def _mean(values: list[float]) -> float | None:
-    return round(sum(values) / len(values), 6) if values else None
+class SegmentStats:
+    """The summary of ``instances_metadata.json``, accumulated one segment record at a time."""
+
+    def __init__(self) -> None:
+        self.frames = self.ok = self.instances = self.characters = self.multi = self.without = 0
+        self.inst_mean, self.char_mean = _Mean(), _Mean()
+        self.cov, self.cov_raw, self.seg_t = _Mean(), _Mean(), _Mean()
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.frames += 1
+        if rec.get("status") != "ok":
+            return
+        self.ok += 1
+        ni, nc = rec.get("n_instances", 0), rec.get("n_characters", 0)
+        self.instances += ni
+        self.characters += nc
+        self.inst_mean.add(ni)
+        self.char_mean.add(nc)
+        self.multi += nc >= 2
+        self.without += nc == 0
+        self.cov.add(rec.get("coverage", 0.0))
+        self.cov_raw.add(rec.get("coverage_raw", 0.0))
+        t = (rec.get("timings") or {}).get("segment")
+        if t is not None:
+            self.seg_t.add(t)
+
+    def summary(self, config: Config, seconds: float | None = None) -> dict[str, Any]:
+        n, ok = self.frames, self.ok
+        return {
+            "frames": n,
+            "frames_ok": ok,
+            "frames_failed": n - ok,
+            "failed_fraction": round((n - ok) / n, 4) if n else 0.0,
+            "instances_total": self.instances,
+            "characters_total": self.characters,
+            "instances_per_frame": self.inst_mean.value(),
+            "characters_per_frame": self.char_mean.value(),
+            "frames_with_2plus_characters": self.multi,
+            "frames_with_2plus_characters_pct": round(100.0 * self.multi / ok, 2) if ok else 0.0,
+            "frames_without_characters": self.without,
+            "mean_mask_coverage": self.cov.value(),
+            "mean_mask_coverage_undilated": self.cov_raw.value(),
+            "seconds_per_frame_segment": self.seg_t.value(),
+            "backend": config.segment.backend,
+            "dilate_px": config.masks.dilate,
+        }
 
 
-def segment_metadata(manifest: Manifest, order: list[str], config: Config) -> dict[str, Any]:
-    frames = _ordered(manifest, order)
-    ok = [r for r in frames.values() if r["status"] == "ok"]
-    n = len(frames)
-    multi = sum(1 for r in ok if r.get("n_characters", 0) >= 2)
-    seg_t = [r["timings"].get("segment") for r in ok if r.get("timings", {}).get("segment") is not None]
-    summary = {
-        "frames": n,
-        "frames_ok": len(ok),
-        "frames_failed": n - len(ok),
-        "failed_fraction": round((n - len(ok)) / n, 4) if n else 0.0,
-        "instances_total": sum(r.get("n_instances", 0) for r in ok),
-        "characters_total": sum(r.get("n_characters", 0) for r in ok),
-        "instances_per_frame": _mean([r.get("n_instances", 0) for r in ok]),
-        "characters_per_frame": _mean([r.get("n_characters", 0) for r in ok]),
-        "frames_with_2plus_characters": multi,
-        "frames_with_2plus_characters_pct": round(100.0 * multi / len(ok), 2) if ok else 0.0,
-        "frames_without_characters": sum(1 for r in ok if r.get("n_characters", 0) == 0),
-        "mean_mask_coverage": _mean([r.get("coverage", 0.0) for r in ok]),
-        "mean_mask_coverage_undilated": _mean([r.get("coverage_raw", 0.0) for r in ok]),
-        "seconds_per_frame_segment": _mean(seg_t),
-        "backend": config.segment.backend,
-        "dilate_px": config.masks.dilate,
-    }
-    return {"summary": summary, "frames": frames}
+class FillStats:
+    """The summary of ``inpainting_metadata.json``, accumulated one fill record at a time."""
+
+    def __init__(self) -> None:
+        self.frames = self.ok = self.filled = 0
+        self.cov, self.fill_t = _Mean(), _Mean()
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.frames += 1
+        if rec.get("status") != "ok":
+            return
+        self.ok += 1
+        self.cov.add(rec.get("coverage", 0.0))
+        t = (rec.get("timings") or {}).get("fill")
+        if t is not None:
+            self.filled += 1
+            self.fill_t.add(t)
+
+    def summary(self, config: Config, seconds: float | None = None) -> dict[str, Any]:
+        n, ok = self.frames, self.ok
+        return {
+            "frames": n,
+            "frames_ok": ok,
+            "frames_failed": n - ok,
+            "success_rate": round(ok / n, 4) if n else 0.0,
+            "method": config.fill.method,
+            "mean_mask_coverage": self.cov.value(),
+            "seconds_per_frame_fill": self.fill_t.value(),
+            "images_per_s": round(self.filled / seconds, 4) if seconds and seconds > 0 and self.filled else None,
+        }
 
 
-def fill_metadata(manifest: Manifest, order: list[str], config: Config, seconds: float) -> dict[str, Any]:
-    frames = _ordered(manifest, order)
-    ok = [r for r in frames.values() if r["status"] == "ok"]
-    n = len(frames)
-    fill_t = [r["timings"]["fill"] for r in ok if "fill" in r.get("timings", {})]
-    done_now = sum(1 for r in ok if "fill" in r.get("timings", {}))
-    summary = {
-        "frames": n,
-        "frames_ok": len(ok),
-        "frames_failed": n - len(ok),
-        "success_rate": round(len(ok) / n, 4) if n else 0.0,
-        "method": config.fill.method,
-        "mean_mask_coverage": _mean([r.get("coverage", 0.0) for r in ok]),
-        "seconds_per_frame_fill": _mean(fill_t),
-        "images_per_s": round(done_now / seconds, 4) if seconds > 0 and done_now else None,
-    }
-    return {"summary": summary, "frames": frames}
+def _stats(stage: str) -> SegmentStats | FillStats:
+    return SegmentStats() if stage == "segment" else FillStats()
+
+
+def summarize(stage: str, records: Iterable[dict[str, Any]], config: Config,
+              seconds: float | None = None) -> dict[str, Any]:
+    """The metadata summary of ``stage`` ("segment" | "fill") over full frame records."""
+    stats = _stats(stage)
+    for rec in records:
+        stats.add(rec)
+    return stats.summary(config, seconds)
+
+
+def _dumps(obj: Any, indent: str) -> str:
+    """``json.dumps(obj, indent=2)`` as it appears nested at ``indent`` (JSON strings hold no raw newlines)."""
+    return json.dumps(obj, indent=2, default=_json_default).replace("\n", "\n" + indent)
+
+
+class MetadataWriter:
+    """Keeps a stage's metadata file (instances_ / inpainting_metadata.json) for the commit step.
+
+    ``add(record)`` after each manifest append (O(1): running summary only); ``skip()`` for a frame
+    a previous run finished; ``maybe_flush()`` rewrites the small ``OUT/.cleanplate/<stage>.summary.json``
+    at most every ``every_s`` seconds (its size does not grow with the run); ``finish(order)`` writes
+    the full ``{"summary": ..., "frames": {frame_id: record}}`` once, records streamed one at a time
+    from the manifest file, atomically (temp + fsync + rename), and returns the summary.
+    ``failures`` (frame id -> error) is filled by ``finish``.
+    """
+
+    def __init__(self, layout: Layout, stage: str, config: Config, manifest: Manifest, *,
+                 every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        if stage not in ("segment", "fill"):
+            raise ValueError(f"no metadata file for stage {stage!r}")
+        self.layout, self.stage, self.config, self.manifest = layout, stage, config, manifest
+        self.path = layout.instances_metadata if stage == "segment" else layout.inpainting_metadata
+        self.summary_path = layout.state / f"{stage}.summary.json"
+        self.every_s, self._clock = every_s, clock
+        self._started = clock()
+        self._last_flush = self._started
+        self._running = _stats(stage)
+        self.skipped = 0
+        self.failures: dict[str, str] = {}
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Count one committed frame record (the dict just appended to the manifest)."""
+        self._running.add(record)
+
+    def skip(self, n: int = 1) -> None:
+        """Count frames skipped because a previous run finished them."""
+        self.skipped += n
+
+    def maybe_flush(self) -> bool:
+        """Rewrite the progress summary when ``every_s`` seconds passed since the last one; True if written."""
+        if self._clock() - self._last_flush < self.every_s:
+            return False
+        self.flush()
+        return True
+
+    def flush(self, summary: dict[str, Any] | None = None, finished: bool = False) -> None:
+        """Write ``OUT/.cleanplate/<stage>.summary.json``: this run's counts so far (or the final summary)."""
+        seconds = self._clock() - self._started
+        write_json(self.summary_path, {
+            "stage": self.stage,
+            "finished": finished,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "committed": self._running.frames,
+            "skipped": self.skipped,
+            "summary": summary if summary is not None else self._running.summary(self.config, seconds),
+        })
+        self._last_flush = self._clock()
+
+    def finish(self, order: Iterable[str], seconds: float | None = None) -> dict[str, Any]:
+        """Write the stage's metadata file for the frames in ``order`` (their last records); the summary."""
+        seconds = self._clock() - self._started if seconds is None else seconds
+        stats = _stats(self.stage)
+        self.failures = {}
+        root, state = self.path.parent, self.layout.state
+        spool_fd, spool = tempfile.mkstemp(prefix=f".{self.path.name}.frames.", suffix=TMP_SUFFIX, dir=state)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=TMP_SUFFIX, dir=root)
+        try:
+            n = 0
+            with os.fdopen(spool_fd, "w+", encoding="utf-8") as frames:
+                for rec in self.manifest.iter_records(order):
+                    stats.add(rec)
+                    if rec.get("status") != "ok":
+                        self.failures[rec["frame_id"]] = rec.get("error") or "failed"
+                    frames.write(("," if n else "") + "\n    " + json.dumps(rec["frame_id"]) + ": "
+                                 + _dumps(rec, "    "))
+                    n += 1
+                summary = stats.summary(self.config, seconds)
+                frames.seek(0)
+                with os.fdopen(fd, "w", encoding="utf-8") as out:
+                    out.write('{\n  "summary": ' + _dumps(summary, "  ") + ',\n  "frames": {')
+                    shutil.copyfileobj(frames, out, 1 << 20)
+                    out.write("\n  }\n}\n" if n else "}\n}\n")
+                    out.flush()
+                    os.fsync(out.fileno())
+            os.chmod(tmp, _FILE_MODE)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        finally:
+            Path(spool).unlink(missing_ok=True)
+        self.flush(summary, finished=True)
+        return summary
 
 
 def package_versions() -> dict[str, str]:

@@ -4,7 +4,9 @@
 writes the segment outputs (cut-outs, instance masks, the thumbnail, the removal mask last) and
 the segment manifest line, then the fill outputs (plate, mask, source map) and the fill manifest
 line, and reports progress. Every call into the metadata modules (manifests, metadata files,
-run.json) is made here, so the way metadata is stored can change in one place.
+run.json) is made here: per stage a :class:`~cleanplate.io.metadata.MetadataWriter` counts each
+committed record, keeps a small progress summary on a time schedule and writes the full metadata
+file once, at the end, streamed from the append-only manifest.
 """
 
 from __future__ import annotations
@@ -21,22 +23,13 @@ import numpy as np
 from cleanplate import masks as M
 from cleanplate.config import Config
 from cleanplate.io.manifest import Manifest
-from cleanplate.io.metadata import (
-    StageSummary,
-    check_config_unchanged,
-    fill_metadata,
-    run_json_update,
-    segment_metadata,
-)
+from cleanplate.io.metadata import MetadataWriter, StageSummary, check_config_unchanged, run_json_update
 from cleanplate.io.outputs import THUMB_QUALITY, Layout, thumbnail, write_image, write_json
 from cleanplate.records import FrameRecord
 from cleanplate.stages.base import failure_text
 
 SOURCE_LEVELS = np.array([0, 128, 255], np.uint8)
 """sources/<frame>.png grey levels: kept from the frame, copied from other frames, invented."""
-
-METADATA_EVERY = 100
-"""The metadata JSON files are rewritten every this many frames (and at the end of a stage)."""
 
 SEGMENT_STEPS = ("decode", "segment", "characters", "masks")
 """Failures in these stages are the segment record's; later ones the fill record's."""
@@ -78,6 +71,7 @@ class Committer:
         for stage in stages:
             write_json(layout.state / f"{stage}.config.json", config.stage_parts("segment" if stage == "segment" else "fill"))
         self.summaries = {s: StageSummary(s) for s in stages}
+        self.meta = {s: MetadataWriter(layout, s, config, self.manifests[s]) for s in stages}
         self.order: list[str] = []
         self.weights: dict[str, dict[tuple[str, str], dict[str, Any]]] = {s: {} for s in stages}
         self.started = time.time()
@@ -86,9 +80,6 @@ class Committer:
     # ---------------------------------------------------------------------------------- resume
     def is_done(self, stage: str, frame_id: str) -> bool:
         return self.manifests[stage].is_done(frame_id, self.hashes[stage], self.layout.root)
-
-    def record(self, stage: str, frame_id: str) -> Record | None:
-        return self.manifests[stage].records.get(frame_id)
 
     # ---------------------------------------------------------------------------------- commit
     def commit(self, rec: FrameRecord) -> None:
@@ -108,12 +99,10 @@ class Committer:
                 self._finish("fill", self._fill_record(rec))
             else:
                 self._skip("fill", rec.frame_id)
-        n = len(self.order)
-        if n % METADATA_EVERY == 0:  # long runs: readable metadata meanwhile
-            self._write_metadata()
 
     def _skip(self, stage: str, frame_id: str) -> None:
         self.summaries[stage].skipped += 1
+        self.meta[stage].skip()
         self.on_frame(stage, frame_id, "skipped", None)
 
     def _finish(self, stage: str, out: Record) -> None:
@@ -125,6 +114,8 @@ class Committer:
                     (self.layout.root / rel).unlink(missing_ok=True)
         self.manifests[stage].append(out)
         self.summaries[stage].add(out)
+        self.meta[stage].add(out)
+        self.meta[stage].maybe_flush()  # long runs: a small progress summary on a time schedule
         self.on_frame(stage, out["frame_id"], out["status"], out.get("error"))
 
     def _base(self, rec: FrameRecord, stage: str) -> Record:
@@ -219,28 +210,18 @@ class Committer:
         return out
 
     # ---------------------------------------------------------------------------------- finish
-    def _write_metadata(self) -> dict[str, dict[str, Any]]:
-        metas: dict[str, dict[str, Any]] = {}
-        if "segment" in self.stages:
-            metas["segment"] = segment_metadata(self.manifests["segment"], self.order, self.config)
-            write_json(self.layout.instances_metadata, metas["segment"])
-        if "fill" in self.stages:
-            metas["fill"] = fill_metadata(self.manifests["fill"], self.order, self.config, time.time() - self.started)
-            write_json(self.layout.inpainting_metadata, metas["fill"])
-        return metas
-
     def finish(self, source: dict[str, object], device: str) -> dict[str, StageSummary]:
-        """Close the manifests, write the metadata files and run.json; the stages' summaries."""
-        for m in self.manifests.values():
-            m.close()
-        metas = self._write_metadata()
+        """Write the metadata files (streamed from the manifests) and run.json; the stages' summaries."""
         seconds = time.time() - self.started
-        for stage, meta in metas.items():
+        for stage in self.stages:
             s = self.summaries[stage]
-            s.total, s.seconds, s.stats = len(self.order), seconds, meta["summary"]
-            s.failures = {fid: r["error"] for fid, r in meta["frames"].items() if r["status"] != "ok"}
+            s.total, s.seconds = len(self.order), seconds
+            s.stats = self.meta[stage].finish(self.order, seconds)
+            s.failures = self.meta[stage].failures
             weights = list(self.weights[stage].values()) or self._previous_weights(stage)
             run_json_update(self.layout, stage, self.config, source, device, weights, s)
+        for m in self.manifests.values():
+            m.close()
         return self.summaries
 
     def write_run_summary(self, stats: dict[str, Any]) -> None:
