@@ -12,6 +12,7 @@ them: only the driver writes outputs, manifests and metadata. Ray is imported la
 
 from __future__ import annotations
 
+import logging
 import pickle
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -47,10 +48,16 @@ def _loads(blob: bytes) -> Window:
 
 
 class RayStage:
-    """A Ray Data callable class: builds a group of stages once, then maps window rows through them."""
+    """A Ray Data callable class: builds a group of stages once, then maps window rows through them.
 
-    def __init__(self, specs: list[StageSpec]) -> None:
-        self.stages: list[Stage] = [spec.build() for spec in specs]
+    :func:`_stage_class` makes one subclass per group with the group's specs as a class attribute
+    (shipped with the class), so the actors take no constructor arguments.
+    """
+
+    specs: list[StageSpec] = []
+
+    def __init__(self) -> None:
+        self.stages: list[Stage] = [spec.build() for spec in self.specs]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = []
@@ -60,6 +67,11 @@ class RayStage:
                 window = stage(window)
             out.append(_dumps(window))
         return {"window": np.array(out, dtype=object)}
+
+
+def _stage_class(group: list[StageSpec]) -> type[RayStage]:
+    name = "RayStage_" + "_".join(spec.name for spec in group)
+    return type(name, (RayStage,), {"specs": list(group), "__module__": __name__})
 
 
 def _chunks(windows: Iterable[Window], frames: int) -> Iterator[list[Window]]:
@@ -91,6 +103,7 @@ class RayRunner:
         ctx = self.ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # results (and so commits) in input order
         ctx.enable_progress_bars = False
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines on the console
 
     def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
                 groups: list[list[StageSpec]], commit: CommitFn) -> None:
@@ -104,7 +117,7 @@ class RayRunner:
             ds = self.ray.data.from_items([{"window": _dumps(w)} for w in chunk])
             for group in groups:
                 model = any(spec.model for spec in group)
-                ds = ds.map_batches(RayStage, fn_constructor_kwargs={"specs": group}, batch_size=1,
+                ds = ds.map_batches(_stage_class(group), batch_size=1,
                                     batch_format="numpy", compute=ActorPoolStrategy(size=self.actors),
                                     num_cpus=self.cpus, num_gpus=self.gpus if model else 0)
             for row in ds.iter_rows():
