@@ -1,8 +1,9 @@
 """The local runner (default): model stages in the main thread, decode and writes on threads.
 
-Frames are decoded by a small thread pool ahead of the model stages (at most one window ahead);
-finished windows go to a writer thread that commits them (at most two windows behind). Memory
-is bounded by about four windows of frames (``segment.shot.max_frames``).
+Frames are decoded by a small thread pool ahead of the model stages (at most one window ahead, so
+the next window is ready when the model stages finish one); finished windows go to a writer
+thread that commits them (at most one window behind). Memory is bounded by about three windows
+of frames (``segment.shot.max_frames``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ class LocalRunner:
     def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
                 groups: list[list[StageSpec]], commit: CommitFn) -> None:
         stages = [spec.build() for group in groups for spec in group]
-        decoded = background(ordered_map(frames, DECODE_THREADS, max_frames), max_frames)
-        writer = Writer(commit, maxsize=2)
+        decoded = background(ordered_map(frames, DECODE_THREADS, 2 * DECODE_THREADS), max_frames)
+        writer = Writer(commit, maxsize=1)
         try:
             for window in shot_windows(shots(decoded), max_frames):
                 for stage in stages:

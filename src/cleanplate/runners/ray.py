@@ -110,7 +110,7 @@ class RayRunner:
         from ray.data import ActorPoolStrategy
 
         def chunks() -> Iterator[list[Window]]:
-            decoded = ordered_map(frames, DECODE_THREADS, max_frames)
+            decoded = ordered_map(frames, DECODE_THREADS, 2 * DECODE_THREADS)
             yield from _chunks(shot_windows(shots(decoded), max_frames), self.chunk)
 
         for chunk in background(chunks(), 1):  # the next chunk decodes while this one runs
