@@ -11,14 +11,26 @@ the window's new plates, reusing the segment stage's saliency map.
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 from cleanplate import masks as M
 from cleanplate.config import Config
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import Inpainter, SequentialInpainter, create_inpainter
-from cleanplate.qa.checks import PlateChecker, create_checker
+from cleanplate.qa.checks import create_checker
 from cleanplate.records import CheckFrame, FillResult, FrameRecord, SequenceFrame
 from cleanplate.stages.base import Window, fail, note_weights, share_time, timed
+from cleanplate.weights import WeightsUse
+
+
+class Checker(Protocol):
+    """Scores finished plates (:class:`~cleanplate.qa.checks.PlateChecker` is the one cleanplate ships)."""
+
+    def check_shot(self, frames: list[CheckFrame]) -> list[dict[str, object]]:
+        """One result per frame, in order: scores, ``flags`` and ``detail`` (see :mod:`cleanplate.qa.checks`)."""
+        ...
+
+    def weights_used(self) -> list[WeightsUse]: ...
 
 
 def _usable(rec: FrameRecord) -> bool:
@@ -98,8 +110,8 @@ class ChecksStage:
     name = "checks"
 
     def __init__(self, config: Config, device: str, raise_errors: bool = False,
-                 checker: PlateChecker | None = None) -> None:
-        self.checker = checker if checker is not None else create_checker(config, device)
+                 checker: Checker | None = None) -> None:
+        self.checker: Checker = checker if checker is not None else create_checker(config, device)
         self.raise_errors = raise_errors
 
     def __call__(self, window: Window) -> Window:
