@@ -51,7 +51,13 @@ def _outputs(out: Path) -> dict[str, bytes]:
 
 def _frames(meta: dict) -> dict[str, dict]:
     """The metadata's frame records without what differs from run to run (timings)."""
-    return {fid: {k: v for k, v in r.items() if k != "timings"} for fid, r in meta["frames"].items()}
+    out = {}
+    for fid, r in meta["frames"].items():
+        rec = {k: v for k, v in r.items() if k != "timings"}
+        if isinstance(rec.get("extra"), dict):
+            rec["extra"] = {k: v for k, v in rec["extra"].items() if k != "temporal_timings"}
+        out[fid] = rec
+    return out
 
 
 def _sintel_with_a_bad_frame(tmp_path: Path, sintel_frames: list[Path]) -> Path:
@@ -100,10 +106,13 @@ def test_ray_equals_local_on_a_davis_clip_and_the_stage_commands(tmp_path: Path,
     frames.mkdir()
     for p in sorted(TENNIS.glob("*.png"))[:16]:
         shutil.copy(p, frames / p.name)
-    over = {"qa.enabled": False, "segment.shot.max_frames": 6}  # several windows, one chunk each
+    # the temporal fill takes shot windows (of 6 frames here): several windows, one Ray chunk each
+    over = {"qa.enabled": False, "segment.shot.max_frames": 6, "fill.method": "temporal+opencv-telea"}
     run(frames, tmp_path / "local", _cfg("local", **over))
     run(frames, tmp_path / "ray", _cfg("ray", **over, **{"run.ray_chunk_frames": 6}))
     _assert_same_run(tmp_path / "local", tmp_path / "ray")
+    fill = json.loads((tmp_path / "ray" / "inpainting_metadata.json").read_text())["frames"]
+    assert sum(r["extra"]["temporal_fraction"] > 0 for r in fill.values()) >= 8  # neighbours lent pixels
     # segment + inpaint under ray (disk hand-over) give the same masks and plates as run
     cfg = _cfg("ray", **over)
     segment(frames, tmp_path / "seg", cfg)
@@ -116,7 +125,7 @@ def test_ray_equals_local_on_a_davis_clip_and_the_stage_commands(tmp_path: Path,
 def _cli(frames: Path, out: Path, address: str) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "cleanplate._cli.main", "run", str(frames), "-o", str(out), "--method",
            "opencv-telea", "--plate-format", "png", "--runner", "ray", "--ray-address", address,
-           "--set", "qa.enabled=false", "--set", "segment.shot.max_frames=2", "--set", "run.ray_chunk_frames=2",
+           "--set", "qa.enabled=false", "--set", "run.ray_chunk_frames=2",  # 2 Ray datasets, 4-frame windows
            "--no-report", "--quiet"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})

@@ -134,6 +134,20 @@ def _groups(plan: _Plan) -> list[list[StageSpec]]:
     return groups
 
 
+PER_FRAME_WINDOW = 4
+"""Frames per window when no stage needs a shot's frames together (progress and Ray rows stay small)."""
+
+
+def _window_frames(plan: _Plan) -> int:
+    """Window size: a shot (at most ``segment.shot.max_frames``) when a shot-level stage or a
+    sequential fill runs; otherwise a few frames (at least a fill batch)."""
+    c = plan.config
+    shot_level = "segment" in plan.stages and c.segment.shot.method != "none"
+    if shot_level or ("fill" in plan.stages and plan.sequential):
+        return c.segment.shot.max_frames
+    return max(PER_FRAME_WINDOW, c.fill.batch_size if "fill" in plan.stages else 1)
+
+
 def _prepare(plan: _Plan, rec: FrameRecord, loader: Loader) -> FrameRecord:
     """Decode a frame (and read its mask when the fill takes it from disk)."""
     if rec.failed:
@@ -187,7 +201,7 @@ def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fil
                 for rec in done:
                     committer.commit(rec)
             else:
-                runner.execute(_thunks(plan, committer), ShotStage(plan.config), plan.config.segment.shot.max_frames,
+                runner.execute(_thunks(plan, committer), ShotStage(plan.config), _window_frames(plan),
                                _groups(plan), committer.commit)
         finally:
             committer.close()

@@ -3,7 +3,8 @@
 Frames are decoded by a small thread pool ahead of the model stages (at most one window ahead, so
 the next window is ready when the model stages finish one); finished windows go to a writer
 thread that commits them (at most one window behind). Memory is bounded by about three windows
-of frames (``segment.shot.max_frames``).
+of frames (a shot window, ``segment.shot.max_frames``, where a stage needs the shot's frames together;
+a few frames otherwise).
 """
 
 from __future__ import annotations
