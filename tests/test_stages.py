@@ -141,3 +141,49 @@ def test_shot_ids_reach_both_metadata_files_and_the_temporal_fill(tmp_path: Path
     for fid, r in fill.items():  # the temporal fill took the shots from the records: no borrowing across the cut
         assert r["extra"]["shot_id"] == expected[fid]
         assert all(expected[n] == expected[fid] for n in r["extra"]["neighbour_ids"])
+
+
+class _KeepEveryOther:
+    """A shot segmenter for the test: sees each window whole, keeps characters in even frames only."""
+
+    name = "test-every-other"
+    windows: list[int] = []
+
+    def __init__(self, config, device) -> None:
+        pass
+
+    def segment_shot(self, images, results):
+        type(self).windows.append(len(images))
+        out = []
+        for k, res in enumerate(results):
+            for inst in res.instances:
+                inst.character = inst.character and k % 2 == 0
+                inst.reason = "shot: odd frame" if k % 2 else inst.reason
+            out.append(res)
+        return out
+
+    def weights_used(self):
+        return []
+
+
+def test_characters_stage_gets_shot_windows_and_its_results_make_the_masks(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    from cleanplate.io.outputs import read_mask
+    from cleanplate.segment.base import SHOT_SEGMENTERS
+
+    monkeypatch.setitem(SHOT_SEGMENTERS._items, "test-every-other", _KeepEveryOther)
+    _KeepEveryOther.windows = []
+    frames = tmp_path / "tennis"
+    frames.mkdir()
+    for p in sorted((DAVIS / "davis_tennis" / "frames").glob("*.png"))[:5]:
+        shutil.copy(p, frames / p.name)
+    cfg = load_config(overrides={"segment.shot.method": "test-every-other", "segment.shot.max_frames": 3,
+                                 "fill.method": "opencv-telea", "qa.enabled": False})
+    cleanplate.pipeline.run(frames, tmp_path / "out", cfg)
+    assert _KeepEveryOther.windows == [3, 2]  # one shot, windows of at most max_frames
+    seg = json.loads((tmp_path / "out" / "instances_metadata.json").read_text())["frames"]
+    for k, fid in enumerate(["00000", "00001", "00002", "00003", "00004"]):
+        mask = read_mask(tmp_path / "out" / "masks" / f"{fid}.png")
+        kept = (k % 3) % 2 == 0  # position in its window
+        assert bool(mask.any()) == kept, fid
+        assert seg[fid]["n_characters"] == (1 if kept else 0)
