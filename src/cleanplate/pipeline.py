@@ -139,11 +139,13 @@ PER_FRAME_WINDOW = 4
 
 
 def _window_frames(plan: _Plan) -> int:
-    """Window size: a shot (at most ``segment.shot.max_frames``) when a shot-level stage or a
-    sequential fill runs; otherwise a few frames (at least a fill batch)."""
+    """Window size: a shot (at most ``segment.shot.max_frames``) when a stage needs the shot's
+    frames together (shot-level characters, a sequential fill, the checks against the shot);
+    otherwise a few frames (at least a fill batch)."""
     c = plan.config
     shot_level = "segment" in plan.stages and c.segment.shot.method != "none"
-    if shot_level or ("fill" in plan.stages and plan.sequential):
+    shot_fill = "fill" in plan.stages and (plan.sequential or c.qa.enabled)
+    if shot_level or shot_fill:
         return c.segment.shot.max_frames
     return max(PER_FRAME_WINDOW, c.fill.batch_size if "fill" in plan.stages else 1)
 
