@@ -22,6 +22,9 @@ demo: install
 
 test: install-dev
 	$(BIN)/ruff check src tests benchmarks
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -x /usr/bin/chromium ] || \
+	  echo "note: chromium not found: the browser tests of the report will be SKIPPED here (and FAIL in CI)." \
+	       "Install it with: sudo apt-get install chromium"
 	$(BIN)/python -m pytest -q
 
 bench: install-dev

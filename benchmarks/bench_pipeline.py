@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,6 +59,8 @@ def main() -> None:
     ap.add_argument("--input", type=Path, default=sample_dir())
     ap.add_argument("--no-qa", action="store_true", help="skip the automatic plate checks")
     ap.add_argument("--ray-address", default=None)
+    ap.add_argument("--models", help="then time model stages at 1920x1080 with bench_models.py: 'all' or a list "
+                    "(sam2-amg,lama,...); e.g. --device cuda --models all")
     args = ap.parse_args()
     if "ray" in args.runner:
         import ray
@@ -87,6 +90,12 @@ def main() -> None:
             print(f"| **run (wall)** | {wall / n:.4f} | {n / wall:.2f} |\n")
     print("Stage figures are time in the stage per frame, for one worker; the wall row includes model loading "
           "(and, for ray, starting the actors).")
+    if args.models:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_models import MODELS
+        from bench_models import main as bench_models
+
+        bench_models(["--device", args.device, "--models", ",".join(MODELS) if args.models == "all" else args.models])
 
 
 if __name__ == "__main__":

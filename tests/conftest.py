@@ -14,6 +14,18 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CLEANPLATE_SHARED", REPO.parent / "shared"))
 SINTEL = SHARED / "data" / "sintel_market"
+CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
+                 if p and Path(p).is_file()), None)
+CHROMIUM_INSTALL = "apt-get install chromium (Debian/Ubuntu), or put a chromium binary on PATH"
+
+
+def need_chromium() -> str:
+    """The Chromium binary for the browser tests: skipped without one, but failed in CI (``$CI`` set)."""
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail(f"chromium is required in CI ($CI is set): {CHROMIUM_INSTALL}")
+        pytest.skip(f"chromium not installed: {CHROMIUM_INSTALL}")
+    return CHROMIUM
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -78,8 +78,10 @@ def test_bench_fill_with_the_true_mask_beats_leaving_the_object(tiny_bench: Path
     for rec in data["frames"]["opencv-telea"]:
         fid = rec["frame"]
         truth = read_image_rgb(comp / "truth" / f"{fid}.png")
-        pasted = read_image_rgb(comp / "truemask" / "masks" / f"{fid}.png")[..., 0] > 0
-        untouched = psnr(read_image_rgb(comp / "frames" / f"{fid}.png"), truth, pasted)
+        frame = read_image_rgb(comp / "frames" / f"{fid}.png")
+        pasted = (frame != truth).any(axis=2)  # the pasted object (truemask/ also holds the base's character)
+        assert (read_image_rgb(comp / "truemask" / "masks" / f"{fid}.png")[..., 0] > 0)[pasted].all()
+        untouched = psnr(frame, truth, pasted)
         assert rec["psnr_true_mask"] > untouched + 1.5, (rec, untouched)
         assert rec["psnr"] >= untouched - 0.5  # the detected mask never makes it worse than not filling
         assert (comp / "opencv-telea" / "backgrounds" / f"{fid}.png").is_file()
@@ -193,3 +195,39 @@ def test_markdown_has_one_row_per_method():
     md = to_markdown(payload)
     assert md.count("| a | 3 | 0.900 | 0.100 | 20.00 | 0.500 | 22.00 | 0.600 |") == 1
     assert "0% / 100% / -" in md and "| c | b | 3 | 0.900 | 0.100 | - |" in md and "- skipped x: why" in md
+
+
+def test_bench_calibrates_the_checks(tiny_bench: Path):
+    """Every plate of the three fills (detected, true, truncated masks) is labelled and counted."""
+    data = json.loads((tiny_bench / "bench.json").read_text())
+    plates = data["calibration_plates"]["opencv-telea"]
+    assert sorted(p["source"] for p in plates) == ["detected"] * 2 + ["true"] * 2 + ["truncated"] * 2
+    for p in plates:
+        if p["source"] == "true":
+            assert p["shown"] == 0.0
+    truncated = [p["shown"] for p in plates if p["source"] == "truncated"]
+    assert min(truncated) > 0.1 and max(truncated) >= 0.2  # the upper 60 %, less what the dilation gives back
+    cal = data["calibration"]["opencv-telea"]
+    assert cal["plates"] == 6 and cal["showing"] + cal["correct"] == 6 and cal["showing"] >= 2
+    for c in ("residue", "flat", "seam"):
+        r = cal[c]
+        assert r["tp"] + r["fn"] == cal["showing"] and r["fp"] + r["tn"] == cal["correct"]
+    md = (tiny_bench / "bench.md").read_text()
+    assert "| opencv-telea | residue | 6 (" in md and "Check calibration" in md
+
+
+def test_truncate_and_shown_fraction():
+    from cleanplate.report.bench_calib import SHOWN, calibrate, shown_fraction, truncate
+
+    m = np.zeros((20, 10), bool)
+    m[5:15, 2:8] = True  # 10 rows x 6
+    t = truncate(m, 0.45)
+    assert not t[:10].any() and t[10:15, 2:8].all()  # 5 rows of 10 cut: 50 % >= 45 %
+    assert shown_fraction(m, t) == 0.5 and shown_fraction(m, m) == 0.0
+    rows = [{"shown": 0.5, "flags": ["residue"], "source": "truncated"},
+            {"shown": 0.3, "flags": [], "source": "detected"},
+            {"shown": 0.0, "flags": ["residue"], "source": "true"},
+            {"shown": SHOWN - 0.01, "flags": [], "source": "detected"}]
+    r = calibrate(rows, ("residue",))["residue"]
+    assert (r["tp"], r["fn"], r["fp"], r["tn"]) == (1, 1, 1, 1)
+    assert (r["precision"], r["recall"], r["false_flags"]) == (0.5, 0.5, 0.5)

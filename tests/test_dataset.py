@@ -96,9 +96,11 @@ def test_dedupe_collapses_a_shot_and_keeps_clips_apart(out: Path) -> None:
     for fid in sintel[0]["members"]:
         if fid != sintel[0]["kept"]:
             assert data["dropped"][fid].startswith(f"near-duplicate of {sintel[0]['kept']}")
-    # the kept plate has the least invented area (whole percent), then the highest sharpness
+    # all pass and are complete: the kept plate is the sharpest (5 % steps), then the least invented area
     f = data["frames"]
-    best = min(sintel[0]["members"], key=lambda m: (round(100 * f[m]["invented"]), -f[m]["sharpness"]))
+    assert all(f[m]["completeness"] >= 0.75 for m in sintel[0]["members"])
+    top = max(f[m]["sharpness"] for m in sintel[0]["members"])
+    best = min(sintel[0]["members"], key=lambda m: (-round(20 * f[m]["sharpness"] / top), round(100 * f[m]["invented"])))
     assert sintel[0]["kept"] == best
 
 
@@ -378,3 +380,105 @@ def test_cli_dataset_commands(out: Path, tmp_path: Path) -> None:
     assert (tmp_path / "ds" / "mask" / "2_background").is_dir()
     assert invoke("export-lora", out, "-o", tmp_path / "y", "--trigger", "boy").exit_code == 2
     assert invoke("dedupe", tmp_path / "nowhere").exit_code == 3
+
+
+# ---------------------------------------------------------------- ranking, completeness (issue 12)
+
+def test_dedupe_never_keeps_the_plate_whose_mask_missed_part_of_the_character(out: Path, tmp_path: Path) -> None:
+    """Sintel frame 24's case: the least invented plate is the one whose mask missed the apple and hand."""
+    first = _json(dedupe(out).path)
+    group = next(g for g in first["groups"] if g["kept"].startswith("sintel"))
+    assert len(group["members"]) == 4
+    victim = next(m for m in group["members"] if m != group["kept"])
+    cov = {m: _json(out / "inpainting_metadata.json")["frames"][m]["coverage"] for m in group["members"]}
+    _edit_metadata(out, victim, coverage=0.4 * min(cov.values()))  # least invented by far, mask 40 % of the others'
+    data = _json(dedupe(out).path)
+    group = next(g for g in data["groups"] if victim in g["members"])
+    assert group["kept"] != victim
+    assert data["frames"][victim]["completeness"] < 0.75 and "coverage" in data["frames"][victim]["incomplete"]
+    assert "mask is more complete" in data["dropped"][victim]
+    # export leaves it out as flagged (even without dedupe's kept list), unless --include-flagged
+    r = export_lora(out, tmp_path / "a", use_dedupe=False)
+    assert r.summary["flagged"] == 1
+    assert _json(r.path)["excluded"][victim].startswith("flagged by the checks: mask looks incomplete")
+    r2 = export_lora(out, tmp_path / "b", use_dedupe=False, include_flagged=True)
+    assert victim in [p.stem for p in _images(tmp_path / "b" / "img" / "10_background")] and r2.summary["flagged"] == 0
+
+
+def test_completeness_from_tracks_and_shot_ids(tmp_path: Path) -> None:
+    from cleanplate.dataset.plates import Plate
+    from cleanplate.dataset.ranking import completeness
+
+    frames = {}
+    plates = []
+    for k in range(7):
+        fid = f"f{k}"
+        tracks = [1, 2] if k != 3 else [1]  # track 2 seen before and after frame 3, missing there
+        frames[fid] = {"instances": [{"character": True, "track_id": t} for t in tracks], "shot_id": 0}
+        plates.append(Plate(fid, k, "ok", tmp_path / f"{fid}.jpg", None, None, coverage=0.1))
+    plates.append(Plate("g0", 7, "ok", tmp_path / "g0.jpg", None, None, coverage=0.001, shot_id=5))  # alone in its shot
+    (tmp_path / "instances_metadata.json").write_text(json.dumps({"frames": frames}))
+    comp = completeness(tmp_path, plates)
+    assert comp["f3"][0] == 0.5 and "track(s) 2" in comp["f3"][1]
+    assert all(comp[f"f{k}"][0] == 1.0 for k in range(7) if k != 3)
+    assert comp["g0"] == (1.0, "no shot neighbours to compare with")  # another shot: not compared
+
+
+def test_export_leaves_out_a_plate_whose_checks_failed(out: Path, tmp_path: Path) -> None:
+    _edit_metadata(out, "bmx_00001", checks={"error": "saliency model failed", "flags": []})
+    r = export_lora(out, tmp_path / "a", use_dedupe=False)
+    assert "failed" in _json(r.path)["excluded"]["bmx_00001"] and r.summary["flagged"] == 1
+
+
+def _brute_groups(codes: np.ndarray, threshold: float) -> list[list[int]]:
+    from cleanplate.dataset.features import hash_distances
+
+    seeds: list[int] = []
+    groups: list[list[int]] = []
+    for i in range(len(codes)):
+        if seeds:
+            d = hash_distances(codes[i], codes[np.asarray(seeds)])
+            if (d <= threshold).any():
+                groups[int(np.argmin(np.where(d <= threshold, d, np.inf)))].append(i)
+                continue
+        seeds.append(i)
+        groups.append([i])
+    return groups
+
+
+def _clustered_codes(rng: np.random.Generator, n_scenes: int, per: int, flips: int) -> np.ndarray:
+    base = rng.integers(0, 2**63, size=(n_scenes, 2), dtype=np.int64).astype(np.uint64)
+    rows = []
+    for _ in range(n_scenes * per):
+        code = base[rng.integers(n_scenes)].copy()  # scenes come back out of order (a film's repeated shots)
+        for _flip in range(flips):
+            col, bit = rng.integers(2), rng.integers(64)
+            code[col] ^= np.uint64(1) << np.uint64(bit)
+        rows.append(code)
+    return np.array(rows, dtype=np.uint64)
+
+
+def test_hash_index_groups_like_the_all_pairs_search() -> None:
+    from cleanplate.dataset.dedupe import _group
+
+    rng = np.random.default_rng(0)
+    codes = _clustered_codes(rng, n_scenes=400, per=5, flips=3)  # within 6 bits of a scene: the index is exact
+    got, _ = _group(codes, None, 10.0, 0.95)
+    assert got == _brute_groups(codes, 10.0)
+    assert 300 < len(got) <= 400
+
+
+def test_dedupe_grouping_time_per_plate_does_not_grow_with_the_plates() -> None:
+    import time
+
+    from cleanplate.dataset.dedupe import _group
+
+    rng = np.random.default_rng(1)
+    per_plate = []
+    for n in (1_000, 10_000):
+        codes = rng.integers(0, 2**63, size=(n, 2), dtype=np.int64).astype(np.uint64)  # all distinct: n groups
+        t = time.perf_counter()
+        groups, _ = _group(codes, None, 10.0, 0.95)
+        per_plate.append((time.perf_counter() - t) / n)
+        assert len(groups) == n
+    assert per_plate[1] < 2.0 * per_plate[0], per_plate  # all-pairs would be 10x

@@ -224,3 +224,117 @@ def test_ssim_orders_degradations(frame):
 
 def test_sintel_folder_is_there():
     assert Path(SINTEL, "frame_0016.png").is_file()
+
+
+# ------------------------------------------------------------------------ residue with the shot (issue 12)
+
+def _textured(h: int = 120, w: int = 200, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 255, (h // 8, w // 8, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+    return cv2.GaussianBlur(base, (3, 3), 0)
+
+
+def test_shot_evidence_finds_the_moving_character_against_the_background_model():
+    from cleanplate.qa.shot import shot_evidence
+
+    bg = _textured()
+    images, masks, boxes = [], [], []
+    for k in range(6):  # a locked-off camera, a red block walking right
+        img = bg.copy()
+        x = 20 + 25 * k
+        img[40:90, x:x + 24] = (220, 30, 30)
+        m = np.zeros(bg.shape[:2], bool)
+        m[36:94, x - 4:x + 28] = True
+        images.append(img)
+        masks.append(m)
+        boxes.append((x, x + 24))
+    ev = shot_evidence(images, masks)
+    assert all(e is not None for e in ev)
+    for e, (x0, x1) in zip(ev, boxes, strict=True):
+        assert e.neighbours >= 3
+        assert np.abs(e.background.astype(int) - bg.astype(int))[e.valid].mean() < 3  # the scenery, character gone
+        assert e.foreground[45:85, x0 + 3:x1 - 3].mean() > 0.9  # the block is foreground
+        outside = np.ones(bg.shape[:2], bool)
+        outside[30:100, max(0, x0 - 10):x1 + 10] = False
+        assert e.foreground[outside & e.valid].mean() < 0.01  # scenery is not
+
+
+def test_shot_residue_counts_a_missed_part_and_not_a_plate_that_matches_the_background():
+    from cleanplate.qa.residue import shot_residue_score
+    from cleanplate.qa.shot import ShotEvidence
+
+    bg = _textured()
+    image = bg.copy()
+    image[40:90, 80:104] = (220, 30, 30)  # the character
+    image[20:40, 84:100] = (30, 200, 30)  # his hat, which the mask missed
+    sal = np.zeros(bg.shape[:2], np.float32)
+    sal[20:90, 80:104] = 0.9
+    fg = np.zeros(bg.shape[:2], bool)
+    fg[20:90, 80:104] = True
+    ev = ShotEvidence(bg, np.ones(bg.shape[:2], bool), fg, 4)
+    mask = np.zeros(bg.shape[:2], bool)
+    mask[38:92, 78:106] = True
+    whole = np.zeros(bg.shape[:2], bool)
+    whole[16:92, 78:106] = True  # a mask with the hat: the plate restores the background there
+    score, parts = shot_residue_score(image, bg.copy(), whole, sal, np.zeros_like(sal), ev)
+    assert score == 0.0
+    kept_bg = bg.copy()
+    kept_bg[whole] = image[whole]  # ... whereas a plate that kept the character in the mask is residue
+    assert shot_residue_score(image, kept_bg, whole, sal, sal, ev)[1]["kept"] > 0.8  # (its 1-px rim passes)
+    plate = image.copy()
+    plate[mask] = bg[mask]  # body removed, hat left
+    score, parts = shot_residue_score(image, plate, mask, sal, sal * ~mask, ev)
+    assert parts["missed"] == pytest.approx(18 / 52, abs=1e-4) and score > 0.2  # rows 20-38 of the salient 20-90 outside the mask
+    assert parts["kept"] == 0.0
+    score, parts = shot_residue_score(image, image, mask, sal, sal, ev)  # nothing filled: the plate is the frame
+    assert parts["kept"] > 0.8 and score == 1.0
+
+
+@pytest.fixture(scope="module")
+def bmx_shot() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Six consecutive DAVIS bmx-trees frames (432x240, panning camera) and their truth masks."""
+    from cleanplate.io.outputs import read_mask
+
+    clip = SINTEL.parent / "davis_bmx-trees"
+    files = sorted((clip / "frames").iterdir())[40:46]
+    return [decoded(f) for f in files], [read_mask(clip / "masks" / f"{f.stem}.png") for f in files]
+
+
+def _cut_top(m: np.ndarray, share: float = 0.6) -> np.ndarray:
+    from cleanplate.report.bench_calib import truncate
+
+    return truncate(m, share)
+
+
+def test_check_shot_flags_plates_that_still_show_the_rider_and_passes_correct_ones(bmx_shot, checker):
+    """Real footage: correct plates (truth mask, dilated) pass; plates whose mask left out the rider's upper
+    60 % are flagged. Checked one frame at a time, the same correct plates are flagged (the old behaviour)."""
+    from cleanplate.records import CheckFrame
+
+    images, truth = bmx_shot
+    for cut, expect in ((False, False), (True, True)):
+        masks = [M.dilate(_cut_top(t) if cut else t, 6) for t in truth]
+        plates = [_telea(i, m) for i, m in zip(images, masks, strict=True)]
+        frames = [CheckFrame(f"f{k}", i, p, m) for k, (i, p, m) in enumerate(zip(images, plates, masks, strict=True))]
+        res = checker.check_shot(frames)
+        flagged = ["residue" in r["flags"] for r in res]
+        assert all(r["detail"]["shot_neighbours"] >= 2 for r in res)
+        if expect:
+            assert sum(flagged) >= 5, [r["residue"] for r in res]
+        else:
+            assert sum(flagged) <= 1, [r["residue"] for r in res]
+    single = checker.check_shot(frames[:2])  # fewer than 3 frames: each alone, as check() does
+    assert [r["residue"] for r in single] == [checker.check(f.image, f.plate, f.mask)["residue"] for f in frames[:2]]
+
+
+def test_check_shot_flags_a_frame_whose_mask_missed_the_character_entirely(bmx_shot, checker):
+    from cleanplate.records import CheckFrame
+
+    images, truth = bmx_shot
+    masks = [M.dilate(t, 6) for t in truth]
+    masks[3] = np.zeros_like(masks[3])  # the detector found nothing here; the plate is the frame
+    plates = [_telea(i, m) if m.any() else i.copy() for i, m in zip(images, masks, strict=True)]
+    res = checker.check_shot([CheckFrame(f"f{k}", i, p, m)
+                              for k, (i, p, m) in enumerate(zip(images, plates, masks, strict=True))])
+    assert "residue" in res[3]["flags"] and res[3]["detail"]["residue_missed"] > 0.2
+    assert checker.check(images[3], plates[3], masks[3])["residue"] == 0.0  # alone, an empty mask passes

@@ -9,7 +9,6 @@ Chromium is required in CI (``$CI``); elsewhere the browser tests are skipped wi
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,10 +24,7 @@ from cleanplate._cli.common import State
 from cleanplate._cli.main import app
 from cleanplate.report import compare, write_report
 from cleanplate.report.html import load_frames, svg_histogram
-from conftest import SINTEL
-
-CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
-                 if p and Path(p).is_file()), None)
+from conftest import SINTEL, need_chromium
 
 
 @pytest.fixture(autouse=True)
@@ -82,14 +78,6 @@ def _parse(html: str) -> _Images:
 
 # ------------------------------------------------------------------------------------- browser
 
-def _need_chromium() -> str:
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (apt-get install chromium)")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    return CHROMIUM
-
-
 def open_in_chromium(page: Path, profile: Path) -> tuple[dict[str, str], list[str]]:
     """Load ``page`` in headless Chromium; return the page's load-status attributes and console lines.
 
@@ -97,7 +85,7 @@ def open_in_chromium(page: Path, profile: Path) -> tuple[dict[str, str], list[st
     load into ``#load-status``; ``--dump-dom`` returns the DOM after that. Console messages
     (console.* calls, uncaught errors) go to stderr as ``...:CONSOLE...`` with ``--enable-logging``.
     """
-    cmd = [_need_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    cmd = [need_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync",
            "--disable-extensions", "--mute-audio", f"--user-data-dir={profile}", "--enable-logging=stderr",
            "--v=0", "--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()]
@@ -323,3 +311,125 @@ def test_report_shows_the_dataset_steps(run_out: Path, tmp_path: Path):
     assert len(sheets) == 1 and (out / sheets[0]).is_file()
     status, console = open_in_chromium(out / "report.html", tmp_path / "profile")
     assert status.get("data-broken") == "0" and console == [], status
+
+
+# ------------------------------------------------------------------- a 500-frame report (issue 12)
+
+N_BIG = 500
+
+
+def _big_output(root: Path) -> tuple[Path, dict[str, dict]]:
+    """A synthetic output folder of a 500-frame *video* run: tiny plates, masks and thumbs/ originals,
+    10 shots of 50 frames, check scores that vary, 5 failed frames. Returns the folder and the fill records."""
+    out = root / "big"
+    for d in ("backgrounds", "masks", "thumbs"):
+        (out / d).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    seg, fill = {}, {}
+    for k in range(N_BIG):
+        fid = f"clip_{k:05d}"
+        src = f"{root}/clip.mp4#{k}"
+        shot = k // 50
+        failed = k % 100 == 99
+        seg[fid] = {"index": k, "source": src, "status": "ok", "shot_id": shot, "n_instances": 1 + k % 3,
+                    "n_characters": 1 + k % 2, "coverage": round(0.05 + 0.3 * rng.random(), 4),
+                    "outputs": [f"masks/{fid}.png", f"thumbs/{fid}.jpg"]}
+        colour = np.array([(37 * shot) % 255, (5 * k) % 255, 120], np.uint8)
+        img = np.tile(colour, (18, 32, 1))
+        cv2.imwrite(str(out / "thumbs" / f"{fid}.jpg"), img[..., ::-1])
+        cv2.imwrite(str(out / "masks" / f"{fid}.png"), np.where(np.arange(32)[None, :] < 10, 255, 0).astype(np.uint8)
+                    .repeat(18, 0))
+        if failed:
+            fill[fid] = {"index": k, "source": src, "status": "failed", "error": "fill failed: synthetic"}
+            continue
+        cv2.imwrite(str(out / "backgrounds" / f"{fid}.jpg"), (255 - img)[..., ::-1])
+        scores = {"residue": round(float(rng.random()) * 0.2, 4), "flat": round(float(rng.random()) * 0.3, 4),
+                  "seam": round(0.5 + float(rng.random()), 4)}
+        flags = [c for c, t in (("residue", 0.05), ("flat", 0.25), ("seam", 1.35)) if scores[c] > t]
+        fill[fid] = {"index": k, "source": src, "status": "ok", "coverage": seg[fid]["coverage"],
+                     "outputs": [f"backgrounds/{fid}.jpg"], "extra": {"shot_id": shot},
+                     "checks": {**scores, "flags": flags}}
+    (out / "instances_metadata.json").write_text(json.dumps({"frames": seg, "summary": {}}))
+    (out / "inpainting_metadata.json").write_text(json.dumps({"frames": fill, "summary": {"success_rate": 0.99}}))
+    (out / "run.json").write_text(json.dumps({"config": {"qa": {"residue_threshold": 0.05}}}))
+    return out, fill
+
+
+_HARNESS = """<script>
+(function () {
+  var st = document.getElementById("table-status"), log = [], steps;
+  function ready() { return st.getAttribute("data-state") === "ready"; }
+  function snap(name) {
+    log.push({step: name, page: st.getAttribute("data-page"), count: st.getAttribute("data-count"),
+              rows: st.getAttribute("data-rows"), images: st.getAttribute("data-images"),
+              broken: st.getAttribute("data-broken")});
+  }
+  function set(id, value) { var el = document.getElementById(id); el.value = value; el.dispatchEvent(new Event("change")); }
+  function click(id) { document.getElementById(id).click(); }
+  steps = [["first", null]];
+  for (var k = 1; k < 10; k++) { steps.push(["page" + k, function () { click("next-page"); }]); }
+  steps.push(["sorted", function () { set("f-sort", "residue"); }]);
+  steps.push(["filtered", function () { set("f-flag", "seam"); }]);
+  steps.push(["shot", function () { set("f-sort", "index"); set("f-flag", "all"); set("f-shot", "3"); }]);
+  steps.push(["failed", function () { set("f-shot", "all"); set("f-flag", "failed"); }]);
+  var i = 0;
+  function run() {
+    if (!ready()) { return setTimeout(run, 20); }
+    snap(steps[i][0]);
+    i += 1;
+    if (i >= steps.length) {
+      var out = document.createElement("pre"); out.id = "harness"; out.textContent = JSON.stringify(log);
+      document.body.appendChild(out);
+      return;
+    }
+    steps[i][1]();
+    setTimeout(run, 0);
+  }
+  run();
+})();
+</script></body>"""
+
+
+@pytest.mark.browser
+def test_a_500_frame_report_pages_sorts_and_filters_in_chromium(tmp_path: Path):
+    out, fill = _big_output(tmp_path)
+    page = write_report(out)
+    html = page.read_text()
+    assert len(html) < 200_000  # the frames are paged from files, not embedded
+    data = sorted((out / "report_files" / "data").glob("page_*.js"))
+    assert len(data) == N_BIG // 100
+    assert "original not available" not in html  # video input: originals from thumbs/
+    harness = out / "harness.html"
+    harness.write_text(html.replace("</body>", _HARNESS))
+    parsed = _parse(html)
+    assert parsed.srcs and all(s.startswith("report_files/") for s in parsed.srcs)
+
+    status, console = open_in_chromium(harness, tmp_path / "profile")
+    assert console == [], console
+    assert status.get("data-broken") == "0", status  # the static images (sample, worst) all loaded
+    dom = subprocess.run([need_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'p2'}", "--virtual-time-budget=20000", "--dump-dom",
+                          harness.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+    m = re.search(r'<pre id="harness">(.*?)</pre>', dom, re.S)
+    assert m, dom[-2000:]
+    log = {s["step"]: s for s in json.loads(m.group(1).replace("&quot;", '"'))}
+    ids = [f"clip_{k:05d}" for k in range(N_BIG)]
+    # paging: 10 pages of 50 rows reach every frame, each page's thumbnails (original + plate) loaded
+    seen = []
+    for k, name in enumerate(["first"] + [f"page{i}" for i in range(1, 10)]):
+        s = log[name]
+        assert s["page"] == str(k) and s["count"] == str(N_BIG)
+        rows = s["rows"].split(",")
+        seen += rows
+        failed = sum(1 for r in rows if fill[r]["status"] == "failed")
+        assert s["broken"] == "0" and int(s["images"]) == 2 * len(rows) - failed, s
+    assert seen == ids
+    # sorted by residue, highest first (failed frames, without a score, last)
+    ok = [f for f in ids if fill[f]["status"] == "ok"]
+    by_residue = sorted(ok, key=lambda f: (-fill[f]["checks"]["residue"], ids.index(f)))
+    assert log["sorted"]["rows"].split(",") == by_residue[:50]
+    # filtered by a flag (the sort stays)
+    seam = [f for f in by_residue if "seam" in fill[f]["checks"]["flags"]]
+    assert log["filtered"]["count"] == str(len(seam)) and log["filtered"]["rows"].split(",") == seam[:50]
+    assert log["shot"]["rows"].split(",") == ids[150:200]
+    assert log["failed"]["rows"].split(",") == [f for f in ids if fill[f]["status"] == "failed"]

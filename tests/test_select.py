@@ -109,7 +109,7 @@ def test_salient_keeps_the_girl_drops_scenery_on_real_frame(sintel):
     for i in out:
         rec = i.record()
         assert set(rec) == {"bbox", "area", "score", "predicted_iou", "stability_score", "point",
-                            "character", "reason"}
+                            "character", "reason", "track_id"}
 
 
 def test_salient_two_characters_and_thin_rim(sintel):

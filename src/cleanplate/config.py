@@ -60,6 +60,14 @@ class Sam2Config(_Section):
     min_mask_region_area: int = Field(0, ge=0)
     multimask_output: bool = Field(True)
     cache_clear_interval: int = Field(0, ge=0, description="Empty the CUDA cache every N frames (0: never).")
+    lowres_filter: bool = Field(
+        True, description="Drop masks far below stability_score_thresh on the low-resolution logits before "
+        "upsampling them to the frame (the exact threshold still applies at full resolution).")
+    encoder_batch: int = Field(
+        4, ge=1, description="Frames per image-encoder call when the segment stage hands over a batch "
+        "(segment_batch; whole-frame embeddings only, i.e. crop_n_layers 0 or salient-boxes prompts).")
+    compile: bool = Field(False, description="torch.compile the image encoder (slow first frames, faster after; "
+                          "worth it on a GPU for long runs).")
 
 
 class ShotSegmentConfig(_Section):
@@ -100,6 +108,8 @@ class LamaConfig(_Section):
     strategy: Literal["original", "crop", "resize"] = Field("crop")
     working_size: int = Field(512, ge=64, description="Long side the crop/resize strategies scale to.")
     crop_margin: int = Field(128, ge=0, description="Context margin around each masked region (crop).")
+    compile: bool = Field(False, description="TorchScript weights: freeze and optimise the graph for inference "
+                          "(first calls per input shape are slow; worth it on a GPU with fixed shapes).")
 
 
 class TemporalConfig(_Section):
@@ -145,6 +155,17 @@ class FillConfig(_Section):
         description="Extra dilation the fill stage applies to masks read from disk "
         "(None: 0 for cleanplate's own masks, which are dilated already; masks.dilate for other mask folders).",
     )
+    crop: bool = Field(
+        True, description="PatchMatch and OpenCV fills: solve each hole (nearby holes together) in a crop "
+        "around it instead of the whole frame (false: the whole frame at once, slow).")
+    crop_context: float = Field(
+        0.5, ge=0, description="Context kept around a hole on each side, as a fraction of its longer side.")
+    crop_min_context: int = Field(32, ge=1, description="Context around a hole at least this many px.")
+    crop_merge_gap: int = Field(16, ge=0, description="Holes closer than this many px are filled in one crop.")
+    crop_work_pixels: int = Field(
+        120_000, ge=0, description="A crop with more pixels is solved scaled down to this many, then brought "
+        "back to full size (0: always full size). Lower is faster and smoother: on the bench 60000 halved "
+        "the fill time but made the bmx-over-sintel fills flat (flat score 0.02 -> 0.15).")
     lama: LamaConfig = LamaConfig()
     temporal: TemporalConfig = TemporalConfig()
 
@@ -180,6 +201,9 @@ class RunConfig(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto")
     max_failed: float = Field(0.05, ge=0, le=1, description="Exit non-zero when more frames fail than this.")
     threads: int | None = Field(None, ge=1, description="CPU threads for model runtimes (default: all cores).")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="Torch models on CUDA: autocast dtype (auto: bf16 where the GPU supports it, "
+        "else fp32). CPU and MPS run fp32.")
     runner: Literal["local", "ray"] = Field(
         "local", description="Where the stages run: local (this process; threads for decode and writes) or "
         "ray (Ray Data actor pools on a Ray cluster; pip install 'cleanplate[ray]').")
@@ -215,12 +239,13 @@ class Config(_Section):
         """The settings that change a stage's outputs (not run-time knobs like limit or device)."""
         parts: dict[str, Any] = {"masks": self.masks.model_dump(mode="json")}
         if stage == "segment":
-            parts["segment"] = self.segment.model_dump(mode="json")
+            # run-time knobs of the encoder do not change the masks
+            parts["segment"] = self.segment.model_dump(mode="json", exclude={"sam2": {"encoder_batch", "compile"}})
             parts["max_side"] = self.input.max_side
             parts["output"] = {"context_mode": self.output.context_mode, "save_instances": self.output.save_instances,
                               "save_masks": self.output.save_masks}
         else:
-            parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size"})
+            parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size": True, "lama": {"compile"}})
             parts["output"] = {"plate_format": self.output.plate_format, "jpeg_quality": self.output.jpeg_quality}
         return parts
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir
 
@@ -323,3 +324,73 @@ register(WeightsSpec(
     md5="7a35a0141cbbc80de11d9c9a28f52697", size=972666916,
     license="MIT", description="BiRefNet general dichotomous segmentation, 1024x1024 (slow on CPU)",
 ))
+
+
+# --- what a run needs --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Need:
+    """One weights file a config needs: registry ``name``, or the user's own ``checkpoint`` path."""
+
+    name: str
+    why: str  # the config key that asks for it, e.g. "segment.saliency.model"
+    checkpoint: str | None = None
+
+
+def _sam2_name(model_type: str) -> str:
+    """Registry name of a SAM2 ``model_type`` (``sam2.1_hiera_base_plus`` -> ``sam2.1-hiera-base-plus``)."""
+    return model_type.replace("_hiera_", "-hiera-").replace("base_plus", "base-plus")
+
+
+def needed_weights(config: Any) -> list[Need]:
+    """Every weights file ``config`` (a :class:`cleanplate.config.Config`) loads, in the order a run loads them."""
+    seg, needs = config.segment, []
+    if seg.backend == "saliency":
+        needs.append(Need(seg.saliency.model, "segment.saliency.model"))
+    elif seg.backend == "sam2":
+        needs.append(Need(_sam2_name(seg.sam2.model_type), "segment.sam2.model_type", seg.sam2.checkpoint))
+        if seg.select == "salient" or getattr(seg, "prompts", None) == "salient-boxes":
+            needs.append(Need(seg.saliency.model, "segment.saliency.model (character selection)"))
+    if "lama" in config.fill.method.split("+")[-1]:
+        needs.append(Need(config.fill.lama.model, "fill.lama.model", config.fill.lama.checkpoint))
+    if config.qa.enabled:
+        needs.append(Need(config.qa.saliency_model, "qa.saliency_model"))
+    seen: set[tuple[str, str | None]] = set()
+    out = []
+    for n in needs:
+        if (n.name, n.checkpoint) not in seen:
+            seen.add((n.name, n.checkpoint))
+            out.append(n)
+    return out
+
+
+def check_available(config: Any) -> list[str]:
+    """One line per weights file ``config`` needs that is missing, corrupt or unknown; [] when all are here.
+
+    Looks only in the local places (explicit checkpoint, ``$CLEANPLATE_WEIGHTS``, bundled, cache,
+    the Hugging Face cache); never downloads. A missing file is not a problem when it can still
+    be downloaded (online and the entry has URLs); offline it is. The registries fill when the
+    backends are imported (``import cleanplate.segment, cleanplate.fill``).
+    """
+    problems = []
+    for need in needed_weights(config):
+        if need.checkpoint is not None:
+            if not Path(need.checkpoint).expanduser().exists():
+                problems.append(f"{need.why}: checkpoint not found: {need.checkpoint}")
+            continue
+        if need.name not in REGISTRY:
+            problems.append(f"{need.why}: unknown weights '{need.name}' (known: {', '.join(sorted(REGISTRY))})")
+            continue
+        spec, state, _path = verify([need.name])[0]
+        if state.startswith("corrupt"):
+            problems.append(f"{need.why}: '{spec.name}' is {state}; delete it, then {_where_msg(spec)}")
+        elif state == "missing" and (offline() or not (spec.urls or spec.hf_repo)):
+            problems.append(f"{need.why}: '{spec.name}' not found: {_where_msg(spec)}")
+    return problems
+
+
+def require_available(config: Any) -> None:
+    """Raise one :class:`WeightsError` naming every weights file ``config`` needs that is not usable."""
+    problems = check_available(config)
+    if problems:
+        raise WeightsError(f"{len(problems)} weights file(s) needed and not usable: " + "; ".join(problems))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -75,18 +76,41 @@ def download(names: Annotated[list[str], typer.Argument(help="Registry names (se
 
 
 @weights_app.command("verify")
-def verify(names: Annotated[list[str] | None, typer.Argument(help="Names to check (default: all).")] = None) -> None:
-    """Check present files against their registry checksums; exit 5 when one is corrupt."""
+def verify(
+    names: Annotated[list[str] | None, typer.Argument(help="Names to check (default: all).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Check what this profile needs.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Check what this config file needs.")] = None,
+) -> None:
+    """Check weights files against their registry checksums.
+
+    Exit 5 when a file is corrupt, or when one that is needed is missing: the named ones, else
+    those the profile / config (default profile when neither is given) needs. Every problem is
+    listed, then one error line sums them up.
+    """
 
     def body() -> int:
         from cleanplate import weights
+        from cleanplate.config import load_config
+        from cleanplate.errors import WeightsError
 
         _load_registry()
-        bad = 0
+        cfg = load_config(profile=profile, config_file=config)
+        needs = weights.needed_weights(cfg)
+        needed = set(names) if names else {n.name for n in needs if n.checkpoint is None}
+        problems = [f"{n.why}: checkpoint not found: {n.checkpoint}" for n in needs
+                    if not names and n.checkpoint is not None and not Path(n.checkpoint).expanduser().exists()]
         for spec, state, path in weights.verify(names or None):
-            colour = "green" if state == "ok" else ("yellow" if state == "missing" else "red")
-            out_console.print(f"[{colour}]{state:<8}[/] {spec.name} {path or ''}", highlight=False)
-            bad += state.startswith("corrupt")
-        return 5 if bad else 0
+            need = spec.name in needed
+            colour = "green" if state == "ok" else ("red" if need or state != "missing" else "yellow")
+            tag = " (needed)" if need and not names else ""
+            out_console.print(f"[{colour}]{state:<8}[/] {spec.name}{tag} {path or ''}", highlight=False,
+                              soft_wrap=True)
+            if state.startswith("corrupt") or (state == "missing" and need):
+                problems.append(f"{spec.name} {state}")
+        if problems:
+            what = ", ".join(names) if names else f"profile '{cfg.profile}'"
+            raise WeightsError(f"{len(problems)} weights file(s) not usable ({what}): "
+                                       + "; ".join(problems))
+        return 0
 
     _guard(body)

@@ -6,8 +6,10 @@ is at most ``threshold``, or, with CLIP embeddings, when their cosine similarity
 greedily in frame order around a seed plate, so a slow pan does not chain a whole shot into one
 group: every member is within the threshold of its group's seed.
 
-The best plate of a group passes the automatic checks, has the least invented area (in whole
-percent of the frame), then is the sharpest (variance of the Laplacian).
+The best plate of a group passes the automatic checks, then has a complete mask (agreement with
+its shot neighbours' coverage and tracks), then is the sharpest (variance of the Laplacian); the
+least invented area only breaks ties between complete plates (:mod:`cleanplate.dataset.ranking`).
+Grouping searches seeds through a bucketed hash index: linear in the plates.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from cleanplate.dataset.plates import (
     step_hash,
     write_step,
 )
+from cleanplate.dataset.ranking import COMPLETE, HashIndex, completeness, rank_key, why_kept
 from cleanplate.errors import ConfigError
 from cleanplate.io.outputs import read_image_rgb
 
@@ -49,40 +52,35 @@ def dedupe_path(out: str | Path) -> Path:
     return dataset_dir(Path(out)) / "dedupe.json"
 
 
-def _rank(p: Plate, sharp: float) -> tuple[int, int, float, int]:
-    """Sort key of the best plate: passes the checks, least invented area (whole %), sharpest, earliest."""
-    return (int(p.flagged), int(round(100 * p.invented)), -sharp, p.index)
-
-
-def _why(kept: Plate, other: Plate, sharp: dict[str, float]) -> str:
-    if other.flagged and not kept.flagged:
-        return f"the kept plate passes the checks ({', '.join(other.flags)} flagged here)"
-    if round(100 * kept.invented) < round(100 * other.invented):
-        return f"the kept plate has less invented area ({100 * kept.invented:.1f} % vs {100 * other.invented:.1f} %)"
-    if sharp[kept.frame_id] > sharp[other.frame_id]:
-        return f"the kept plate is sharper ({sharp[kept.frame_id]:.0f} vs {sharp[other.frame_id]:.0f})"
-    return "the kept plate comes first"
-
-
 def _group(hashes: np.ndarray, emb: np.ndarray | None, threshold: float,
            emb_threshold: float) -> tuple[list[list[int]], list[float]]:
-    """Greedy seeded grouping in order; returns groups (indices) and each item's distance to its seed."""
+    """Greedy seeded grouping in order; returns groups (indices) and each item's distance to its seed.
+
+    Seeds are searched through a :class:`~cleanplate.dataset.ranking.HashIndex`, so the cost per
+    plate does not grow with the number of groups. With embeddings, a seed within twice the hash
+    threshold also matches when the cosine similarity is at least ``emb_threshold``.
+    """
+    index = HashIndex()
     seeds: list[int] = []
     groups: list[list[int]] = []
     dist = [0.0] * len(hashes)
     for i in range(len(hashes)):
-        if seeds:
-            s = np.asarray(seeds)
-            d = hash_distances(hashes[i], hashes[s])
+        code = (int(hashes[i, 0]), int(hashes[i, 1]))
+        cand = index.candidates(code)
+        if len(cand):
+            d = index.distances(code, cand)
             ok = d <= threshold
             if emb is not None:
+                s = np.asarray(seeds)[cand]
                 ok |= (emb[s] @ emb[i] >= emb_threshold) & (d <= 2 * threshold)
             if ok.any():
-                cand = np.flatnonzero(ok)
-                g = int(cand[np.argmin(d[cand])])
+                hits = np.flatnonzero(ok)
+                best = hits[np.lexsort((cand[hits], d[hits]))[0]]  # nearest seed, earliest on ties
+                g = int(cand[best])
                 groups[g].append(i)
-                dist[i] = float(d[g])
+                dist[i] = float(d[best])
                 continue
+        index.add(code)
         seeds.append(i)
         groups.append([i])
     return groups, dist
@@ -114,7 +112,7 @@ def dedupe(
     embedder, emb_note = maybe_clip(embeddings, checkpoint, device)
     settings = {"threshold": float(threshold), "embeddings": embedder.key if embedder else None,
                 "embedding_threshold": float(embedding_threshold) if embedder else None}
-    digest = step_hash(settings, plates)
+    digest = step_hash(settings, plates, [Path(out) / "instances_metadata.json"])
     old = read_step(path) or {}
     if old.get("hash") == digest and not force:
         return StepResult("dedupe", path, True, old.get("summary", {}))
@@ -161,21 +159,26 @@ def dedupe(
     hashes = hash_array([(frames[p.frame_id]["phash"], frames[p.frame_id]["dhash"]) for p in readable])
     groups_idx, seed_dist = _group(hashes, emb, float(threshold), float(embedding_threshold))
     sharp = {fid: float(f["sharpness"]) for fid, f in frames.items()}
+    comp = completeness(out, readable, {readable[i].frame_id: g for g, ms in enumerate(groups_idx) for i in ms})
 
     groups: list[dict[str, Any]] = []
     kept: list[str] = []
     for g, members in enumerate(groups_idx):
-        best = min(members, key=lambda i: _rank(readable[i], sharp[readable[i].frame_id]))
+        top = max(sharp[readable[i].frame_id] for i in members)
+        best = min(members, key=lambda i: rank_key(readable[i], comp[readable[i].frame_id][0],
+                                                   sharp[readable[i].frame_id], top))
         bp = readable[best]
         kept.append(bp.frame_id)
         d_best = hash_distances(hashes[best], hashes[members])
         for i, d in zip(members, d_best, strict=True):
             fr = frames[readable[i].frame_id]
             fr.update({"group": g, "invented": readable[i].invented, "flagged": readable[i].flagged,
-                       "seed_distance": round(seed_dist[i], 2)})
+                       "completeness": comp[readable[i].frame_id][0], "seed_distance": round(seed_dist[i], 2)})
+            if comp[readable[i].frame_id][0] < COMPLETE:
+                fr["incomplete"] = comp[readable[i].frame_id][1]
             if i != best:
                 dropped[readable[i].frame_id] = (f"near-duplicate of {bp.frame_id} (distance {d:.1f}); "
-                                                 f"{_why(bp, readable[i], sharp)}")
+                                                 f"{why_kept(bp, readable[i], comp, sharp)}")
         groups.append({"id": g, "kept": bp.frame_id, "members": [readable[i].frame_id for i in members],
                        "max_distance": round(float(d_best.max()), 2)})
     order = {p.frame_id: p.index for p in readable}

@@ -37,6 +37,7 @@ from cleanplate.dataset.plates import (
     step_hash,
     write_step,
 )
+from cleanplate.dataset.ranking import COMPLETE, completeness
 from cleanplate.errors import ConfigError, FrameError, OutputError
 from cleanplate.io.frames import VIDEO_EXTS, VideoSource, load_image
 from cleanplate.io.outputs import atomic_write_bytes, read_mask, write_image
@@ -122,6 +123,18 @@ def _with_originals(plates: list[Plate], needed: bool) -> Iterator[tuple[Plate, 
             yield p, "original frame not found in the video"
 
 
+def untrusted(p: Plate, comp: tuple[float, str] | None) -> str | None:
+    """Why a usable plate cannot be trusted unseen (a flagged or failed check, an incomplete mask), or None."""
+    if p.flagged:
+        return f"flagged by the checks: {', '.join(p.flags)}"
+    checks = p.checks or {}
+    if checks.get("error") or checks.get("status") not in (None, "ok"):
+        return f"flagged by the checks: they failed ({checks.get('error') or checks.get('status')})"
+    if comp is not None and comp[0] < COMPLETE:
+        return f"flagged by the checks: mask looks incomplete ({comp[1]})"
+    return None
+
+
 def _validate(fmt: str, trigger: str, repeats: int, concept: str, resolution: int, batch_size: int,
               mask_form: str, bucket_steps: int, min_b: int, max_b: int) -> None:
     if fmt not in FORMATS:
@@ -166,8 +179,9 @@ def export_lora(
     progress: ProgressFn | None = None,
 ) -> StepResult:
     """Write the training set for the plates of ``out`` into ``dataset``; the step JSON goes to
-    ``OUT/dataset/export.json``. Failed frames are always left out, flagged ones unless
-    ``include_flagged``, near-duplicates when ``dedupe.json`` is there and ``use_dedupe``."""
+    ``OUT/dataset/export.json``. Failed frames are always left out; flagged ones (a flagged or failed
+    check, or a mask less complete than its shot neighbours': :func:`untrusted`) unless
+    ``include_flagged``; near-duplicates when ``dedupe.json`` is there and ``use_dedupe``."""
     out, root = Path(out), Path(dataset).expanduser().resolve()
     concept = slug(concept)
     min_b = min_bucket_reso or max(bucket_steps, resolution // 4 // bucket_steps * bucket_steps)
@@ -178,14 +192,15 @@ def export_lora(
     plates = load_plates(out)
     warnings: list[str] = []
     dd = read_step(dedupe_path(out)) if use_dedupe else None
-    if dd is not None and dd.get("hash") != step_hash(dd.get("settings") or {}, plates):
+    if dd is not None and dd.get("hash") != step_hash(dd.get("settings") or {}, plates,
+                                                      [out / "instances_metadata.json"]):
         warnings.append("dedupe.json is older than the plates: rerun `cleanplate dedupe` to refresh the kept list")
     settings = {"format": fmt, "dataset": str(root), "trigger": trigger, "repeats": repeats, "concept": concept,
                 "resolution": resolution, "batch_size": batch_size, "caption": caption,
                 "include_flagged": include_flagged, "masked_loss": masked_loss,
                 "mask_form": mask_form if masked_loss else None, "bucket": bucket,
                 "buckets": [min_b, max_b, bucket_steps], "use_dedupe": use_dedupe}
-    digest = step_hash(settings, plates, [dedupe_path(out), organize_path(out)])
+    digest = step_hash(settings, plates, [dedupe_path(out), organize_path(out), out / "instances_metadata.json"])
     old = read_step(path) or {}
     if (old.get("hash") == digest and not force and (root / MARKER).is_file()
             and all((root / f).is_file() for f in old.get("files") or [])):
@@ -195,14 +210,18 @@ def export_lora(
         raise OutputError(f"{root} is not empty and holds no cleanplate export: choose an empty folder (or --force)")
 
     kept = set(dd["kept"]) if dd is not None and isinstance(dd.get("kept"), list) else None
+    shots_from = dd if dd is not None else (read_step(dedupe_path(out)) or {})  # groups stand in for shots
+    dd_frames = shots_from.get("frames") if isinstance(shots_from.get("frames"), dict) else {}
+    comp = completeness(out, plates, {fid: f["group"] for fid, f in dd_frames.items()
+                                      if isinstance(f, dict) and isinstance(f.get("group"), int)})
     excluded: dict[str, str] = {}
     chosen: list[Plate] = []
     for p in plates:
         why = exclusion(p)
         if why is None and kept is not None and p.frame_id not in kept:
             why = "near-duplicate (dedupe)"
-        if why is None and p.flagged and not include_flagged:
-            why = f"flagged by the checks: {', '.join(p.flags)}"
+        if why is None and not include_flagged:
+            why = untrusted(p, comp.get(p.frame_id))
         if why is None and masked_loss and p.mask_path is None:
             why = "no removal mask (masks/<frame>.png)"
         if why is None:

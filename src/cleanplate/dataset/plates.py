@@ -19,7 +19,7 @@ from cleanplate.errors import InputError
 from cleanplate.io.outputs import Layout, write_json
 
 DATASET_DIR = "dataset"
-STEP_VERSION = 1  # bump when a step's output format or algorithm changes: old JSONs are then redone
+STEP_VERSION = 2  # bump when a step's output format or algorithm changes: old JSONs are then redone
 
 ProgressFn = Callable[[Any], None]
 """Receives :class:`cleanplate.pipeline.ProgressEvent` objects (stage ``dedupe``, ``organize``, ``export``)."""

@@ -31,7 +31,7 @@ import numpy as np
 
 from cleanplate import weights
 from cleanplate.config import Config, LamaConfig
-from cleanplate.devices import onnx_session
+from cleanplate.devices import onnx_session, to_device
 from cleanplate.errors import BackendUnavailableError, ConfigError, FrameError, WeightsError
 from cleanplate.fill.base import INPAINTERS
 from cleanplate.fill.lama_strategies import ModelInput, Region, content_size, plan_regions, prepare, restore
@@ -131,7 +131,8 @@ class _TorchScriptModel:
     fixed = None
     max_batch = None
 
-    def __init__(self, path: Path, device: str, threads: int | None) -> None:
+    def __init__(self, path: Path, device: str, threads: int | None, precision: str = "auto",
+                 optimize: bool = False) -> None:
         try:
             import torch
         except ImportError:
@@ -160,9 +161,15 @@ class _TorchScriptModel:
         except Exception as exc:  # torch raises RuntimeError, pickle errors, ... for non-TorchScript zips
             raise WeightsError(f"{path} is not a TorchScript LaMa model: {_one_line(exc)}") from None
         self._model = model.eval().to(device)
+        self._optimize = False
         self._amp: Any = None
         reference = self._probe(path)
-        self.precision = self._pick_precision(reference)
+        self.precision = self._pick_precision(reference, precision)
+        if optimize:  # fill.lama.compile: frozen graph, fused for inference, the profiling optimiser on
+            with warnings.catch_warnings():  # deprecated with TorchScript itself; LaMa ships only as it
+                warnings.simplefilter("ignore", FutureWarning)
+                self._model = torch.jit.optimize_for_inference(torch.jit.freeze(self._model))
+            self._optimize = True
 
     def _run(self, image: np.ndarray, mask: np.ndarray) -> Any:
         """The model's raw output (whatever it returns) for numpy inputs.
@@ -174,8 +181,9 @@ class _TorchScriptModel:
         """
         torch = self._torch
         amp = torch.autocast("cuda", dtype=self._amp) if self._amp is not None else contextlib.nullcontext()
-        with torch.inference_mode(), torch.jit.optimized_execution(False), amp:
-            return self._model(torch.from_numpy(image).to(self.device), torch.from_numpy(mask).to(self.device))
+        with torch.inference_mode(), torch.jit.optimized_execution(self._optimize), amp:
+            return self._model(to_device(torch.from_numpy(image), self.device),
+                               to_device(torch.from_numpy(mask), self.device))
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         out = self._run(image, mask)
@@ -195,14 +203,17 @@ class _TorchScriptModel:
             raise WeightsError(f"{path} is not a LaMa model: model(image, mask) gave {got}, expected (1, 3, 64, 72)")
         return out.float().cpu().numpy()
 
-    def _pick_precision(self, reference: np.ndarray) -> str:
-        """On CUDA, keep autocast (fp16, then bf16) only if the model runs under it and gives the fp32 result."""
+    def _pick_precision(self, reference: np.ndarray, precision: str = "auto") -> str:
+        """On CUDA, keep autocast (fp16, then bf16; only the one ``run.precision`` names, if it names
+        one) only if the model runs under it and gives the fp32 result."""
         torch = self._torch
-        if self.device != "cuda":
+        if self.device != "cuda" or precision == "fp32":
             return "fp32"
         candidates = [(torch.float16, "fp16")]
         if torch.cuda.is_bf16_supported():
             candidates.append((torch.bfloat16, "bf16"))
+        if precision != "auto":
+            candidates = [c for c in candidates if c[1] == precision]
         image, mask = _probe_input()
         for dtype, label in candidates:
             self._amp = dtype
@@ -266,7 +277,8 @@ class _OnnxModel:
 
 # --- loading -----------------------------------------------------------------------------------
 
-def load_model(lama: LamaConfig, device: str, threads: int | None) -> tuple[_Model, WeightsUse]:
+def load_model(lama: LamaConfig, device: str, threads: int | None,
+               precision: str = "auto") -> tuple[_Model, WeightsUse]:
     """Find the weights (registry name or ``lama.checkpoint``) and load them in the right format.
 
     Raises :class:`ConfigError` when ``lama.format`` contradicts the registered weights,
@@ -292,7 +304,7 @@ def load_model(lama: LamaConfig, device: str, threads: int | None) -> tuple[_Mod
         auto = False
     model: _Model
     if fmt == "torchscript":
-        model = _TorchScriptModel(path, device, threads)
+        model = _TorchScriptModel(path, device, threads, precision, lama.compile)
     else:
         model = _OnnxModel(path, device, threads, auto=auto)
     return model, use
@@ -309,7 +321,7 @@ class LamaInpainter:
     def __init__(self, config: Config, device: str) -> None:
         self._lama = config.fill.lama
         self._batch_size = config.fill.batch_size
-        self._model, self._weights = load_model(self._lama, device, config.run.threads)
+        self._model, self._weights = load_model(self._lama, device, config.run.threads, config.run.precision)
 
     def weights_used(self) -> list[WeightsUse]:
         return [self._weights]

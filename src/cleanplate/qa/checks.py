@@ -22,6 +22,8 @@ import numpy as np
 
 from cleanplate.config import Config, QAConfig
 from cleanplate.qa.metrics import flat_score, residue_score, seam_score
+from cleanplate.qa.residue import shot_residue_score
+from cleanplate.qa.shot import ShotEvidence, shot_evidence
 from cleanplate.records import CheckFrame
 from cleanplate.weights import WeightsUse
 
@@ -86,36 +88,69 @@ class PlateChecker:
         return hit
 
     def check_shot(self, frames: list[CheckFrame]) -> list[dict[str, Any]]:
-        """Score the plates of (part of) one shot; one result dict per frame, in order."""
-        return [self.check(f.image, f.plate, f.mask, saliency=f.saliency) for f in frames]
+        """Score the plates of (part of) one shot, frames in order; one result dict per frame.
+
+        With three or more frames of one size, the residue check also uses the shot: each frame's
+        registered neighbours give a background model (:mod:`cleanplate.qa.shot`), so a plate
+        that matches the background is not residue and a character part the mask missed is
+        (:func:`cleanplate.qa.residue.shot_residue_score`). The result's ``detail`` then holds
+        ``residue_missed`` and ``shot_neighbours``. Fewer frames: each is checked alone.
+        """
+        if len(frames) < 3 or len({f.image.shape for f in frames}) != 1:
+            return [self.check(f.image, f.plate, f.mask, saliency=f.saliency) for f in frames]
+        evidence = shot_evidence([f.image for f in frames], [f.mask for f in frames])
+        areas = [float(f.mask.mean()) for f in frames]
+        out = []
+        for k, (f, ev) in enumerate(zip(frames, evidence, strict=True)):
+            others = [a for j, a in enumerate(areas) if j != k and a > 0]
+            ref = float(np.median(others)) if others else 0.0
+            out.append(self.check(f.image, f.plate, f.mask, saliency=f.saliency, evidence=ev, ref_fraction=ref))
+        return out
 
     def check(self, image: np.ndarray, plate: np.ndarray, mask: np.ndarray,
-              saliency: np.ndarray | None = None) -> dict[str, Any]:
+              saliency: np.ndarray | None = None, evidence: ShotEvidence | None = None,
+              ref_fraction: float = 0.0) -> dict[str, Any]:
         """Score one plate.
 
         ``image`` and ``plate`` are HxWx3 uint8 RGB (the frame and its clean plate), ``mask``
         the HxW bool removal mask that was filled. ``saliency`` (HxW float32 in [0, 1]): the
         frame's saliency map from the segment stage, reused instead of running the model on the
         frame again; without it the original's saliency is computed and cached for the last few
-        frames, so checking several plates of one frame runs the model on it once.
+        frames, so checking several plates of one frame runs the model on it once. ``evidence``
+        (from :func:`cleanplate.qa.shot.shot_evidence`) switches the residue check to the shot-aware
+        one; ``ref_fraction`` is the shot's typical mask coverage, used when this mask is empty.
         """
         if image.shape != plate.shape or image.shape[:2] != mask.shape:
             raise ValueError(f"shapes differ: image {image.shape}, plate {plate.shape}, mask {mask.shape}")
-        if not mask.any():
+        if not mask.any() and evidence is None:
             return {"residue": 0.0, "flat": 0.0, "seam": 0.0, "flags": []}
         img, pl, m = _scaled(image, plate, mask, self.work_side)
         if saliency is not None and saliency.shape == mask.shape and self.model_matches_segment:
             sal = cv2.resize(saliency.astype(np.float32), (m.shape[1], m.shape[0]), interpolation=cv2.INTER_AREA)
         else:
             sal = self._saliency(img, cache=True)
-        residue, kept, left = residue_score(img, pl, m, sal, self._saliency(pl))
-        flat, flat_fill, flat_ring = flat_score(pl, m)
-        seam = seam_score(pl, m)
+        sal_pl = self._saliency(pl) if m.any() else None
+        detail: dict[str, Any] = {}
+        if evidence is not None:
+            h, w = evidence.valid.shape
+            small = [cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA) for a in (img, pl, sal)]
+            small_m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) >= 0.5
+            small_sp = None if sal_pl is None else cv2.resize(sal_pl, (w, h), interpolation=cv2.INTER_AREA)
+            residue, parts = shot_residue_score(small[0], small[1], small_m, small[2], small_sp, evidence,
+                                                ref_area=ref_fraction * h * w)
+            detail.update({"residue_kept": parts["kept"], "residue_left_over": parts["left_over"],
+                           "residue_missed": parts["missed"], "shot_neighbours": evidence.neighbours})
+        else:
+            residue, kept, left = (residue_score(img, pl, m, sal, sal_pl) if sal_pl is not None
+                                   else (0.0, 0.0, 0.0))
+            detail.update({"residue_kept": round(kept, 4), "residue_left_over": round(left, 4)})
+        flat, flat_fill, flat_ring = flat_score(pl, m) if m.any() else (0.0, 0.0, 0.0)
+        seam = seam_score(pl, m) if m.any() else 0.0
         scores = {"residue": residue, "flat": flat, "seam": seam}
         out: dict[str, Any] = {k: round(float(v), 4) for k, v in scores.items()}
         out["flags"] = [k for k in CHECKS if scores[k] > self.thresholds[k]]
-        out["detail"] = {"residue_kept": round(kept, 4), "residue_left_over": round(left, 4),
-                         "flat_fill": round(flat_fill, 4), "flat_ring": round(flat_ring, 4)}
+        detail.update({"flat_fill": round(flat_fill, 4), "flat_ring": round(flat_ring, 4)})
+        out["detail"] = detail
         return out
 
     def weights_used(self) -> list[WeightsUse]:

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
     from cleanplate.config import Sam2Config
 
+LOWRES_STABILITY_MARGIN = 0.1
+"""``lowres_filter``: masks whose low-resolution stability is this far below the threshold are
+dropped before upsampling (the exact threshold is applied at full resolution after)."""
+
 Box = tuple[int, int, int, int]
 """XYXY in pixels: x0, y0 inclusive; x1, y1 exclusive (a crop box)."""
 
@@ -237,6 +241,8 @@ class Predictor(Protocol):
 
     def set_image(self, image: np.ndarray) -> None: ...
 
+    def use_embedding(self, emb: Any, hw: tuple[int, int]) -> None: ...
+
     def decode(self, points: np.ndarray | None, boxes: np.ndarray | None,
                multimask: bool) -> tuple[torch.Tensor, torch.Tensor]: ...
 
@@ -296,12 +302,17 @@ class MaskGenerator:
         self.grids = layer_point_grids(params.points_per_side, params.crop_n_layers,
                                        params.crop_n_points_downscale_factor)
 
-    def generate(self, image: np.ndarray) -> tuple[Candidates, BatchStats]:
-        """Masks of an HxWx3 uint8 RGB frame, after every filter and NMS, best first."""
+    def generate(self, image: np.ndarray, embedding: Any = None) -> tuple[Candidates, BatchStats]:
+        """Masks of an HxWx3 uint8 RGB frame, after every filter and NMS, best first.
+
+        ``embedding``: the frame's image embedding when already computed (a batched encoder call,
+        :meth:`Sam2Predictor.embed_batch`); it stands for the whole-frame crop.
+        """
         hw = (int(image.shape[0]), int(image.shape[1]))
         stats = BatchStats()
         crops = crop_boxes(hw, self.p.crop_n_layers, self.p.crop_overlap_ratio)
-        data = Candidates.cat([self._crop(image, box, layer, hw, stats) for box, layer in crops])
+        data = Candidates.cat([self._crop(image, box, layer, hw, stats, embedding if layer == 0 else None)
+                               for box, layer in crops])
         if len(crops) > 1 and len(data):
             area = (data.crops[:, 2] - data.crops[:, 0]) * (data.crops[:, 3] - data.crops[:, 1])
             data = data.take(nms(data.boxes, 1.0 / area, self.p.crop_nms_thresh))
@@ -311,11 +322,14 @@ class MaskGenerator:
         return data, stats
 
     def _crop(self, image: np.ndarray, box: Box, layer: int, hw: tuple[int, int],
-              stats: BatchStats) -> Candidates:
+              stats: BatchStats, embedding: Any = None) -> Candidates:
         x0, y0, x1, y1 = box
         crop = image[y0:y1, x0:x1]
         ch, cw = crop.shape[:2]
-        self.predictor.set_image(crop)  # the one embedding of this crop, reused by every batch
+        if embedding is not None:
+            self.predictor.use_embedding(embedding, (ch, cw))
+        else:
+            self.predictor.set_image(crop)  # the one embedding of this crop, reused by every batch
         points = self.grids[layer] * np.array([[cw, ch]], dtype=np.float64)
 
         def one(start: int, stop: int) -> Candidates:
@@ -343,6 +357,14 @@ class MaskGenerator:
         pts = pts[keep.cpu().numpy()]
         if len(iou) == 0:
             return Candidates()
+        if p.lowres_filter and p.stability_score_thresh > 0:
+            # a first stability cut on the low-resolution logits, so that only plausible masks are
+            # upsampled; the margin keeps masks whose low- and full-resolution scores differ a little
+            low_stab = stability_score(low, p.mask_threshold, p.stability_score_offset)
+            first = low_stab >= p.stability_score_thresh - LOWRES_STABILITY_MARGIN
+            low, iou, pts = low[first], iou[first], pts[first.cpu().numpy()]
+            if len(iou) == 0:
+                return Candidates()
         logits = self.predictor.upsample(low[:, None], crop_hw)[:, 0]  # (K,H,W) at crop size
         stab = stability_score(logits, p.mask_threshold, p.stability_score_offset)
         keep = stab >= p.stability_score_thresh if p.stability_score_thresh > 0 else stab == stab

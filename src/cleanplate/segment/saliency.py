@@ -43,10 +43,15 @@ MODEL_INFO: dict[str, SaliencyModelInfo] = {
 
 
 class SaliencyPredictor:
-    """Wraps a loaded saliency model: ``predict(image)`` -> HxW float32 map in [0, 1]."""
+    """Wraps a loaded saliency model: ``predict(image)`` -> HxW float32 map in [0, 1].
+
+    ``predict_batch(images)`` does the same for a list of frames: one model call per ``max_batch``
+    frames when the model takes a batch (a dynamic first input dimension), else one per frame;
+    either way each map equals ``predict`` of that frame.
+    """
 
     def __init__(self, model: str, device: str, checkpoint: str | None = None, input_size: int | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, max_batch: int = 8) -> None:
         self.weights = resolve(model, checkpoint)
         self.info = MODEL_INFO.get(model, MODEL_INFO["u2netp"])
         self.session = onnx_session(self.weights.path, device, threads or (os.cpu_count() or 1))
@@ -54,22 +59,41 @@ class SaliencyPredictor:
         self.input_name = inp.name
         fixed = inp.shape[2] if isinstance(inp.shape[2], int) else None
         self.input_size = input_size or fixed or self.info.input_size
+        self.max_batch = max_batch if not isinstance(inp.shape[0], int) else max(1, min(max_batch, inp.shape[0]))
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """Saliency of an HxWx3 uint8 RGB image as an HxW float32 map in [0, 1] (min-max normalised)."""
+    def _preprocess(self, image: np.ndarray) -> np.ndarray:
+        """HxWx3 uint8 RGB -> 3xSxS float32, normalised as the model was trained."""
         h, w = image.shape[:2]
         s = self.input_size
         x = cv2.resize(image, (s, s), interpolation=cv2.INTER_AREA if max(h, w) > s else cv2.INTER_LINEAR)
         x = x.astype(np.float32) / 255.0
         x = (x - np.array(self.info.mean, np.float32)) / np.array(self.info.std, np.float32)
-        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
-        out = self.session.run(None, {self.input_name: x})[0]
+        return x.transpose(2, 0, 1)
+
+    def _postprocess(self, out: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+        """One model output (any shape ending in h', w') -> HxW float32 map in [0, 1]."""
         sal = np.asarray(out, dtype=np.float32).reshape(out.shape[-2], out.shape[-1])
         if self.info.sigmoid:
             sal = 1.0 / (1.0 + np.exp(-sal))
         lo, hi = float(sal.min()), float(sal.max())
         sal = (sal - lo) / (hi - lo) if hi - lo > 1e-8 else np.zeros_like(sal)
-        return cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(sal, (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Saliency of an HxWx3 uint8 RGB image as an HxW float32 map in [0, 1] (min-max normalised)."""
+        x = np.ascontiguousarray(self._preprocess(image)[None])
+        out = self.session.run(None, {self.input_name: x})[0]
+        return self._postprocess(out[0], image.shape[:2])
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        """Saliency maps of HxWx3 uint8 RGB images (sizes may differ): one HxW float32 map each."""
+        maps: list[np.ndarray] = []
+        for start in range(0, len(images), self.max_batch):
+            chunk = images[start:start + self.max_batch]
+            x = np.ascontiguousarray(np.stack([self._preprocess(im) for im in chunk]))
+            out = self.session.run(None, {self.input_name: x})[0]
+            maps.extend(self._postprocess(o, im.shape[:2]) for o, im in zip(out, chunk, strict=True))
+        return maps
 
 
 def hysteresis(sal: np.ndarray, high: float, low: float) -> np.ndarray:
@@ -98,7 +122,14 @@ class SaliencySegmenter:
         self.predictor = SaliencyPredictor(sc.model, device, input_size=sc.input_size, threads=config.run.threads)
 
     def segment(self, image: np.ndarray) -> SegmentResult:
-        sal = self.predictor.predict(image)
+        """Characters of one HxWx3 uint8 RGB frame."""
+        return self._result(self.predictor.predict(image))
+
+    def segment_batch(self, images: list[np.ndarray]) -> list[SegmentResult]:
+        """:meth:`segment` of each frame, the saliency model run on the frames as batches."""
+        return [self._result(sal) for sal in self.predictor.predict_batch(images)]
+
+    def _result(self, sal: np.ndarray) -> SegmentResult:
         binary = hysteresis(sal, self.threshold, self.low_threshold)
         instances = []
         for comp in components(binary, self.min_size):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cleanplate.config import Config
+from cleanplate.devices import autocast_dtype, to_device
 from cleanplate.errors import BackendUnavailableError, ConfigError, FrameError, WeightsError
 from cleanplate.masks import remove_small_regions
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
@@ -128,6 +129,13 @@ def oom_errors() -> tuple[type[BaseException], ...]:
     return (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),)
 
 
+def compile_encoder(model: Any) -> None:
+    """``torch.compile`` the image encoder of a loaded model, once (``segment.sam2.compile``)."""
+    if not getattr(model, "_cleanplate_compiled", False):
+        model.vision_encoder.compile(dynamic=False)
+        model._cleanplate_compiled = True
+
+
 # --- predictor ----------------------------------------------------------------------------------
 
 class Sam2Predictor:
@@ -138,15 +146,11 @@ class Sam2Predictor:
     side/H (what ``Sam2Processor`` does).
     """
 
-    def __init__(self, model: Any, processor: Any, device: str) -> None:
-        import torch
-
+    def __init__(self, model: Any, processor: Any, device: str, precision: str = "auto") -> None:
         self.model, self.processor, self.device = model, processor, device
         self.side = int(model.config.prompt_encoder_config.image_size)
         self.oom_errors = oom_errors()
-        self.dtype = None
-        if device == "cuda" and torch.cuda.is_bf16_supported():
-            self.dtype = torch.bfloat16
+        self.dtype = autocast_dtype(device, precision)
         self._emb: list[torch.Tensor] | None = None
         self._hw = (0, 0)
         self.encoder_calls = 0
@@ -161,18 +165,34 @@ class Sam2Predictor:
 
     def set_image(self, image: np.ndarray) -> None:
         """Compute and keep the image embedding of an HxWx3 uint8 RGB image."""
+        self._emb = None
+        (emb,) = self.embed_batch([image])
+        self.use_embedding(emb, (int(image.shape[0]), int(image.shape[1])))
+
+    def embed_batch(self, images: list[np.ndarray]) -> list[list[torch.Tensor]]:
+        """Image embeddings of HxWx3 uint8 RGB images, the encoder run once on the whole batch.
+
+        On CUDA the batch goes host -> device from pinned memory without blocking the host. One
+        embedding per image (a list of feature maps with batch dimension 1), for :meth:`use_embedding`.
+        """
         import torch
 
-        self._emb = None
+        if not images:
+            return []
         t0 = time.perf_counter()
-        inputs = self.processor(images=image, return_tensors="pt")
-        pixels = inputs["pixel_values"].to(self.device)
+        pixels = self.processor(images=list(images), return_tensors="pt")["pixel_values"]
+        pixels = to_device(pixels, self.device)
         with torch.inference_mode(), self._autocast():
-            self._emb = self.model.get_image_embeddings(pixels)
+            emb = self.model.get_image_embeddings(pixels)
         self.sync()
-        self._hw = (int(image.shape[0]), int(image.shape[1]))
         self.encoder_calls += 1
         self.encoder_seconds += time.perf_counter() - t0
+        return [[e[i:i + 1] for e in emb] for i in range(len(images))]
+
+    def use_embedding(self, emb: list[torch.Tensor], hw: tuple[int, int]) -> None:
+        """Decode the next prompts against ``emb`` (from :meth:`embed_batch`) of an image of size ``hw``."""
+        self._emb = emb
+        self._hw = (int(hw[0]), int(hw[1]))
 
     def decode(self, points: np.ndarray | None, boxes: np.ndarray | None,
                multimask: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -223,6 +243,11 @@ class Sam2Predictor:
 
 # --- the backend --------------------------------------------------------------------------------
 
+def _check_frame(image: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise FrameError(f"sam2 expects an HxWx3 uint8 RGB frame, got {image.shape} {image.dtype}")
+
+
 @SEGMENTERS.register("sam2")
 class Sam2Segmenter:
     """SAM2 instances, then character selection; see the module docstring."""
@@ -248,7 +273,9 @@ class Sam2Segmenter:
             files = sorted(Path(self.weights.path).glob("*.safetensors")) if Path(self.weights.path).is_dir() else []
             if files:
                 self.weights = replace(self.weights, sha256=file_digest(files[0]))
-        self.predictor = Sam2Predictor(model, processor, device)
+        if self.p.compile:
+            compile_encoder(model)
+        self.predictor = Sam2Predictor(model, processor, device, config.run.precision)
         self.generator = MaskGenerator(self.predictor, self.p)
         self.saliency = None
         if self.cfg.select == "salient" or self.cfg.prompts == "salient-boxes":
@@ -264,23 +291,49 @@ class Sam2Segmenter:
 
     def segment(self, image: np.ndarray) -> SegmentResult:
         """Instances of one HxWx3 uint8 RGB frame, characters selected; facts in ``extra``."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise FrameError(f"sam2 expects an HxWx3 uint8 RGB frame, got {image.shape} {image.dtype}")
+        _check_frame(image)
+        return self._segment(image, None, None)
+
+    def segment_batch(self, images: list[np.ndarray]) -> list[SegmentResult]:
+        """:meth:`segment` of each frame; the image encoder (and the saliency model) run on the
+        frames as batches of ``segment.sam2.encoder_batch``. A frame the batch cannot take (out of
+        memory) makes the batch fall back to frame by frame."""
+        for image in images:
+            _check_frame(image)
+        out: list[SegmentResult] = []
+        step = self.p.encoder_batch
+        for start in range(0, len(images), step):
+            chunk = images[start:start + step]
+            sals: list[Any] = (self.saliency.predict_batch(chunk) if self.saliency is not None
+                               else [None] * len(chunk))
+            embs: list[Any] = [None] * len(chunk)
+            whole_frame = self.cfg.prompts == "salient-boxes" or self.p.crop_n_layers == 0
+            if whole_frame and len(chunk) > 1:
+                try:
+                    embs = self.predictor.embed_batch(chunk)
+                except self.predictor.oom_errors:
+                    self.predictor.empty_cache()
+            out.extend(self._segment(im, s, e) for im, s, e in zip(chunk, sals, embs, strict=True))
+        return out
+
+    def _segment(self, image: np.ndarray, sal: np.ndarray | None, emb: Any) -> SegmentResult:
+        """One frame; ``sal`` and ``emb``: its saliency map and image embedding when already computed."""
         hw = (int(image.shape[0]), int(image.shape[1]))
         t0 = time.perf_counter()
-        sal = self.saliency.predict(image) if self.saliency is not None else None
+        if sal is None and self.saliency is not None:
+            sal = self.saliency.predict(image)
         t_sal = time.perf_counter()
         calls, enc_s = self.predictor.encoder_calls, self.predictor.encoder_seconds
         stats = BatchStats()
         try:
             if self.cfg.prompts == "grid":
-                cands, stats = self.generator.generate(image)
+                cands, stats = self.generator.generate(image, embedding=emb)
                 instances = [Instance(mask=m, bbox=bbox_xywh(m), area=int(m.sum()), score=float(cands.iou[k]),
                                       predicted_iou=float(cands.iou[k]), stability_score=float(cands.stability[k]),
                                       point=(float(cands.points[k, 0]), float(cands.points[k, 1])))
                              for k, m in enumerate(r.decode() for r in cands.rles)]
             elif sal is not None:
-                instances = self._prompted(image, sal, stats)
+                instances = self._prompted(image, sal, stats, emb)
             else:
                 raise RuntimeError("prompts: salient-boxes without a saliency model")
         except self.predictor.oom_errors as exc:  # the image encoder itself did not fit
@@ -305,14 +358,17 @@ class Sam2Segmenter:
         })
         return SegmentResult(chars, extra)
 
-    def _prompted(self, image: np.ndarray, sal: np.ndarray, stats: BatchStats) -> list[Instance]:
+    def _prompted(self, image: np.ndarray, sal: np.ndarray, stats: BatchStats, emb: Any = None) -> list[Instance]:
         """``prompts: salient-boxes``: one mask per saliency component, from its box and peak."""
         prompts = saliency_prompts(sal, self.cfg.saliency.threshold, self.cfg.min_instance_size)
         if not prompts:
             stats.points_per_batch_used = self.generator.points_per_batch
             return []
         hw = (int(image.shape[0]), int(image.shape[1]))
-        self.predictor.set_image(image)
+        if emb is not None:
+            self.predictor.use_embedding(emb, hw)
+        else:
+            self.predictor.set_image(image)
         boxes = np.array([p.box for p in prompts], dtype=np.float32)
         points = np.array([p.point for p in prompts], dtype=np.float32)
         p = self.p

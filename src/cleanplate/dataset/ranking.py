@@ -1,0 +1,188 @@
+"""Which plate of a group to keep, and a near-duplicate index that stays linear in the plates.
+
+**Mask completeness** (:func:`completeness`): a mask that missed part of a character gives a plate
+that still shows it, and it also has *less* invented area, so the least-invented plate is the
+one to distrust. Each plate's mask is compared with its shot neighbours' (the frames of the same
+shot within :data:`WINDOW` frames; without shot ids, the frames within that window):
+
+* coverage: the plate's masked fraction relative to the median of its neighbours' (capped at 1);
+* tracks (when the segment records carry ``track_id``\\ s): the share of the tracks seen both before
+  and after the frame in the window that the frame's characters include.
+
+The completeness is the smaller of the two, in [0, 1]; a plate is *complete* at
+:data:`COMPLETE` or more.
+
+**Rank** (:func:`rank_key`): passes every check, then complete masks (incomplete ones by
+completeness), then sharpness (in 5 % steps of the group's sharpest), then the least invented
+area (whole percent) among complete plates only, then frame order.
+
+**Index** (:class:`HashIndex`): 128-bit codes (pHash + dHash) cut into eight 16-bit chunks, one
+bucket table per chunk; a query probes its chunks and their 16 one-bit neighbours. Every code
+within a total Hamming distance of 15 bits (mean 7.5) is found (pigeonhole: some chunk then differs
+by at most one bit); up to the threshold beyond that, a match is found when one chunk differs by
+at most a bit, and always when it is among the :data:`RECENT` latest seeds, which are compared
+exactly (near-duplicates are mostly neighbours in time). Cost per query: 136 probes plus the
+codes that share a chunk, not the number of seeds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cleanplate.dataset.plates import Plate
+
+WINDOW = 12
+"""Frames on either side compared for mask completeness."""
+COMPLETE = 0.75
+"""Completeness at or above which a mask counts as complete."""
+RECENT = 256
+"""Latest group seeds compared exactly by :class:`HashIndex`."""
+
+_CHUNKS = 8
+_BITS = 16
+_FLIPS = np.array([0] + [1 << b for b in range(_BITS)], dtype=np.int64)
+
+
+def _segment_records(out: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = json.loads((Path(out) / "instances_metadata.json").read_text(encoding="utf-8"))
+        frames = data.get("frames")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return frames if isinstance(frames, dict) else {}
+
+
+def _tracks(rec: dict[str, Any]) -> set[int]:
+    out = set()
+    for inst in rec.get("instances") or []:
+        if isinstance(inst, dict) and inst.get("character", True) and isinstance(inst.get("track_id"), int):
+            out.add(int(inst["track_id"]))
+    return out
+
+
+def completeness(out: str | Path, plates: Sequence[Plate],
+                 groups: dict[str, int] | None = None) -> dict[str, tuple[float, str]]:
+    """Mask completeness of each plate (see the module docstring): ``{frame_id: (score, why)}``.
+
+    Neighbours are frames of the same shot (``shot_id`` of the fill or segment record); frames
+    without one use their near-duplicate group from ``groups`` (frame id -> group) instead; a
+    frame with neither is not compared (score 1). Linear in the plates: one pass over a window
+    of :data:`WINDOW` frames either side.
+    """
+    seg = _segment_records(Path(out))
+    ordered = sorted((p for p in plates if p.status == "ok"), key=lambda p: p.index)
+    shots: list[Any] = []
+    for p in ordered:
+        shot = p.shot_id if p.shot_id is not None else (seg.get(p.frame_id) or {}).get("shot_id")
+        if shot is None and groups is not None and p.frame_id in groups:
+            shot = ("group", groups[p.frame_id])
+        shots.append(shot)
+    cov = np.array([p.coverage for p in ordered], dtype=np.float64)
+    tracks = [_tracks(seg.get(p.frame_id) or {}) for p in ordered]
+    result: dict[str, tuple[float, str]] = {}
+    n = len(ordered)
+    for k, p in enumerate(ordered):
+        lo, hi = max(0, k - WINDOW), min(n, k + WINDOW + 1)
+        near = [] if shots[k] is None else [j for j in range(lo, hi) if j != k and shots[j] == shots[k]]
+        around = [cov[j] for j in near if cov[j] > 0]
+        score, why = 1.0, ("no shot neighbours to compare with" if not near else "coverage as its neighbours'")
+        if around:
+            med = float(np.median(around))
+            c = min(1.0, cov[k] / med) if med > 0 else 1.0
+            if c < score:
+                score, why = c, f"coverage {100 * cov[k]:.1f} % vs {100 * med:.1f} % in the shot around it"
+        before = set().union(*(tracks[j] for j in near if j < k)) if near else set()
+        after = set().union(*(tracks[j] for j in near if j > k)) if near else set()
+        spanning = before & after
+        if spanning:
+            t = len(spanning & tracks[k]) / len(spanning)
+            if t < score:
+                missing = sorted(spanning - tracks[k])
+                score, why = t, f"track(s) {', '.join(map(str, missing))} seen before and after are missing here"
+        result[p.frame_id] = (round(score, 4), why)
+    return result
+
+
+def rank_key(p: Plate, complete: float, sharp: float, group_sharpest: float) -> tuple[Any, ...]:
+    """Sort key of the best plate of a group (smallest first); see the module docstring."""
+    is_complete = complete >= COMPLETE
+    rel_sharp = round(20 * sharp / group_sharpest) if group_sharpest > 0 else 0
+    return (int(p.flagged), int(not is_complete), 0 if is_complete else -round(100 * complete),
+            -rel_sharp, int(round(100 * p.invented)) if is_complete else 0, p.index)
+
+
+def why_kept(kept: Plate, other: Plate, comp: dict[str, tuple[float, str]], sharp: dict[str, float]) -> str:
+    """One line: why ``kept`` ranks before ``other``."""
+    ck, co = comp.get(kept.frame_id, (1.0, ""))[0], comp.get(other.frame_id, (1.0, ""))[0]
+    if other.flagged and not kept.flagged:
+        return f"the kept plate passes the checks ({', '.join(other.flags)} flagged here)"
+    if (ck >= COMPLETE) != (co >= COMPLETE) or (co < COMPLETE and ck > co):
+        return (f"the kept plate's mask is more complete ({ck:.2f} vs {co:.2f}: "
+                f"{comp.get(other.frame_id, (1.0, ''))[1]})")
+    if round(sharp[kept.frame_id]) > round(sharp[other.frame_id]):
+        return f"the kept plate is sharper ({sharp[kept.frame_id]:.0f} vs {sharp[other.frame_id]:.0f})"
+    if round(100 * kept.invented) < round(100 * other.invented):
+        return f"the kept plate has less invented area ({100 * kept.invented:.1f} % vs {100 * other.invented:.1f} %)"
+    return "the kept plate comes first"
+
+
+_POP8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Bits set in each uint64 of ``x`` (any shape)."""
+    v = np.ascontiguousarray(x, dtype=np.uint64)
+    return _POP8[v.view(np.uint8)].reshape(*v.shape, 8).sum(-1, dtype=np.int64)
+
+
+class HashIndex:
+    """Seeds' (pHash, dHash) codes, searchable by mean Hamming distance; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self._codes = np.zeros((1024, 2), dtype=np.uint64)
+        self.tables: list[dict[int, list[int]]] = [{} for _ in range(_CHUNKS)]
+        self._filled = np.zeros((_CHUNKS, 1 << _BITS), dtype=bool)  # which buckets hold a seed
+
+    @staticmethod
+    def _chunks(code: tuple[int, int]) -> list[int]:
+        a, b = code
+        return [(a >> (_BITS * i)) & 0xFFFF for i in range(4)] + [(b >> (_BITS * i)) & 0xFFFF for i in range(4)]
+
+    def add(self, code: tuple[int, int]) -> int:
+        """Add a seed; returns its number."""
+        k = self.n
+        if k == len(self._codes):
+            self._codes = np.concatenate([self._codes, np.zeros_like(self._codes)])
+        self._codes[k] = (int(code[0]), int(code[1]))
+        self.n += 1
+        for j, (table, c) in enumerate(zip(self.tables, self._chunks(code), strict=True)):
+            table.setdefault(c, []).append(k)
+            self._filled[j, c] = True
+        return k
+
+    def candidates(self, code: tuple[int, int]) -> np.ndarray:
+        """Seed numbers (a seed may come more than once) that may be within 15 bits (all of them are
+        found), plus the latest :data:`RECENT`."""
+        keys = np.asarray(self._chunks(code), dtype=np.int64)[:, None] ^ _FLIPS[None, :]  # 8 x 17 probes
+        rows, cols = np.nonzero(self._filled[np.arange(_CHUNKS)[:, None], keys])
+        hits: list[int] = []
+        for j, key in zip(rows.tolist(), keys[rows, cols].tolist(), strict=True):
+            hits.extend(self.tables[j][key])
+        recent = np.arange(max(0, self.n - RECENT), self.n, dtype=np.int64)
+        if not hits:
+            return recent
+        return np.concatenate([recent, np.asarray(hits, dtype=np.int64)])
+
+    def distances(self, code: tuple[int, int], seeds: np.ndarray) -> np.ndarray:
+        """Mean Hamming distance (0..64) of pHash and dHash between ``code`` and each seed in ``seeds``."""
+        x = np.bitwise_xor(self._codes[seeds], np.array([code[0], code[1]], dtype=np.uint64)[None, :])
+        return _popcount(x).mean(axis=1)
+
+
+__all__ = ["COMPLETE", "RECENT", "WINDOW", "HashIndex", "completeness", "rank_key", "why_kept"]

@@ -1,0 +1,116 @@
+"""What the other frames of a shot say about one plate: a background model and the moving foreground.
+
+For each frame, its neighbours in the shot (up to :data:`NEIGHBOURS` on each side) are registered
+onto it (:class:`cleanplate.motion.registration.Registrar`: homography, or identity for a locked-off
+camera) and their scenery (outside their removal masks) is warped there. The per-pixel median of
+at least two warped neighbours is the **background model**: what the scenery looks like at that
+place when no character stands there. Where the frame differs from it by more than
+:data:`FOREGROUND_LEVEL` grey levels (after a light blur and a 3x3 opening, against the best of a
+1-pixel neighbourhood so registration error on edges does not count), something is there that is
+not scenery: a character, or a part of one.
+
+Everything works on a copy scaled to :data:`WORK_SIDE` px (longer side); images are HxWx3 uint8
+RGB, masks HxW bool.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from cleanplate.config import TemporalConfig
+from cleanplate.motion.registration import FrameFeatures, Registrar, warp_into
+
+NEIGHBOURS = 3
+"""Frames on each side registered onto a frame."""
+WORK_SIDE = 384
+"""Longer side (px) the background model is built at."""
+FOREGROUND_LEVEL = 28.0
+"""Grey-level difference from the background model that counts as foreground."""
+
+
+@dataclass
+class ShotEvidence:
+    """One frame's background model at work scale.
+
+    ``background`` hxwx3 uint8 RGB (the median of the registered neighbours' scenery), ``valid``
+    hxw bool (at least two neighbours saw scenery there), ``foreground`` hxw bool (the frame
+    differs from the background there), ``neighbours`` how many registered.
+    """
+
+    background: np.ndarray
+    valid: np.ndarray
+    foreground: np.ndarray
+    neighbours: int
+
+
+def _small(image: np.ndarray, side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if max(h, w) <= side:
+        return image
+    f = side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
+def _small_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if mask.shape == shape:
+        return mask.astype(bool)
+    return cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def differs(image: np.ndarray, background: np.ndarray, level: float = FOREGROUND_LEVEL) -> np.ndarray:
+    """HxW bool: where ``image`` differs from ``background`` (both HxWx3 uint8 RGB) by more than
+    ``level`` grey levels in some channel, against every background pixel of a 3x3 neighbourhood
+    (so a one-pixel registration error on an edge is not a difference), opened by 3x3."""
+    a = cv2.GaussianBlur(image, (3, 3), 0).astype(np.int16)
+    b = cv2.GaussianBlur(background, (3, 3), 0)
+    lo = cv2.erode(b, np.ones((3, 3), np.uint8)).astype(np.int16)
+    hi = cv2.dilate(b, np.ones((3, 3), np.uint8)).astype(np.int16)
+    d = np.maximum(lo - a, a - hi).max(axis=2)
+    out = (d > level).astype(np.uint8)
+    return cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
+                  neighbours: int = NEIGHBOURS, side: int = WORK_SIDE) -> list[ShotEvidence | None]:
+    """The background model of each frame of one shot (frames in order), or None where fewer than
+    two neighbours register. Cost: one feature pass per frame and ``2 * neighbours`` registrations."""
+    if len(images) < 3:
+        return [None] * len(images)
+    registrar = Registrar(TemporalConfig(ecc=False, max_features=1000, min_inliers=20))
+    small = [_small(im, side) for im in images]
+    small_masks = [_small_mask(m, s.shape[:2]) for m, s in zip(masks, small, strict=True)]
+    feats: list[FrameFeatures] = [registrar.features(s, m) for s, m in zip(small, small_masks, strict=True)]
+    out: list[ShotEvidence | None] = []
+    for i, target in enumerate(small):
+        h, w = target.shape[:2]
+        stack, valid = [], []
+        for j in range(max(0, i - neighbours), min(len(small), i + neighbours + 1)):
+            if j == i or small[j].shape != target.shape:
+                continue
+            reg = registrar.register(feats[i], feats[j])
+            if not reg.ok:
+                continue
+            px, ok = warp_into(small[j], ~small_masks[j], reg, (0, 0, w, h))
+            stack.append(px)
+            valid.append(ok)
+        if len(stack) < 2:
+            out.append(None)
+            continue
+        px_all = np.stack(stack).astype(np.float32)
+        ok_all = np.stack(valid)
+        px_all[~ok_all] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no neighbour saw them
+            bg = np.nanmedian(px_all, axis=0)
+        seen = ok_all.sum(axis=0) >= 2
+        bg = np.where(np.isnan(bg), 0, bg).astype(np.uint8)
+        fg = differs(target, bg) & seen
+        out.append(ShotEvidence(bg, seen, fg, len(stack)))
+    return out
+
+
+__all__ = ["FOREGROUND_LEVEL", "NEIGHBOURS", "WORK_SIDE", "ShotEvidence", "differs", "shot_evidence"]

@@ -1,0 +1,87 @@
+"""Calibration of the plate checks against the benchmark's ground truth.
+
+Each composite frame is filled three ways per method, so the checks meet both kinds of plate:
+
+* ``detected``: the pipeline's masks as they come (they miss parts of the pasted object at times);
+* ``true``: the pasted object's own mask plus the base footage's character zone: a plate with
+  every character removed (the fill is judged elsewhere, here it is a correct plate);
+* ``truncated``: the true mask with the upper part of the pasted object cut off
+  (:func:`truncate`, :data:`TRUNCATE` of its pixels), so the plate still shows that part.
+
+The truth of a plate is how much of the pasted object it still shows: the share of the object's
+pixels outside the removal mask (:func:`shown_fraction`). A plate *still shows the character*
+when that share is at least :data:`SHOWN` (20 %). For each check, a flag is a prediction that it
+does: :func:`calibrate` gives precision, recall, and false flags (share of correct plates — those
+showing less than :data:`SHOWN` — that are flagged).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+SHOWN = 0.2
+"""A plate still shows the character when at least this share of it is outside the removal mask."""
+TRUNCATE = 0.6
+"""Share of the pasted object's pixels (its upper part) left out of a truncated mask; the fill stage's dilation
+gives some of it back, so the plates show less than that."""
+SOURCES = ("detected", "true", "truncated")
+
+
+def truncate(mask: np.ndarray, share: float = TRUNCATE) -> np.ndarray:
+    """The HxW bool ``mask`` without its upper rows holding ``share`` of its pixels (a head and torso
+    left out of the mask, the way a detector misses them)."""
+    rows = mask.sum(axis=1)
+    total = int(rows.sum())
+    if total == 0:
+        return mask.copy()
+    cut = int(np.searchsorted(np.cumsum(rows), share * total)) + 1
+    out = mask.copy()
+    out[:cut] = False
+    return out
+
+
+def shown_fraction(pasted: np.ndarray, removal: np.ndarray) -> float:
+    """Share of the object's pixels (HxW bool ``pasted``) outside the removal mask (HxW bool)."""
+    area = int(pasted.sum())
+    return float((pasted & ~removal).sum()) / area if area else 0.0
+
+
+def calibrate(rows: list[dict[str, Any]], checks: tuple[str, ...]) -> dict[str, Any]:
+    """Precision, recall and false flags of each check on rows ``{"shown": float, "flags": [...], "source": str}``."""
+    pos = [r for r in rows if r["shown"] >= SHOWN]
+    neg = [r for r in rows if r["shown"] < SHOWN]
+    out: dict[str, Any] = {"plates": len(rows), "showing": len(pos), "correct": len(neg),
+                           "by_source": {s: {"plates": sum(r["source"] == s for r in rows),
+                                             "showing": sum(r["source"] == s for r in pos)} for s in SOURCES}}
+    for c in checks:
+        tp = sum(c in r["flags"] for r in pos)
+        fp = sum(c in r["flags"] for r in neg)
+        out[c] = {"tp": tp, "fp": fp, "fn": len(pos) - tp, "tn": len(neg) - fp,
+                  "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                  "recall": round(tp / len(pos), 4) if pos else None,
+                  "false_flags": round(fp / len(neg), 4) if neg else None}
+    return out
+
+
+def calibration_markdown(calib: dict[str, dict[str, Any]], checks: tuple[str, ...]) -> list[str]:
+    """Markdown lines: one row per method and check."""
+    lines = ["", f"Check calibration: does the plate still show >= {SHOWN:.0%} of the pasted character? "
+             f"Plates from the detected masks as they come, the true masks (correct plates) and truncated "
+             f"masks (upper {TRUNCATE:.0%} of the character's pixels left out).", "",
+             "| method | check | plates (showing / correct) | precision | recall | false flags (of correct) |",
+             "|---|---|---|---:|---:|---:|"]
+    for method, cal in calib.items():
+        for c in checks:
+            r = cal[c]
+
+            def pct(v: Any) -> str:
+                return "-" if v is None else f"{v:.0%}"
+
+            lines.append(f"| {method} | {c} | {cal['plates']} ({cal['showing']} / {cal['correct']}) "
+                         f"| {pct(r['precision'])} | {pct(r['recall'])} | {pct(r['false_flags'])} |")
+    return lines
+
+
+__all__ = ["SHOWN", "SOURCES", "TRUNCATE", "calibrate", "calibration_markdown", "shown_fraction", "truncate"]

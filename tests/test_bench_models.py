@@ -1,0 +1,59 @@
+"""benchmarks/bench_models.py runs on the CPU with tiny models of each architecture and prints
+seconds per frame and frames/s for every model; the big-LaMa generator it times has the published size."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+MODELS = ("saliency", "sam2-amg", "sam2-boxes", "sam3", "lama")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(BENCH / "bench_models.py"), *args], capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_bench_models_prints_figures_for_every_model():
+    proc = _run("--device", "cpu", "--size", "256x256", "--tiny", "--batch", "2", "--repeat", "1",
+                "--points-per-side", "4", "--threads", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    for name in MODELS:
+        m = re.search(rf"^{name}: ([0-9.]+) s/frame, ([0-9.]+) frames/s \(batch 2", proc.stdout, re.M)
+        assert m, f"no figures for {name} in:\n{proc.stdout}"
+        secs, fps = float(m.group(1)), float(m.group(2))
+        assert secs > 0 and fps > 0 and abs(fps - 1 / secs) / fps < 0.05
+        assert re.search(rf"^\| {name} \| [0-9.]+ \| [0-9.]+ \|", proc.stdout, re.M)
+    assert "(cpu, 256x256, batch 2" in proc.stdout
+
+
+def test_bench_models_rejects_unknown_models_and_missing_cuda():
+    proc = _run("--device", "cpu", "--models", "sam9")
+    assert proc.returncode == 2 and "unknown model(s) sam9" in proc.stderr
+    if not torch.cuda.is_available():
+        proc = _run("--device", "cuda", "--models", "lama")
+        assert proc.returncode == 2 and "no CUDA GPU" in proc.stderr
+
+
+def test_big_lama_generator_has_the_published_size_and_shapes():
+    sys.path.insert(0, str(BENCH))
+    try:
+        from lama_ffc import ffc_resnet
+    finally:
+        sys.path.remove(str(BENCH))
+    big = ffc_resnet()
+    assert 50e6 < sum(p.numel() for p in big.parameters()) < 52e6  # big-LaMa: 51 M
+    assert len(big.blocks) == 18
+    tiny = ffc_resnet(tiny=True).eval()
+    x = torch.rand(2, 4, 40, 64)
+    with torch.inference_mode():
+        y = tiny(x)
+    assert y.shape == (2, 3, 40, 64) and float(y.min()) >= 0 and float(y.max()) <= 1

@@ -1,0 +1,100 @@
+"""What a profile needs (issue 12, item 5): ``weights verify --profile`` and ``weights.check_available``.
+
+Every missing or corrupt file a profile needs is listed at once and the exit code is non-zero; a
+missing file no profile needs is only listed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import cleanplate.fill  # noqa: F401  (registers the LaMa weights)
+import cleanplate.segment  # noqa: F401  (registers the SAM2 weights)
+from cleanplate import weights
+from cleanplate._cli.main import app
+from cleanplate.config import load_config
+from cleanplate.errors import WeightsError
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    res = CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
+    return res.exit_code, ANSI.sub("", res.stdout), ANSI.sub("", res.stderr)
+
+
+def test_needed_weights_follow_the_config() -> None:
+    default = [n.name for n in weights.needed_weights(load_config())]
+    assert default == ["u2netp"]  # saliency segmenter + checks share the bundled model
+    luca = [(n.name, n.why) for n in weights.needed_weights(load_config(profile="luca"))]
+    assert [n for n, _ in luca] == ["sam2.1-hiera-large", "u2netp", "big-lama"]
+    assert all(name in weights.REGISTRY for name, _ in luca)
+    no_qa = load_config(overrides={"qa.enabled": False, "fill.method": "temporal+lama", "fill.lama.model": "anime-lama"})
+    assert [n.name for n in weights.needed_weights(no_qa)] == ["u2netp", "anime-lama"]
+
+
+def test_check_available_names_every_missing_file_at_once() -> None:
+    assert weights.check_available(load_config()) == []  # u2netp is bundled
+    problems = weights.check_available(load_config(profile="luca"))  # offline, empty cache (conftest)
+    assert len(problems) == 2, problems
+    assert "sam2.1-hiera-large" in problems[0] and "big-lama" in problems[1]
+    with pytest.raises(WeightsError) as err:
+        weights.require_available(load_config(profile="luca"))
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("2 weights file(s)")
+    assert "sam2.1-hiera-large" in msg and "big-lama.pt" in msg
+
+
+def test_check_available_reports_a_corrupt_file_and_a_missing_checkpoint(tmp_path: Path) -> None:
+    weights.cache_dir().mkdir(parents=True)
+    (weights.cache_dir() / "big-lama.pt").write_bytes(b"not the weights")
+    cfg = load_config(overrides={"fill.method": "lama", "segment.sam2.checkpoint": str(tmp_path / "nope"),
+                                 "segment.backend": "sam2"})
+    problems = weights.check_available(cfg)
+    assert len(problems) == 2, problems
+    assert "checkpoint not found" in problems[0] and str(tmp_path / "nope") in problems[0]
+    assert "corrupt" in problems[1] and "big-lama" in problems[1]
+    (weights.cache_dir() / "big-lama.pt").unlink()
+
+
+def test_verify_profile_exits_non_zero_listing_all_missing() -> None:
+    code, out, err = _cli("weights", "verify", "--profile", "luca")
+    assert code == 5, out + err
+    assert re.search(r"missing\s+sam2\.1-hiera-large \(needed\)", out), out
+    assert re.search(r"missing\s+big-lama \(needed\)", out), out
+    assert re.search(r"ok\s+u2netp \(needed\)", out), out
+    error = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(error) == 1 and "2 weights file(s)" in error[0] and "big-lama" in error[0], err
+    assert "Traceback" not in out + err
+
+
+def test_verify_default_profile_passes_with_optional_weights_missing() -> None:
+    code, out, err = _cli("weights", "verify")
+    assert code == 0, out + err
+    assert re.search(r"missing\s+isnet-anime ", out)  # listed, not needed by the default profile
+
+
+def test_verify_names_a_missing_file_explicitly_asked_for() -> None:
+    code, out, err = _cli("weights", "verify", "u2netp", "anime-lama")
+    assert code == 5 and err.rstrip().endswith(": anime-lama missing"), err
+
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [(None, pytest.skip.Exception), ("true", pytest.fail.Exception),
+                                              ("false", pytest.skip.Exception)])
+def test_browser_tests_fail_in_ci_without_chromium(monkeypatch: pytest.MonkeyPatch, ci: str | None,
+                                                   outcome: type[BaseException]) -> None:
+    """conftest's Chromium rule: without the binary a browser test skips locally and fails under CI=true."""
+    import conftest
+
+    monkeypatch.setattr(conftest, "CHROMIUM", None)
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="apt-get install chromium"):
+        conftest.need_chromium()
