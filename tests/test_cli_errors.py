@@ -121,22 +121,23 @@ def test_unwritable_output(tmp_path: Path, frames: Path, command: str) -> None:
 
 def test_output_made_by_another_config(tmp_path: Path, frames: Path) -> None:
     out = tmp_path / "out"
+    # masks.dilate is relative to a 1080-line frame: 20 and 60 are 2 and 6 px on these small frames
     shutil.copy(frames / "frame_0016.png", frames / "frame_0099.png")  # a third frame that --limit 2 leaves out
     base = ["--quiet", "segment", "-i", frames, "-o", out, "--limit", "2"]
-    assert _invoke(*base, "--mask-dilate", "5").exit_code == 0
+    assert _invoke(*base, "--mask-dilate", "20").exit_code == 0
     records = json.loads((out / "instances_metadata.json").read_text())["frames"]
     assert len(records) == 2
     masks_before = {p.name: p.read_bytes() for p in (out / "masks").iterdir()}
 
-    line = _cli_error(4, *base, "--mask-dilate", "9", needles=("masks.dilate", "--force", str(out)))
+    line = _cli_error(4, *base, "--mask-dilate", "60", needles=("masks.dilate", "--force", str(out)))
     assert "different configuration" in line
     assert {p.name: p.read_bytes() for p in (out / "masks").iterdir()} == masks_before  # untouched
 
-    result = _invoke(*base, "--mask-dilate", "9", "--force")
+    result = _invoke(*base, "--mask-dilate", "60", "--force")
     assert result.exit_code == 0, result.stderr
     assert {p.name: p.read_bytes() for p in (out / "masks").iterdir()} != masks_before
     meta = json.loads((out / "instances_metadata.json").read_text())
-    assert meta["summary"]["dilate_px"] == 9
+    assert meta["summary"]["dilate_px"] == 60
 
 
 # --- config errors: 2 --------------------------------------------------------------------------

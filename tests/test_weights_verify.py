@@ -35,6 +35,12 @@ def test_needed_weights_follow_the_config() -> None:
     assert all(name in weights.REGISTRY for name, _ in luca)
     no_qa = load_config(overrides={"qa.enabled": False, "fill.method": "temporal+lama", "fill.lama.model": "anime-lama"})
     assert [n.name for n in weights.needed_weights(no_qa)] == ["u2netp", "anime-lama"]
+    sam3 = load_config(overrides={"segment.shot.method": "sam3"})
+    assert [n.name for n in weights.needed_weights(sam3)] == ["u2netp", "sam3"]
+    video = load_config(overrides={"segment.shot.method": "sam2-video"})
+    assert [n.name for n in weights.needed_weights(video)] == ["u2netp", "sam2.1-hiera-tiny"]
+    problems = weights.check_available(sam3)  # offline, empty cache: the gated SAM 3 folder is named
+    assert len(problems) == 1 and "sam3" in problems[0]
 
 
 def test_check_available_names_every_missing_file_at_once() -> None:

@@ -72,11 +72,53 @@ class Sam2Config(_Section):
 
 class ShotSegmentConfig(_Section):
     method: str = Field(
-        "none", description="Shot-level character finding run over each shot's per-frame results "
-        "(a registered shot segmenter; none: per-frame results only).")
+        "tracks", description="Shot-level character finding run over each shot's per-frame results "
+        "(a registered shot segmenter: tracks — background model + optical-flow tracks + shadows, no "
+        "downloads; sam3; sam2-video; auto — sam3 when its weights are here, else tracks; none: per-frame "
+        "results only).")
     max_frames: int = Field(
         120, ge=2, description="Longest run of frames a shot-level stage holds at once; longer shots are "
         "processed in consecutive windows of this many frames (memory bounded by the window).")
+    work_side: int = Field(
+        512, ge=64, description="tracks: registration, background model and optical flow run on frames "
+        "scaled to this long side (masks are scaled back).")
+    flow_preset: Literal["ultrafast", "fast", "medium"] = Field(
+        "fast", description="tracks: OpenCV DIS optical-flow preset that carries masks between frames.")
+    bg_threshold: float = Field(
+        28.0, gt=0, description="tracks: colour distance (0-255 levels) from the registered neighbours "
+        "above which a pixel disagrees with the background model.")
+    link_iou: float = Field(
+        0.25, gt=0, le=1, description="tracks: a detection continues a track when its IoU with the track's "
+        "mask carried by flow reaches this (or one holds 60 % of the other).")
+    max_growth: float = Field(
+        2.5, gt=1, description="tracks: a detection more than this many times the area of the track it "
+        "continues is clipped to where the track was expected (saliency spilling onto scenery).")
+    max_carry: int = Field(
+        12, ge=0, description="tracks: frames a track's mask is carried by optical flow where the detector "
+        "misses it (each side of its detections).")
+    scenery_foreground: float = Field(
+        0.2, ge=0, le=1, description="tracks: a track that appears after the shot's first frames is kept "
+        "only when at least this share of its pixels disagrees with the background model; otherwise its "
+        "detections are scenery the detector jumped to (recorded with character=false and the reason).")
+    jump_error: float = Field(
+        40.0, gt=0, description="tracks: mean gray error (0-255) of the flow-warped previous frame above "
+        "which two frames are not linked (a missed cut or a flash): no track crosses it.")
+
+
+class Sam2VideoConfig(_Section):
+    model_type: str = Field("sam2.1_hiera_tiny", description="sam2-video: SAM2 model (the sam2 registry names; "
+                            "their Hugging Face folders hold the video model too).")
+    checkpoint: str | None = Field(None, description="sam2-video: local transformers folder instead of the registry.")
+    mask_threshold: float = Field(0.0, description="sam2-video: mask logit threshold.")
+    max_objects: int = Field(16, ge=1, description="sam2-video: at most this many key-frame characters are tracked.")
+
+
+class Sam3Config(_Section):
+    checkpoint: str | None = Field(None, description="sam3: local transformers folder (facebook/sam3) instead of "
+                                   "the registry; the weights are gated on the Hugging Face hub.")
+    prompt: str = Field("person. character. creature. animal.",
+                        description="sam3: text prompts, one concept per sentence, found and tracked in every frame.")
+    score_threshold: float = Field(0.5, ge=0, le=1, description="sam3: keep objects scoring at least this.")
 
 
 class SegmentConfig(_Section):
@@ -91,13 +133,21 @@ class SegmentConfig(_Section):
     saliency: SaliencyConfig = SaliencyConfig()
     sam2: Sam2Config = Sam2Config()
     shot: ShotSegmentConfig = ShotSegmentConfig()
+    sam2_video: Sam2VideoConfig = Sam2VideoConfig()
+    sam3: Sam3Config = Sam3Config()
 
 
 class MaskConfig(_Section):
-    dilate: int = Field(20, ge=0, description="Dilate the combined mask by N px (elliptical kernel of radius N).")
+    dilate: int = Field(
+        20, ge=0, description="Dilate the combined mask by N px (elliptical kernel of radius N); with "
+        "dilate_relative, N is in pixels of a 1080-line frame (20 -> 4 px at 432x240, 8 px at 1024x436).")
     dilate_relative: bool = Field(
-        False, description="true: 'dilate' is in pixels of a 1080-line frame and scales with the frame's "
-        "shorter side; false: absolute pixels.")
+        True, description="true: 'dilate' is in pixels of a 1080-line frame and scales with the frame's "
+        "shorter side (the per-frame radius used is recorded as dilate_px); false: absolute pixels.")
+    shadows: bool = Field(
+        True, description="Shot level (segment.shot.method tracks): what moves with a character and touches "
+        "it — its cast shadow on the ground, what it carries — joins its mask. false: the detector's and "
+        "tracks' masks only.")
     feather: int = Field(0, ge=0, description="Feather the plate's seam over N px (0: hard edge).")
 
 

@@ -324,6 +324,12 @@ register(WeightsSpec(
     md5="7a35a0141cbbc80de11d9c9a28f52697", size=972666916,
     license="MIT", description="BiRefNet general dichotomous segmentation, 1024x1024 (slow on CPU)",
 ))
+register(WeightsSpec(
+    name="sam3", filename="sam3", urls=(), kind="sam3", license="SAM License (Meta)",
+    description="SAM 3 (Meta): text-prompted detection + video tracking, transformers format; GATED on the hub: "
+    "request access at https://huggingface.co/facebook/sam3 and log in (hf auth login) before downloading",
+    hf_repo="facebook/sam3", hf_files=("*.json", "*.safetensors", "*.txt"),
+))
 
 
 # --- what a run needs --------------------------------------------------------------------------
@@ -351,6 +357,12 @@ def needed_weights(config: Any) -> list[Need]:
         needs.append(Need(_sam2_name(seg.sam2.model_type), "segment.sam2.model_type", seg.sam2.checkpoint))
         if seg.select == "salient" or getattr(seg, "prompts", None) == "salient-boxes":
             needs.append(Need(seg.saliency.model, "segment.saliency.model (character selection)"))
+    shot = seg.shot.method
+    if shot == "sam3":  # "auto" uses sam3 only when its weights are already here, so it needs nothing
+        needs.append(Need("sam3", "segment.shot.method (sam3)", seg.sam3.checkpoint))
+    elif shot == "sam2-video":
+        needs.append(Need(_sam2_name(seg.sam2_video.model_type), "segment.sam2_video.model_type",
+                          seg.sam2_video.checkpoint))
     if "lama" in config.fill.method.split("+")[-1]:
         needs.append(Need(config.fill.lama.model, "fill.lama.model", config.fill.lama.checkpoint))
     if config.qa.enabled:

@@ -105,6 +105,9 @@ def _segment_overrides(params: dict[str, Any]) -> dict[str, Any]:
     for name in _SEGMENT_FLAGS:
         key = "checkpoint" if name == "sam2_checkpoint" else name
         out["segment__" + key if key in _SEGMENT_KEYS else "segment__sam2__" + key] = params[name]
+    if params["model_type"] and not params["backend"]:
+        # the old workflow's --model-type sam2_hiera_large means "segment with SAM2": select the backend
+        out["segment__backend"] = "sam2"
     return out
 
 

@@ -1,0 +1,124 @@
+"""Shot-level character finding against DAVIS ground truth, and its cost on Sintel.
+
+For each DAVIS clip in ../shared/data (``davis_bmx-trees``, ``davis_tennis``: frames/ with the
+ground-truth object in masks/, 432x240) it runs the default per-frame segmenter (bundled u2netp
+saliency) over the whole clip, then the shot segmenter over the clip as one shot, combines the
+character masks and dilates them with the configured dilation (relative by default), and prints,
+before (``segment.shot.method: none``) and after (the configured method, default ``tracks``):
+
+* mean and min recall of the ground-truth object, and the number of frames with recall < 0.5;
+* area ratio: masked area / area of the ground truth dilated the same way (summed over the clip).
+
+Then seconds per frame of the shot-level stage alone on the 1024x436 Sintel frames
+(``sintel_market``), on top of detection (target <= 0.3 s/frame on the 2-core machine).
+
+    python benchmarks/bench_tracks.py [--clips bmx-trees tennis] [--method tracks] [--limit N]
+        [--set key=value ...] [--json FILE]
+
+Targets (issue 11): mean recall >= 0.95, no frame below 0.5, area ratio <= 1.5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cleanplate import masks as M
+from cleanplate.config import Config, load_config
+from cleanplate.io.frames import load_image
+from cleanplate.io.outputs import read_mask
+from cleanplate.records import SegmentResult
+from cleanplate.segment import create_segmenter, create_shot_segmenter
+
+DATA = Path(os.environ.get("CLEANPLATE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
+
+
+def measure(results: list[SegmentResult], gts: list[np.ndarray], cfg: Config) -> dict[str, Any]:
+    """Recall of the ground truth and area ratio of the dilated character masks of a clip."""
+    recalls, masked, truth = [], 0, 0
+    for res, gt in zip(results, gts, strict=True):
+        radius = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, gt.shape)
+        mask = M.dilate(M.combine([i.mask for i in res.instances if i.character], gt.shape), radius)
+        recalls.append(float((mask & gt).sum()) / max(float(gt.sum()), 1.0))
+        masked += int(mask.sum())
+        truth += int(M.dilate(gt, radius).sum())
+    r = np.array(recalls)
+    return {"mean_recall": round(float(r.mean()), 3), "min_recall": round(float(r.min()), 3),
+            "frames_below_0.5": int((r < 0.5).sum()), "below_0.5": [int(i) for i in np.nonzero(r < 0.5)[0]],
+            "area_ratio": round(masked / max(truth, 1), 2), "dilate_px": radius}
+
+
+def clip(name: str, cfg: Config, limit: int | None) -> dict[str, Any]:
+    root = DATA / f"davis_{name}"
+    frames = sorted((root / "frames").iterdir())[:limit]
+    images = [load_image(p) for p in frames]
+    gts = [read_mask(root / "masks" / f"{p.stem}.png") for p in frames]
+    seg = create_segmenter(cfg, "cpu")
+    t0 = time.perf_counter()
+    per_frame = [seg.segment(im) for im in images]
+    t1 = time.perf_counter()
+    shot = create_shot_segmenter(cfg, "cpu")
+    after = shot.segment_shot(images, per_frame) if shot is not None else per_frame
+    t2 = time.perf_counter()
+    return {"clip": name, "frames": len(images), "before": measure(per_frame, gts, cfg),
+            "after": measure(after, gts, cfg), "detect_s_per_frame": round((t1 - t0) / len(images), 3),
+            "shot_s_per_frame": round((t2 - t1) / len(images), 3)}
+
+
+def sintel_speed(cfg: Config) -> dict[str, Any]:
+    paths = sorted((DATA / "sintel_market").glob("*.png"))
+    images = [load_image(p) for p in paths]
+    seg = create_segmenter(cfg, "cpu")
+    per_frame = [seg.segment(im) for im in images]
+    shot = create_shot_segmenter(cfg, "cpu")
+    if shot is None:
+        return {"frames": len(images), "shot_s_per_frame": 0.0}
+    t0 = time.perf_counter()
+    shot.segment_shot(images, per_frame)
+    dt = time.perf_counter() - t0
+    h, w = images[0].shape[:2]
+    return {"frames": len(images), "size": f"{w}x{h}", "shot_s_per_frame": round(dt / len(images), 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", nargs="+", default=["bmx-trees", "tennis"])
+    ap.add_argument("--method", default=None, help="segment.shot.method (default: the profile's)")
+    ap.add_argument("--limit", type=int, default=None, help="frames per clip")
+    ap.add_argument("--set", nargs="*", default=[], help="more settings as dotted.key=value")
+    ap.add_argument("--no-speed", action="store_true", help="skip the Sintel timing")
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = ap.parse_args()
+    overrides: dict[str, Any] = dict(kv.split("=", 1) for kv in args.set)
+    if args.method:
+        overrides["segment.shot.method"] = args.method
+    cfg = load_config(overrides=overrides)
+    out: dict[str, Any] = {"method": cfg.segment.shot.method, "clips": []}
+    print(f"shot method: {cfg.segment.shot.method}; dilate {cfg.masks.dilate} "
+          f"({'relative to 1080 lines' if cfg.masks.dilate_relative else 'px'}); shadows {cfg.masks.shadows}")
+    for name in args.clips:
+        r = clip(name, cfg, args.limit)
+        out["clips"].append(r)
+        for when in ("before", "after"):
+            m = r[when]
+            print(f"{name:10s} {when:6s} mean recall {m['mean_recall']:.3f}  min {m['min_recall']:.3f}  "
+                  f"frames<0.5 {m['frames_below_0.5']:2d}  area ratio {m['area_ratio']:.2f}  {m['below_0.5']}")
+        print(f"{name:10s} detection {r['detect_s_per_frame']:.3f} s/frame, shot level "
+              f"{r['shot_s_per_frame']:.3f} s/frame ({r['frames']} frames)")
+    if not args.no_speed:
+        s = sintel_speed(cfg)
+        out["sintel"] = s
+        print(f"sintel     shot level {s['shot_s_per_frame']:.3f} s/frame at {s.get('size', '?')} "
+              f"({s['frames']} frames; target <= 0.3)")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

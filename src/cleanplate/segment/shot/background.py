@@ -1,0 +1,146 @@
+"""The background model of one shot: the frames registered onto each other, and per frame the
+robust median of its registered neighbours, which shows the set without whatever moves.
+
+A pixel is foreground when it disagrees *consistently* with the shot: it differs from the median
+of the registered neighbours and from most of them one by one (one flickering neighbour does not
+make foreground). Near scenery with parallax also disagrees with a homography; the track level
+(:mod:`.tracks`) guards against it, this module only measures.
+
+Everything here runs at a work scale (long side at most ``work_side``); maps are returned at that
+scale with :attr:`ShotBackground.scale` to map them back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from cleanplate.config import TemporalConfig
+from cleanplate.motion.registration import Registrar
+
+_OFFSETS = (3, 7, 12, 18, 26, 36)  # neighbours each side used for the median (near and far in time)
+
+
+@dataclass
+class ShotBackground:
+    """Registration of a shot and its background model, at work scale.
+
+    ``to_ref[i]``: 3x3 float64 mapping frame i's work-scale pixels (x, y) into the coordinates of
+    the first frame of its registered run; ``run[i]``: the run id (consecutive frames whose
+    registration succeeded share one; a failed registration starts a new run).
+    ``foreground[i]``: hxw bool, consistent disagreement with the registered neighbours;
+    ``difference[i]``: hxw float32, colour distance to the median (0-255 levels);
+    ``darker[i]``: hxw bool, darker than the median with the same chromaticity (a cast shadow);
+    ``ratio[i]``: hxw float32, luminance of the frame over that of the median (1: as the shot shows it);
+    ``covered[i]``: hxw uint8, how many neighbours saw each pixel.
+    """
+
+    scale: float
+    to_ref: list[np.ndarray]
+    run: list[int]
+    foreground: list[np.ndarray]
+    difference: list[np.ndarray]
+    darker: list[np.ndarray]
+    ratio: list[np.ndarray]
+    covered: list[np.ndarray]
+    reasons: list[str]
+
+    def matrix(self, src: int, dst: int) -> np.ndarray | None:
+        """Work-scale homography from frame ``src`` to frame ``dst``, or None across a failed registration."""
+        if self.run[src] != self.run[dst]:
+            return None
+        m = np.linalg.inv(self.to_ref[dst]) @ self.to_ref[src]
+        return m / m[2, 2]
+
+
+def work_scale(shape: tuple[int, ...], work_side: int) -> float:
+    """The factor (<= 1) that brings a frame of ``shape`` (H, W, ...) to long side ``work_side``."""
+    return min(1.0, work_side / max(shape[0], shape[1]))
+
+
+def resize_to(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` (HxW or HxWxC) scaled by ``scale`` with area interpolation (bool masks: nearest)."""
+    if scale == 1.0:
+        return image
+    h, w = image.shape[:2]
+    size = (max(8, round(w * scale)), max(8, round(h * scale)))
+    if image.dtype == bool:
+        return cv2.resize(image.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_side: int = 512,
+                     threshold: float = 28.0, agree: float = 0.6) -> ShotBackground:
+    """Register the frames of one shot and model its background.
+
+    ``images``: HxWx3 uint8 RGB frames in order; ``detected``: HxW bool, what the per-frame
+    detector found (kept out of keypoint matching). ``threshold``: colour distance (0-255 levels)
+    above which a pixel disagrees; ``agree``: share of the neighbours it must disagree with.
+    """
+    n = len(images)
+    scale = work_scale(images[0].shape, work_side)
+    small = [resize_to(im, scale) for im in images]
+    small_det = [resize_to(d.astype(bool), scale) for d in detected]
+    registrar = Registrar(TemporalConfig(ecc=False, max_features=1000, snap_px=0.0))
+    feats = [registrar.features(im, d) for im, d in zip(small, small_det, strict=True)]
+    to_ref = [np.eye(3)]
+    run = [0]
+    reasons = [""]
+    for i in range(1, n):
+        reg = registrar.register(feats[i - 1], feats[i])  # frame i -> frame i-1
+        if reg.ok and reg.matrix is not None:
+            m = to_ref[-1] @ reg.matrix
+            to_ref.append(m / m[2, 2])
+            run.append(run[-1])
+            reasons.append("")
+        else:
+            to_ref.append(np.eye(3))
+            run.append(run[-1] + 1)
+            reasons.append(reg.reason)
+    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], reasons)
+    h, w = small[0].shape[:2]
+    for t in range(n):
+        warped, valid = [], []
+        for off in _OFFSETS:
+            for j in (t - off, t + off):
+                if not 0 <= j < n:
+                    continue
+                m = bg.matrix(j, t)
+                if m is None:
+                    continue
+                warped.append(cv2.warpPerspective(small[j], m, (w, h), flags=cv2.INTER_LINEAR,
+                                                  borderMode=cv2.BORDER_CONSTANT))
+                inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+                valid.append(cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0)
+        cur = small[t].astype(np.float32)
+        if not warped:
+            zeros = np.zeros((h, w), bool)
+            bg.foreground.append(zeros)
+            bg.difference.append(np.zeros((h, w), np.float32))
+            bg.darker.append(zeros)
+            bg.ratio.append(np.ones((h, w), np.float32))
+            bg.covered.append(np.zeros((h, w), np.uint8))
+            continue
+        stack = np.stack(warped).astype(np.float32)
+        vmask = np.stack(valid)
+        stack = np.where(vmask[..., None], stack, cur[None])  # unseen pixels agree with the frame itself
+        med = np.median(stack, axis=0)
+        diff = np.linalg.norm(cur - med, axis=-1)
+        each = np.linalg.norm(stack - cur[None], axis=-1) > threshold
+        covered = vmask.sum(axis=0)
+        share = each.sum(axis=0) / np.maximum(covered, 1)
+        fg = (diff > threshold) & (share >= agree) & (covered >= 2)
+        fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+        lum_c, lum_m = cur.mean(axis=-1), med.mean(axis=-1)
+        ratio = (lum_c + 1.0) / (lum_m + 1.0)
+        chroma = np.abs(cur / (lum_c[..., None] + 1.0) - med / (lum_m[..., None] + 1.0)).max(axis=-1)
+        darker = (ratio < 0.85) & (ratio > 0.25) & (chroma < 0.25) & (covered >= 2) & (share >= agree * 0.75)
+        bg.foreground.append(fg)
+        bg.difference.append(diff.astype(np.float32))
+        bg.darker.append(darker)
+        bg.ratio.append(ratio.astype(np.float32))
+        bg.covered.append(covered.astype(np.uint8))
+    return bg

@@ -1,0 +1,242 @@
+"""The default shot segmenter, ``tracks``: background model + tracks + shadows, no downloads.
+
+Over the frames of one shot (a window of at most ``segment.shot.max_frames``):
+
+1. the frames are registered onto each other and a background model is built (:mod:`.background`);
+2. the per-frame detections are linked into tracks along DIS optical flow, and carried into the
+   frames where the detector missed them (:mod:`.tracks`); a carried mask is corrected with the
+   background-model foreground next to it;
+3. a track that has no support in the shot — it appears after the shot's first frames and agrees
+   with the background model (under ``scenery_foreground`` of its pixels disagree with it) — is
+   scenery the detector jumped to (a tree trunk, a path): its detections are kept in the metadata
+   with ``character=False`` and the reason;
+4. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
+   (:mod:`.shadows`).
+
+All of it runs at a work scale (long side ``work_side``); masks are scaled back and the per-frame
+detector's own full-resolution masks are kept where it found the character.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from cleanplate import masks as M
+from cleanplate.config import Config
+from cleanplate.motion.flow import FlowEstimator
+from cleanplate.records import Instance, SegmentResult, bbox_xywh
+from cleanplate.segment.base import SHOT_SEGMENTERS
+from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
+from cleanplate.segment.shot.shadows import cast_shadow, touching
+from cleanplate.segment.shot.tracks import Linker, Track, overlap
+from cleanplate.weights import WeightsUse
+
+_START_FRAMES = 2  # a track detected in the shot's first frames is supported by the shot itself
+
+
+def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if mask.shape == shape:
+        return mask
+    return cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+def find_jumps(small: list[np.ndarray], back_flows: list[np.ndarray], bg: ShotBackground,
+               max_error: float) -> set[int]:
+    """Frame indices t whose link to t-1 is implausible: registration failed between them, or the
+    flow leaves a mean gray error above ``max_error`` levels (0-255) when it warps t-1 onto t."""
+    jumps = set()
+    for t in range(1, len(small)):
+        if bg.run[t] != bg.run[t - 1]:
+            jumps.add(t)
+            continue
+        g0 = cv2.cvtColor(small[t - 1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        g1 = cv2.cvtColor(small[t], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        flow = back_flows[t - 1]  # frame t -> t-1: where each pixel of t sits in t-1
+        h, w = g1.shape
+        xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        warped = cv2.remap(g0, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)
+        if float(np.abs(warped - g1).mean()) > max_error:
+            jumps.add(t)
+    return jumps
+
+
+def moving_share(tr: Track, bg: ShotBackground) -> float:
+    """Mean share of a track's detected pixels that disagree with the background model (0-1)."""
+    shares = []
+    for t in tr.detected_frames():
+        m = tr.frames[t].mask
+        shares.append(float((m & M.dilate(bg.foreground[t], 1)).sum()) / max(float(m.sum()), 1.0))
+    return float(np.mean(shares)) if shares else 0.0
+
+
+@SHOT_SEGMENTERS.register("tracks")
+class TrackShotSegmenter:
+    """Background model + tracks + shadows over one shot's per-frame results (no weights)."""
+
+    name = "tracks"
+
+    def __init__(self, config: Config, device: str) -> None:
+        self.sc = config.segment.shot
+        self.shadows = config.masks.shadows
+        self.flow = FlowEstimator(self.sc.flow_preset, max_side=0)
+
+    def weights_used(self) -> list[WeightsUse]:
+        return []
+
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
+        """``images``: HxWx3 uint8 RGB frames of one shot, in order; ``results``: their per-frame results.
+        Returns one result per frame whose instances carry ``track_id``."""
+        if len(images) != len(results):
+            raise ValueError(f"{len(images)} frames but {len(results)} per-frame results")
+        if not images:
+            return []
+        shape = images[0].shape[:2]
+        if any(im.shape[:2] != shape for im in images):
+            raise ValueError("frames of one shot must share one size")
+        sc = self.sc
+        scale = work_scale(shape, sc.work_side)
+        small = [resize_to(im, scale) for im in images]
+        chars = [[i for i in r.instances if i.character] for r in results]
+        detected = [M.combine([i.mask for i in c], shape) for c in chars]
+        bg = build_background(images, detected, sc.work_side, sc.bg_threshold)
+        n = len(images)
+        back = [self.flow.flow(small[t + 1], small[t]) for t in range(n - 1)]  # t+1 -> t: carries t into t+1
+        fwd = [self.flow.flow(small[t], small[t + 1]) for t in range(n - 1)]  # t -> t+1: carries t+1 into t
+        jumps = find_jumps(small, back, bg, sc.jump_error)
+        dets_small = [[resize_to(i.mask.astype(bool), scale) for i in c] for c in chars]
+
+        def refine(t: int, pred: np.ndarray, typical: float) -> np.ndarray:
+            # a carried mask snaps onto what moves against the background around it, when that is
+            # most of it and not much more (flow drags a little scenery along at every step); a
+            # carried mask grown far past the track's usual size keeps only its moving pixels
+            area = float(pred.sum())
+            fg = bg.foreground[t]
+            near = fg & M.dilate(pred, max(2, int(0.1 * np.sqrt(max(area, 1.0)))))
+            got = float(near.sum())
+            if 0.5 * area <= got <= sc.max_growth * area:
+                return near
+            inside = pred & M.dilate(fg, 2)
+            if float(inside.sum()) >= 0.6 * area or (typical > 0 and area > sc.max_growth * typical):
+                return inside
+            return pred
+
+        def fuse(t: int, pred: np.ndarray, det: np.ndarray, typical: float) -> np.ndarray:
+            # a detection far bigger than the track (saliency spilling onto scenery) is clipped to
+            # where the track was expected; a partial one is completed with the moving pixels there
+            pa, da = float(pred.sum()), float(det.sum())
+            ref = max(min(pa, typical) if typical > 0 else pa, 1.0)
+            r = max(2, int(0.1 * np.sqrt(ref)))
+            if da > sc.max_growth * ref:
+                fg = bg.foreground[t]
+                target = pred if pa <= sc.max_growth * ref else pred & M.dilate(fg, 2)
+                # keep the detection where the track was, and grow only into what moves near it
+                clipped = det & (target | (fg & M.dilate(target, r)))
+                return clipped if clipped.any() else det
+            return det | (pred & bg.foreground[t])
+
+        linker = Linker(sc.link_iou, sc.max_carry)
+        tracks = linker.link(dets_small, back, jumps, refine, fuse)
+        starts = {0} | jumps
+        verdicts = [self._judge(tr, bg, starts) for tr in tracks]
+        kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
+        linker.carry_back(kept, fwd, jumps, refine)
+        merged = linker.merge(kept)
+        dropped = [(tr, v[1]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
+        return [self._frame_result(t, small[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
+                for t in range(n)]
+
+    def _judge(self, tr: Track, bg: ShotBackground, starts: set[int]) -> tuple[bool, str, float]:
+        """(character?, reason, foreground share) of a track; ``starts``: the frames that begin the
+        shot or follow a jump."""
+        det = tr.detected_frames()
+        if not det:
+            return False, "never detected", 0.0
+        share = moving_share(tr, bg)
+        if any(0 <= det[0] - s < _START_FRAMES for s in starts):
+            return True, f"in the shot from its start; {share:.0%} of it moves against the background", share
+        if share >= self.sc.scenery_foreground:
+            return True, f"{share:.0%} of it moves against the background model", share
+        return False, (f"scenery: appears at frame {det[0]} of the shot with no track support and agrees "
+                       f"with the background model ({share:.0%} of its pixels disagree, needs "
+                       f">= {self.sc.scenery_foreground:.0%})"), share
+
+    def _frame_result(self, t: int, small_image: np.ndarray, result: SegmentResult, chars: list[Instance],
+                      tracks: list[Track], dropped: list[tuple[Track, str]], bg: ShotBackground,
+                      shape: tuple[int, int], jumps: set[int]) -> SegmentResult:
+        instances: list[Instance] = []
+        used: set[int] = set()
+        n_carried = n_dropped = 0
+        sal = result.saliency
+        for tr, why in dropped:
+            f = tr.frames.get(t)
+            if f is None:
+                continue
+            for j in f.detections:
+                if j in used:
+                    continue
+                used.add(j)
+                src = chars[j]
+                instances.append(Instance(src.mask, src.bbox, src.area, src.score, src.predicted_iou,
+                                          src.stability_score, src.point, False, why, None))
+                n_dropped += 1
+        # what the detector jumped to: dropped detections, less those holding most of a kept track
+        # (a detection of the character that spilled too far onto scenery to be linked)
+        carried_here = [_upscale(tr.frames[t].mask, shape) for tr in tracks if t in tr.frames]
+        scenery = M.combine([chars[j].mask for j in used
+                             if not any(overlap(c, chars[j].mask)[1] >= 0.5 and (c & chars[j].mask).sum() >= 0.5 * c.sum()
+                                        for c in carried_here if c.any())], shape)
+        for tr in tracks:
+            f = tr.frames.get(t)
+            if f is None:
+                continue
+            mask_small = f.mask
+            extra_parts = []
+            if self.shadows:
+                area = float(mask_small.sum())
+                near = M.dilate(mask_small, max(2, int(0.15 * np.sqrt(max(area, 1.0)))))
+                moving = touching(bg.foreground[t] & ~mask_small, mask_small, 0.5 * area) & near
+                if moving.any():
+                    extra_parts.append("moving parts")
+                mask_small = mask_small | moving
+            mask = _upscale(mask_small, shape)
+            for j in f.detections:
+                used.add(j)
+                det = chars[j].mask.astype(bool)
+                # the detector's full-resolution edges, where the track kept its pixels
+                mask |= det & M.dilate(mask, 2)
+            if self.shadows:
+                # at work scale: its wide dilations cost 10x more on a 2K frame, for a soft region
+                shadow = _upscale(cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=bg.ratio[t]),
+                                  shape)
+                if shadow.any():
+                    extra_parts.append("cast shadow")
+                    mask |= shadow
+            own = M.combine([chars[j].mask for j in f.detections], shape)
+            mask &= ~scenery | own  # carried masks, shadows and moving parts never take scenery back
+            if not mask.any():
+                continue
+            if f.detected:
+                reason = f"track {tr.track_id}: detected"
+            else:
+                reason = f"track {tr.track_id}: carried by optical flow {f.distance} frame(s) from a detection"
+                n_carried += 1
+            if extra_parts:
+                reason += "; joined: " + ", ".join(extra_parts)
+            ys, xs = np.nonzero(mask)
+            score = float(sal[mask].mean()) if sal is not None else (chars[f.detections[0]].score if f.detections
+                                                                      else 0.0)
+            point = chars[f.detections[0]].point if f.detections else (float(xs.mean()), float(ys.mean()))
+            instances.append(Instance(mask, bbox_xywh(mask), int(mask.sum()), score, point=point, character=True,
+                                      reason=reason, track_id=tr.track_id))
+        for j, inst in enumerate(chars):
+            if j not in used:
+                instances.append(inst)
+        instances += [i for i in result.instances if not i.character]
+        extra = dict(result.extra)
+        extra.update({"shot_method": "tracks", "shot_tracks": sum(1 for tr in tracks if t in tr.frames),
+                      "shot_carried": n_carried, "shot_dropped_scenery": n_dropped,
+                      "shot_jump_before": t in jumps,
+                      "shot_registered": bg.reasons[t] == ""})
+        return SegmentResult(instances, extra, saliency=result.saliency)

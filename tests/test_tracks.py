@@ -1,0 +1,178 @@
+"""The shot-level ``tracks`` segmenter on real footage (DAVIS, Sintel) with the real u2netp, and
+its parts (flow carrying, linking, jumps, shadows) on frames made here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cleanplate import masks as M
+from cleanplate.config import load_config
+from cleanplate.motion.flow import FlowEstimator, pull_mask
+from cleanplate.records import SegmentResult
+from cleanplate.segment import create_segmenter, create_shot_segmenter
+from cleanplate.segment.shot.segmenter import TrackShotSegmenter
+from cleanplate.segment.shot.shadows import cast_shadow
+from cleanplate.segment.shot.tracks import Linker
+from conftest import SHARED, decoded
+
+DAVIS = SHARED / "data"
+
+
+def _clip(name: str, start: int, stop: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    root = DAVIS / name
+    frames = sorted((root / "frames").iterdir())[start:stop]
+    gts = sorted((root / "masks").iterdir())[start:stop]
+    return [decoded(p) for p in frames], [M.from_png(cv2.imread(str(p), cv2.IMREAD_UNCHANGED)) for p in gts]
+
+
+def _recall(result: SegmentResult, gt: np.ndarray) -> float:
+    m = M.combine([i.mask for i in result.instances if i.character], gt.shape)
+    return float((m & gt).sum()) / float(gt.sum())
+
+
+@pytest.fixture(scope="module")
+def bmx_window():
+    """bmx-trees frames 45-74 as one shot: per-frame u2netp results and the tracks results."""
+    cfg = load_config()
+    images, gts = _clip("davis_bmx-trees", 45, 75)
+    per_frame = [create_segmenter(cfg, "cpu").segment(im) for im in images]
+    shot = create_shot_segmenter(cfg, "cpu")
+    assert isinstance(shot, TrackShotSegmenter)
+    return images, gts, per_frame, shot.segment_shot(images, per_frame)
+
+
+def test_default_config_uses_tracks_and_relative_dilation() -> None:
+    cfg = load_config()
+    assert cfg.segment.shot.method == "tracks"
+    assert cfg.masks.dilate_relative and cfg.masks.shadows
+    assert M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, (240, 432)) == 4
+    assert create_shot_segmenter(load_config(overrides={"segment.shot.method": "none"}), "cpu") is None
+
+
+def test_bmx_frames_53_58_get_the_rider_not_the_tree(bmx_window) -> None:
+    images, gts, per_frame, out = bmx_window
+    for k in range(53 - 45, 59 - 45):
+        before, after = _recall(per_frame[k], gts[k]), _recall(out[k], gts[k])
+        assert after >= 0.6, (45 + k, before, after)
+        assert after > before + 0.3, (45 + k, before, after)
+        dropped = [i for i in out[k].instances if not i.character]
+        assert dropped and all(i.reason.startswith("scenery:") for i in dropped)
+        chars = M.combine([i.mask for i in out[k].instances if i.character], gts[k].shape)
+        for d in dropped:  # the trunk the saliency jumped to stays out of the removal mask
+            assert (d.mask & chars).sum() < 0.2 * d.mask.sum()
+    kept = [i for r in out for i in r.instances if i.character]
+    assert kept and all(i.track_id is not None for i in kept)
+    assert all(i.record()["track_id"] == i.track_id for i in kept)
+
+
+def test_static_character_is_still_found() -> None:
+    """A frame repeated: nothing moves, the background model agrees everywhere, and the salient
+    character found from the shot's first frame is kept in every frame."""
+    cfg = load_config()
+    image = decoded(sorted((SHARED / "data" / "sintel_market").glob("*.png"))[0])
+    image = cv2.resize(image, (512, 218), interpolation=cv2.INTER_AREA)
+    res = create_segmenter(cfg, "cpu").segment(image)
+    assert res.instances
+    out = TrackShotSegmenter(cfg, "cpu").segment_shot([image] * 6, [res] * 6)
+    want = M.combine([i.mask for i in res.instances], image.shape[:2])
+    for r in out:
+        got = M.combine([i.mask for i in r.instances if i.character], image.shape[:2])
+        assert (got & want).sum() >= 0.95 * want.sum()
+        assert not any(not i.character for i in r.instances)
+
+
+def test_a_cut_never_carries_a_track_across() -> None:
+    """Two clips back to back in one window: the jump is found and no track id spans it."""
+    cfg = load_config()
+    a, _ = _clip("davis_bmx-trees", 0, 6)
+    b, _ = _clip("davis_tennis", 0, 6)
+    seg = create_segmenter(cfg, "cpu")
+    images = a + b
+    per_frame = [seg.segment(im) for im in images]
+    out = TrackShotSegmenter(cfg, "cpu").segment_shot(images, per_frame)
+    assert out[6].extra["shot_jump_before"] and not any(r.extra["shot_jump_before"] for r in out[1:6])
+    ids_a = {i.track_id for r in out[:6] for i in r.instances if i.character}
+    ids_b = {i.track_id for r in out[6:] for i in r.instances if i.character}
+    assert ids_a and ids_b and not ids_a & ids_b
+
+
+def _textured(h: int = 120, w: int = 200, seed: int = 0, cell: int = 12) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 255, (h // cell, w // cell, 3), dtype=np.uint8)
+    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def test_flow_carries_a_moving_square() -> None:
+    """A textured square moves 12 px over a textured ground: carried by the default flow, its mask
+    lands on the square's new place (IoU 0.71 if it stayed put)."""
+    bg, tex = _textured(240, 400, 0), _textured(240, 400, 1)
+    frames, masks = [], []
+    for t in range(2):
+        im = bg.copy()
+        m = np.zeros(bg.shape[:2], bool)
+        m[80:150, 150 + 12 * t:220 + 12 * t] = True
+        im[m] = np.roll(tex, 12 * t, axis=1)[m]  # the square's texture moves with it
+        frames.append(im)
+        masks.append(m)
+    back = FlowEstimator(load_config().segment.shot.flow_preset, 0).flow(frames[1], frames[0])
+    assert abs(float(np.median(back[masks[1]][:, 0])) + 12) < 1.0
+    carried = pull_mask(masks[0], back)
+    iou = (carried & masks[1]).sum() / (carried | masks[1]).sum()
+    assert iou > 0.8
+
+
+def test_linker_refuses_a_jump_and_carries_a_missed_frame() -> None:
+    h, w = 60, 80
+    zero = np.zeros((h, w, 2), np.float32)
+    sq = np.zeros((h, w), bool)
+    sq[20:40, 20:40] = True
+    dets = [[sq], [], [sq], [sq]]
+    linker = Linker(link_iou=0.25, max_carry=5)
+    tracks = linker.link(dets, [zero] * 3, jumps=set())
+    assert len(tracks) == 1 and sorted(tracks[0].frames) == [0, 1, 2, 3]
+    assert not tracks[0].frames[1].detected and tracks[0].frames[1].mask.sum() == sq.sum()
+    tracks = linker.link(dets, [zero] * 3, jumps={2})
+    assert len(tracks) == 2 and max(tracks[0].frames) == 1 and min(tracks[1].frames) == 2
+
+
+def test_cast_shadow_joins_the_character() -> None:
+    rng = np.random.default_rng(3)
+    ground = np.clip(np.array([200, 120, 70], np.float32) + rng.normal(0, 4, (120, 200, 3)), 0, 255)
+    person = np.zeros((120, 200), bool)
+    person[30:90, 90:105] = True
+    shadow = np.zeros_like(person)
+    shadow[84:90, 105:170] = True
+    image = ground.copy()
+    image[shadow] *= 0.6
+    image[person] = (40, 90, 200)
+    found = cast_shadow(image.astype(np.uint8), person)
+    assert (found & shadow).sum() >= 0.9 * shadow.sum()
+    assert (found & ~M.dilate(shadow, 2)).sum() == 0
+
+
+def test_wrong_inputs_give_one_line_errors() -> None:
+    seg = TrackShotSegmenter(load_config(), "cpu")
+    with pytest.raises(ValueError, match="per-frame results"):
+        seg.segment_shot([np.zeros((10, 10, 3), np.uint8)], [])
+    assert seg.segment_shot([], []) == []
+
+
+def test_model_type_flag_selects_sam2(tmp_path: Path) -> None:
+    from cleanplate._cli.main import _segment_overrides
+
+    params = {name: None for name in ("backend", "model_type", "sam2_checkpoint", "select", "select_k",
+                                       "salient_overlap", "prompts", "points_per_side", "points_per_batch",
+                                       "pred_iou_thresh", "stability_score_thresh", "stability_score_offset",
+                                       "mask_threshold", "box_nms_thresh", "crop_n_layers", "crop_nms_thresh",
+                                       "crop_overlap_ratio", "crop_n_points_downscale_factor",
+                                       "min_mask_region_area", "multimask_output", "cache_clear_interval",
+                                       "min_instance_size")}
+    params["model_type"] = "sam2_hiera_large"
+    over = _segment_overrides(params)
+    assert over["segment__backend"] == "sam2" and over["segment__sam2__model_type"] == "sam2_hiera_large"
+    params["backend"] = "saliency"
+    assert _segment_overrides(params)["segment__backend"] == "saliency"
