@@ -83,3 +83,15 @@ def test_inpaint_flags(captured: dict[str, Any], tmp_path: Path, flag: str, valu
                                       flag, value])
     assert result.exit_code == 0, result.output
     assert _get(captured["config"], key) == expected
+
+
+@pytest.mark.parametrize("command", ["run", "segment", "inpaint"])
+def test_runner_flags(captured: dict[str, Any], tmp_path: Path, command: str):
+    head = {"run": ["run", str(tmp_path), "-o", str(tmp_path / "o")],
+            "segment": ["segment", "--input-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")],
+            "inpaint": ["inpaint", "--sam2-dir", str(tmp_path), "--output-dir", str(tmp_path / "p")]}[command]
+    result = CliRunner().invoke(app, [*head, "--runner", "ray", "--ray-address", "ray://head:10001"])
+    assert result.exit_code == 0, result.output
+    assert captured["config"].run.runner == "ray" and captured["config"].run.ray_address == "ray://head:10001"
+    bad = CliRunner().invoke(app, [*head, "--runner", "spark"])
+    assert bad.exit_code == 2 and "run.runner" in bad.output

@@ -222,15 +222,27 @@ def test_fill_is_plausible_after_scaling(models, fmt, strategy, hw):
 
 
 @pytest.mark.parametrize(("fmt", "hw"), [("torchscript", (77, 101)), ("onnx", (256, 512))])
-def test_seam_is_feathered_inside_the_mask(models, fmt, hw):
+def test_seam_is_feathered_once_inside_the_mask(models, fmt, hw):
+    from cleanplate.records import FrameRecord
+    from cleanplate.stages.fill import FillStage
+
     h, w = hw
     image, mask = _noise(h, w, 2), _ellipse(h, w)
     fill = 255 - image
-    feathered = _inpainter(models, fmt, "invert", "original", feather=4).fill([image], [mask])[0].plate
+    cfg = _config(_model(models, fmt, "invert"), fmt, "original", feather=4)
+    lama = LamaInpainter(cfg, "cpu")
+    raw = lama.fill([image], [mask])[0].plate
     hard = _inpainter(models, fmt, "invert", "original", feather=0).fill([image], [mask])[0].plate
-
+    # the inpainter pastes with a hard edge whatever masks.feather says: the fill stage blends, once
+    np.testing.assert_array_equal(raw, hard)
     np.testing.assert_array_equal(hard[mask], fill[mask])
+    rec = FrameRecord("f", 0, "", image=image, mask=mask)
+    FillStage(cfg, "cpu", inpainter=lama)([rec])
+    feathered = rec.plate
+    assert feathered is not None
     np.testing.assert_array_equal(feathered, composite(image, fill, mask, 4))
+    twice = composite(image, composite(image, fill, mask, 4), mask, 4)
+    assert not np.array_equal(feathered, twice)
     alpha = feather_alpha(mask, 4)
     band = mask & (alpha < 1)
     inner = alpha == 1

@@ -18,10 +18,11 @@ from PIL import Image
 
 from cleanplate.config import load_config
 from cleanplate.errors import ConfigError
-from cleanplate.fill import INPAINTERS, create_inpainter
+from cleanplate.fill import INPAINTERS, SequentialInpainter, create_inpainter
 from cleanplate.fill.temporal import TemporalFiller
 from cleanplate.motion.shots import compile_pattern, parse_shot
-from cleanplate.records import SequenceFrame
+from cleanplate.records import FrameRecord, SequenceFrame
+from cleanplate.stages.shots import ShotStage
 
 H, W = 180, 240
 
@@ -69,14 +70,18 @@ def filler(method: str = "temporal+opencv-telea", **temporal: object) -> Tempora
     overrides = {"fill.method": method, "fill.temporal.window": 2}
     overrides.update({f"fill.temporal.{k}": v for k, v in temporal.items()})
     f = create_inpainter(load_config(overrides=overrides), "cpu")
-    assert isinstance(f, TemporalFiller) and f.sequential
+    assert isinstance(f, TemporalFiller) and isinstance(f, SequentialInpainter)
     return f
 
 
 def run(f: TemporalFiller, frames, masks, ids=None, todo=None):
     ids = ids or [f"frame_{i:04d}" for i in range(len(frames))]
     todo = todo or [True] * len(frames)
-    seq = (SequenceFrame(i, k, im, m, t) for k, (i, im, m, t) in enumerate(zip(ids, frames, masks, todo, strict=True)))
+    # shots come from the pipeline's shots stage, with the filler's detector settings
+    labelled = ShotStage(f.tc)(FrameRecord(i, k, "", image=im) for k, (i, im) in enumerate(zip(ids, frames, strict=True)))
+    shots = [r.shot_id for r in labelled]
+    seq = (SequenceFrame(i, k, im, m, t, s)
+           for k, (i, im, m, t, s) in enumerate(zip(ids, frames, masks, todo, shots, strict=True)))
     out = list(f.fill_sequence(seq))
     for _, res in out:
         assert not isinstance(res, BaseException), res

@@ -254,6 +254,19 @@ class RunConfig(_Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="Torch models on CUDA: autocast dtype (auto: bf16 where the GPU supports it, "
         "else fp32). CPU and MPS run fp32.")
+    runner: Literal["local", "ray"] = Field(
+        "local", description="Where the stages run: local (this process; threads for decode and writes) or "
+        "ray (Ray Data actor pools on a Ray cluster; pip install 'cleanplate[ray]').")
+    ray_address: str | None = Field(
+        None, description="runner: ray — address of the Ray cluster (e.g. ray://head:10001; default: start a "
+        "local one, or the one RAY_ADDRESS names).")
+    ray_actors: int = Field(1, ge=1, description="runner: ray — actors per model stage group.")
+    ray_num_cpus: float = Field(1.0, gt=0, description="runner: ray — CPUs each actor reserves.")
+    ray_num_gpus: float | None = Field(
+        None, ge=0, description="runner: ray — GPUs each model actor reserves (default: 1 on cuda, else 0).")
+    ray_chunk_frames: int = Field(
+        512, ge=1, description="runner: ray — frames the driver hands to Ray at a time (driver memory is "
+        "bounded by about two such chunks).")
 
 
 class Config(_Section):

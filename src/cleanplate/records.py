@@ -76,31 +76,62 @@ class FillResult:
     source_map: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class WeightsNote:
+    """Weights a stage used on a frame (what run.json lists): registry name, file, sha256, origin.
+
+    ``stage`` is the metadata stage it belongs to: ``segment`` or ``fill`` (the checks count as fill).
+    """
+
+    stage: str
+    name: str
+    path: str
+    sha256: str | None
+    source: str
+
+
 @dataclass
 class FrameRecord:
-    """One frame as it moves through the pipeline.
+    """One frame as it moves through the stages; the only thing that passes between them.
 
-    ``image`` is HxWx3 uint8 RGB as decoded; ``mask`` the combined, dilated removal mask
-    (HxW bool); ``plate`` the clean plate (HxWx3 uint8 RGB).
+    Identity: ``frame_id``, ``index`` (position in the input), ``source`` (where it came from),
+    ``path`` (the file, for folder input). ``shot_id`` is set by the shots stage.
+    Arrays: ``image`` HxWx3 uint8 RGB as decoded; ``mask`` the combined, dilated removal mask
+    (HxW bool); ``mask_raw`` the combined mask before dilation; ``plate`` the clean plate
+    (HxWx3 uint8 RGB, unmasked pixels are ``image``'s). ``segment`` / ``fill`` hold the backends'
+    results, ``checks`` the plate checks' scores. ``segment_todo`` / ``fill_todo`` say which
+    stages still have to commit this frame (False: done in an earlier run, the frame is context).
+    ``error`` and ``failed_stage`` record the first failure; later stages pass a failed record on.
+    ``timings`` are seconds per stage; ``weights`` the weights the stages used on it.
     """
 
     frame_id: str
     index: int
     source: str
-    shot_id: int | None = None
+    path: str | None = None
+    shot_id: str | None = None
     image: np.ndarray | None = None
-    instances: list[Instance] = field(default_factory=list)
+    segment: SegmentResult | None = None
+    mask_raw: np.ndarray | None = None
     mask: np.ndarray | None = None
+    dilate_px: int | None = None
+    fill: FillResult | None = None
     plate: np.ndarray | None = None
-    coverage: float = 0.0
-    segment_extra: dict[str, object] = field(default_factory=dict)
-    fill_extra: dict[str, object] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, object] | None = None
+    segment_todo: bool = True
+    fill_todo: bool = True
     error: str | None = None
+    failed_stage: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    weights: list[WeightsNote] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         return self.error is not None
+
+    @property
+    def instances(self) -> list[Instance]:
+        return self.segment.instances if self.segment is not None else []
 
     @property
     def n_characters(self) -> int:
@@ -112,6 +143,8 @@ class SequenceFrame:
     """A frame given to a sequential (temporal) fill: image HxWx3 uint8 RGB, mask HxW bool.
 
     ``todo`` is False for frames that are only context (their plate is already done).
+    ``shot_id`` is the frame's shot (from the shots stage); a temporal fill never borrows pixels
+    across a change of it. None: the frame belongs to the same shot as the frame before it.
     """
 
     frame_id: str
@@ -119,6 +152,7 @@ class SequenceFrame:
     image: np.ndarray
     mask: np.ndarray
     todo: bool = True
+    shot_id: str | None = None
 
 
 @dataclass
@@ -135,4 +169,4 @@ class CheckFrame:
     plate: np.ndarray
     mask: np.ndarray
     saliency: np.ndarray | None = None
-    shot_id: int | None = None
+    shot_id: str | None = None

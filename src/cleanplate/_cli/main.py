@@ -84,6 +84,9 @@ PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="SAM2 prompts:
 LamaFormatOpt = Annotated[str | None, typer.Option("--lama-format", help="auto, torchscript or onnx.")]
 StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="LaMa resolution strategy: original, crop, resize.")]
 CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Your own LaMa model file.")]
+RunnerOpt = Annotated[str | None, typer.Option("--runner", help="Where the stages run: local (default) or ray.")]
+RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="--runner ray: the Ray cluster's address "
+                                                   "(default: start a local one).")]
 
 
 _SEGMENT_KEYS = {"select", "select_k", "salient_overlap", "prompts", "backend", "min_instance_size"}
@@ -138,34 +141,31 @@ def run(
     multimask_output: MultimaskOpt = None, cache_clear_interval: CacheClearOpt = None,
     lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None, checkpoint: CheckpointOpt = None,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html at the end.")] = True,
-    set_: SetOpt = None,
+    runner: RunnerOpt = None, ray_address: RayAddressOpt = None, set_: SetOpt = None,
 ) -> None:
     """Segment the characters of every frame and fill them: clean plates in OUT/backgrounds/."""
     params = dict(locals())
 
     def body() -> int:
-        from cleanplate.pipeline import run as run_pipeline
+        import cleanplate
 
         cfg = _config(config, profile, set_, fill__method=method, run__device=device, input__limit=limit,
                       run__max_failed=max_failed, output__plate_format=plate_format, input__recursive=recursive,
                       input__every=every, fill__batch_size=batch_size, masks__dilate=mask_dilate,
                       output__context_mode=context_mode,
                       fill__lama__format=lama_format, fill__lama__strategy=strategy, fill__lama__checkpoint=checkpoint,
-                      **_segment_overrides(params))
-        summary = run_pipeline(input, output, cfg, force=force, progress=Reporter(State.quiet, State.log_json),
-                               raise_errors=State.debug)
-        if report:
-            _write_report(output)
+                      run__runner=runner, run__ray_address=ray_address, **_segment_overrides(params))
+        summary = cleanplate.run(input, output, cfg, force=force, progress=Reporter(State.quiet, State.log_json),
+                                 raise_errors=State.debug, report=report)
+        _print_report_path(summary)
         return _check_failures(summary, cfg)
 
     _guard(body)
 
 
-def _write_report(output: Path) -> None:
-    from cleanplate.report import write_report
-
-    path = write_report(output)
-    if not State.quiet and not State.log_json:
+def _print_report_path(summary: Any) -> None:
+    path = summary.extra.get("report")
+    if path and not State.quiet and not State.log_json:
         err_console.print(f"report: {path}", highlight=False)
 
 
@@ -186,7 +186,7 @@ def segment(
     crop_n_layers: CropLayersOpt = None, crop_nms_thresh: CropNmsOpt = None, crop_overlap_ratio: CropOverlapOpt = None,
     crop_n_points_downscale_factor: CropDownOpt = None, min_mask_region_area: MinRegionOpt = None,
     multimask_output: MultimaskOpt = None, cache_clear_interval: CacheClearOpt = None,
-    set_: SetOpt = None,
+    runner: RunnerOpt = None, ray_address: RayAddressOpt = None, set_: SetOpt = None,
 ) -> None:
     """Find the characters only: cut-outs in instances/, removal masks in masks/."""
     params = dict(locals())
@@ -197,7 +197,8 @@ def segment(
         cfg = _config(config, profile, set_, run__device=device,
                       output__save_masks=save_masks, output__context_mode=context_mode, input__limit=limit,
                       run__max_failed=max_failed, input__recursive=recursive, input__every=every,
-                      masks__dilate=mask_dilate, **_segment_overrides(params))
+                      masks__dilate=mask_dilate, run__runner=runner, run__ray_address=ray_address,
+                      **_segment_overrides(params))
         summary = segment_stage(input_dir, output_dir, cfg, force=force,
                                 progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
         return _check_failures(summary, cfg)
@@ -215,7 +216,8 @@ def inpaint(
                            "(default: 0 for a cleanplate segment output, masks.dilate otherwise).")] = None,
     device: DeviceOpt = None, plate_format: PlateOpt = None, limit: LimitOpt = None, force: ForceOpt = False,
     max_failed: MaxFailedOpt = None, lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None,
-    checkpoint: CheckpointOpt = None, set_: SetOpt = None,
+    checkpoint: CheckpointOpt = None, runner: RunnerOpt = None, ray_address: RayAddressOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Fill the masks of a segment output (or any mask folder): clean plates in OUT/backgrounds/."""
 
@@ -225,7 +227,8 @@ def inpaint(
         cfg = _config(config, profile, set_, fill__method=method, fill__batch_size=batch_size,
                       fill__mask_dilate=mask_dilate, run__device=device, output__plate_format=plate_format,
                       input__limit=limit, run__max_failed=max_failed, fill__lama__format=lama_format,
-                      fill__lama__strategy=strategy, fill__lama__checkpoint=checkpoint)
+                      fill__lama__strategy=strategy, fill__lama__checkpoint=checkpoint, run__runner=runner,
+                      run__ray_address=ray_address)
         summary = inpaint_stage(sam2_dir, output_dir, cfg, frames=input_dir, force=force,
                                 progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
         return _check_failures(summary, cfg)
@@ -241,13 +244,13 @@ def demo(
     """Run the whole pipeline offline on the bundled sample (10 frames of the open film Sintel)."""
 
     def body() -> int:
-        from cleanplate.pipeline import run as run_pipeline
+        import cleanplate
         from cleanplate.sample import sample_dir
 
         cfg = _config(None, None, None, fill__method=method)
-        summary = run_pipeline(sample_dir(), output, cfg, force=force,
-                               progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
-        _write_report(output)
+        summary = cleanplate.run(sample_dir(), output, cfg, force=force,
+                                 progress=Reporter(State.quiet, State.log_json), raise_errors=State.debug)
+        _print_report_path(summary)
         return _check_failures(summary, cfg)
 
     _guard(body)

@@ -33,13 +33,14 @@ class _RateColumn(ProgressColumn):
 
 
 class Reporter:
-    """Turns library progress events into rich progress bars, JSON lines, or nothing (quiet)."""
+    """Turns library progress events into rich progress bars (one per stage), JSON lines, or nothing."""
 
     def __init__(self, quiet: bool = False, log_json: bool = False) -> None:
         self.quiet, self.log_json = quiet, log_json
         self.progress: Progress | None = None
-        self.task: Any = None
-        self.counts: dict[str, int] = {}
+        self.tasks: dict[str, Any] = {}
+        self.counts: dict[str, dict[str, int]] = {}
+        self.open: set[str] = set()
 
     def __call__(self, ev: ProgressEvent) -> None:
         if self.log_json:
@@ -48,23 +49,29 @@ class Reporter:
         if self.quiet:
             return
         if ev.kind == "start":
-            self.progress = Progress(
-                TextColumn("[bold]{task.description:<8}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
-                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
-                console=err_console, transient=False,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task(ev.stage, total=ev.total or None, note="")
-            self.counts = {"ok": 0, "skipped": 0, "failed": 0}
-        elif ev.kind == "frame" and self.progress is not None:
-            self.counts[ev.status or "ok"] = self.counts.get(ev.status or "ok", 0) + 1
-            note = ", ".join(f"{v} {k}" for k, v in self.counts.items() if v and k != "ok")
-            self.progress.update(self.task, advance=1, note=note)
+            if self.progress is None:
+                self.progress = Progress(
+                    TextColumn("[bold]{task.description:<8}"), BarColumn(), MofNCompleteColumn(), _RateColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                    console=err_console, transient=False,
+                )
+                self.progress.start()
+            self.tasks[ev.stage] = self.progress.add_task(ev.stage, total=ev.total or None, note="")
+            self.counts[ev.stage] = {"ok": 0, "skipped": 0, "failed": 0}
+            self.open.add(ev.stage)
+        elif ev.kind == "frame" and self.progress is not None and ev.stage in self.tasks:
+            counts = self.counts[ev.stage]
+            counts[ev.status or "ok"] = counts.get(ev.status or "ok", 0) + 1
+            note = ", ".join(f"{v} {k}" for k, v in counts.items() if v and k != "ok")
+            self.progress.update(self.tasks[ev.stage], advance=1, note=note)
             if ev.status == "failed":
                 self.progress.console.print(f"[yellow]{ev.stage}: {ev.frame_id} failed: {ev.message}")
         elif ev.kind == "end" and self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+            self.open.discard(ev.stage)
+            if not self.open:
+                self.progress.stop()
+                self.progress = None
+                self.tasks.clear()
 
 
 def _fmt(v: Any, pct: bool = False) -> str:

@@ -1,19 +1,22 @@
-"""The inpainter protocol and registry.
+"""The inpainter protocols and registry.
 
 An inpainter is a class holding a loaded model. ``fill(images, masks)`` takes a batch of HxWx3
 uint8 RGB frames and HxW bool masks (True = to fill) and returns one
-:class:`~cleanplate.records.FillResult` per frame. The pipeline pastes only masked pixels of the
-result back into the frame, so unmasked pixels stay the input's, whatever a backend returns.
+:class:`~cleanplate.records.FillResult` per frame. A sequential inpainter (the temporal fill)
+instead takes a shot's frames in order through ``fill_sequence``. The pipeline pastes only masked
+pixels of the result back into the frame, so unmasked pixels stay the input's, whatever a
+backend returns.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Iterable, Iterator
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from cleanplate.config import Config
-from cleanplate.records import FillResult
+from cleanplate.records import FillResult, SequenceFrame
 from cleanplate.registry import Registry
 from cleanplate.weights import WeightsUse
 
@@ -28,13 +31,28 @@ class Inpainter(Protocol):
     def weights_used(self) -> list[WeightsUse]: ...
 
 
+@runtime_checkable
+class SequentialInpainter(Protocol):
+    """An inpainter that needs the frames of a shot in order (and done frames as context)."""
+
+    name: str
+
+    def fill_sequence(self, frames: Iterable[SequenceFrame]
+                      ) -> Iterator[tuple[SequenceFrame, FillResult | Exception]]:
+        """One (frame, result or the frame's exception) per frame with ``todo``, in order."""
+        ...
+
+    def fill(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[FillResult]: ...
+
+    def weights_used(self) -> list[WeightsUse]: ...
+
+
 INPAINTERS: Registry[Inpainter] = Registry("fill method")
 
 
-def create_inpainter(config: Config, device: str) -> Inpainter:
-    import cleanplate.fill  # noqa: F401  (registers the built-in backends)
-    from cleanplate.fill.temporal import register_temporal
+def create_inpainter(config: Config, device: str) -> Inpainter | SequentialInpainter:
+    """The inpainter of ``config.fill.method`` (``temporal+<name>`` wraps the registered ``<name>``)."""
+    import cleanplate.fill  # noqa: F401  (registers the built-in backends and their temporal+ forms)
 
-    register_temporal()  # temporal+<name> for every inpainter registered by now
     cls = INPAINTERS.get(config.fill.method)
     return cls(config, device)

@@ -14,8 +14,8 @@ anything else is tried as ONNX):
 
 Strategies (``fill.lama.strategy``) are described in :mod:`cleanplate.fill.lama_strategies`. Model
 inputs of the same shape (from any frame of a ``fill`` call) are batched ``fill.batch_size`` at a
-time. Plates keep every unmasked pixel of the input byte for byte; the fill is blended into the
-frame over ``masks.feather`` px inside the mask border.
+time. Plates keep every unmasked pixel of the input byte for byte; the fill is pasted with a hard
+edge (the pipeline blends it over ``masks.feather`` px, once, for every method).
 """
 
 from __future__ import annotations
@@ -324,7 +324,6 @@ class LamaInpainter:
     def __init__(self, config: Config, device: str) -> None:
         self._lama = config.fill.lama
         self._batch_size = config.fill.batch_size
-        self._feather = config.masks.feather
         self._model, self._weights = load_model(self._lama, device, config.run.threads, config.run.precision)
 
     def weights_used(self) -> list[WeightsUse]:
@@ -371,7 +370,7 @@ class LamaInpainter:
                 "windows": len(sizes[i]),
                 "model_inputs": sizes[i],
             }
-            plate = composite(image, fills[i], bool_masks[i], self._feather) if sizes[i] else image.copy()
+            plate = composite(image, fills[i], bool_masks[i]) if sizes[i] else image.copy()
             results.append(FillResult(plate=plate, extra=extra))
         return results
 

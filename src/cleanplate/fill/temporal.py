@@ -6,8 +6,9 @@ another frame shows. For each frame the filler registers its neighbours in the s
 them onto it, and fills every masked pixel with the per-pixel median of the neighbours that show
 scenery there, after per-channel gain compensation and a check of each neighbour against the
 unmasked ring around each hole. Only what no neighbour saw goes to the inner inpainter, which gets
-the frame with the borrowed pixels already in place. Shots come from :mod:`.shots`; nothing is
-borrowed across a cut. Memory is bounded: the filler holds the frames within its reach only.
+the frame with the borrowed pixels already in place. Shots come with the frames
+(``SequenceFrame.shot_id``, set by the pipeline's shots stage); nothing is borrowed across a cut.
+Memory is bounded: the filler holds the frames within its reach only.
 
 Per-frame metadata (``FillResult.extra``): ``shot_id``, ``temporal_fraction`` and
 ``inpainted_fraction`` (shares of the masked area), ``registration_error`` (median reprojection
@@ -31,7 +32,6 @@ from cleanplate.config import Config, TemporalConfig
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import INPAINTERS, Inpainter
 from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
-from cleanplate.motion.shots import Shot, ShotLabeller
 from cleanplate.records import FillResult, SequenceFrame
 from cleanplate.weights import WeightsUse
 
@@ -136,18 +136,19 @@ def _sane(f: SequenceFrame) -> bool:
 class _Entry:
     pos: int
     frame: SequenceFrame
-    shot: Shot = Shot(-1, "")
+    shot_key: int = -1
+    shot_id: str = ""
     features: FrameFeatures | None = None
 
 
 class TemporalFiller:
     """``temporal+<inner>``: borrow from the shot's other frames, the inner inpainter does the rest.
 
-    Sequential (``sequential = True``): the pipeline calls :meth:`fill_sequence`. ``on_source_map``,
+    Sequential (a :class:`~cleanplate.fill.base.SequentialInpainter`): the pipeline calls
+    :meth:`fill_sequence` with a shot's frames. ``on_source_map``,
     when set, gets (frame id, HxW uint8 map: 0 kept, 1 from neighbours, 2 inner inpainter) per frame.
     """
 
-    sequential = True
     name = "temporal"
     inner_name = ""  # set on the registered subclasses (temporal+patchmatch, ...)
 
@@ -155,7 +156,6 @@ class TemporalFiller:
         self.tc = config.fill.temporal
         self.inner: Inpainter = INPAINTERS.get(self.inner_name)(config, device)
         self.registrar = Registrar(self.tc)
-        self.shots = ShotLabeller(self.tc)
         k, stride = self.tc.window, self.tc.keyframe_stride
         offs = list(range(1, k + 1)) + [k + stride * i for i in range(1, self.tc.keyframes + 1)]
         self.offsets = [s * o for o in offs for s in (-1, 1)]  # nearest first
@@ -178,18 +178,23 @@ class TemporalFiller:
 
     def fill_sequence(self, frames: Iterable[SequenceFrame]
                       ) -> Iterator[tuple[SequenceFrame, FillResult | Exception]]:
-        """One (frame, result or exception) per ``todo`` frame, in order; context frames only lend pixels."""
+        """One (frame, result or exception) per ``todo`` frame, in order; context frames only lend pixels.
+
+        A change of ``shot_id`` from one frame to the next is a cut (None: same shot as the frame before).
+        """
         buf: dict[int, _Entry] = {}
         queue: deque[int] = deque()
         self._pairs.clear()
-        entries = (_Entry(pos, f) for pos, f in enumerate(frames))
-        labelled = self.shots.label(entries, lambda e: e.frame.frame_id, lambda e: e.frame.image, self._same_view)
-        for entry, shot in labelled:
-            entry.shot, pos, frame = shot, entry.pos, entry.frame
+        key, shot_id = -1, "shot0000"
+        for pos, frame in enumerate(frames):
+            if pos == 0 or (frame.shot_id is not None and frame.shot_id != shot_id):
+                key += 1
+                shot_id = frame.shot_id if frame.shot_id is not None else shot_id
+            entry = _Entry(pos, frame, key, shot_id)
             buf[pos] = entry
             if frame.todo:
                 queue.append(pos)
-            while queue and (pos - queue[0] >= self.reach or buf[queue[0]].shot.key != shot.key):
+            while queue and (pos - queue[0] >= self.reach or buf[queue[0]].shot_key != key):
                 yield self._result(buf, queue.popleft())
             self._evict(buf, (queue[0] if queue else pos) - self.reach)
         while queue:
@@ -229,22 +234,6 @@ class TemporalFiller:
                     self._pairs[key] = Registration("rejected", reason=f"registration failed: {exc}"[:200])
         return self._pairs[key]
 
-    def _same_view(self, prev: _Entry, cur: _Entry) -> bool:
-        """Whether ``prev`` registers onto ``cur`` and matches it on their common scenery (no cut)."""
-        reg = self._register(cur, prev)
-        if not reg.ok:
-            return False
-        try:
-            h, w = cur.frame.mask.shape
-            px, valid = warp_into(prev.frame.image, ~prev.frame.mask.astype(bool), reg, (0, 0, w, h))
-            common = valid & ~cur.frame.mask.astype(bool)
-            if common.mean() < 0.3:
-                return False
-            diff = np.abs(px.astype(np.int16) - cur.frame.image).mean(-1)[common]
-        except (cv2.error, ValueError):  # cannot tell: keep the cut, the safe side
-            return False
-        return float(np.median(diff)) <= self.tc.border_tolerance
-
     def _fill_one(self, buf: dict[int, _Entry], pos: int) -> FillResult:
         t0 = time.perf_counter()
         e = buf[pos]
@@ -256,7 +245,7 @@ class TemporalFiller:
         if mask.any():
             for off in self.offsets:
                 n = buf.get(pos + off)
-                if n is None or n.shot.key != e.shot.key or n.frame.image.shape != image.shape:
+                if n is None or n.shot_key != e.shot_key or n.frame.image.shape != image.shape:
                     continue
                 reg = self._register(e, n)
                 if reg.ok:
@@ -291,7 +280,7 @@ class TemporalFiller:
         reproj = [r.error for _, r in used]
         photo = [ff.errors[k] for k in ff.used if ff.errors[k] is not None]
         extra.update({
-            "shot_id": e.shot.shot_id,
+            "shot_id": e.shot_id,
             "temporal_fraction": round(int(ff.known.sum()) / area, 4) if area else 0.0,
             "inpainted_fraction": round(int(unknown.sum()) / area, 4) if area else 0.0,
             "registration_error": round(float(np.median(reproj)), 4) if reproj else None,
@@ -315,5 +304,3 @@ def register_temporal() -> None:
                    {"inner_name": name, "__doc__": f"Temporal fill; what no frame saw goes to {name}."})
         INPAINTERS.register(PREFIX + name)(cls)
 
-
-register_temporal()

@@ -64,6 +64,19 @@ def write_image(path: Path, arr: np.ndarray, jpeg_quality: int = 95) -> None:
     atomic_write_bytes(path, encode_image(arr, path.suffix.lower(), jpeg_quality))
 
 
+THUMB_SIDE = 320
+THUMB_QUALITY = 85
+
+
+def thumbnail(image: np.ndarray, side: int = THUMB_SIDE) -> np.ndarray:
+    """HxWx3 uint8 RGB scaled (area filter) so its longer side is ``side`` px; smaller frames as they are."""
+    h, w = image.shape[:2]
+    if max(h, w) <= side:
+        return image
+    f = side / max(h, w)
+    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+
+
 def read_image_rgb(path: Path) -> np.ndarray:
     """Read a PNG/JPEG written by us: HxWx3 uint8 RGB."""
     arr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -121,6 +134,13 @@ class Layout:
     def sources(self) -> Path:
         return self.root / "sources"
 
+    @property
+    def thumbs(self) -> Path:
+        return self.root / "thumbs"
+
+    def thumb(self, frame_id: str) -> Path:
+        return self.thumbs / f"{frame_id}.jpg"
+
     def source_map(self, frame_id: str) -> Path:
         return self.sources / f"{frame_id}.png"
 
@@ -165,7 +185,7 @@ class Layout:
     def clean_temp_files(self) -> int:
         """Remove temp files a killed run left behind; returns how many."""
         n = 0
-        for d in (self.root, self.state, self.instances, self.masks, self.backgrounds, self.sources):
+        for d in (self.root, self.state, self.instances, self.masks, self.backgrounds, self.sources, self.thumbs):
             if d.is_dir():
                 for p in d.glob(f".*{TMP_SUFFIX}"):
                     p.unlink(missing_ok=True)

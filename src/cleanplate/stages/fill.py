@@ -1,0 +1,148 @@
+"""The fill and checks stages.
+
+``fill``: the inpainter on every frame to do; a batch inpainter gets ``fill.batch_size`` frames a
+call (a failed call is retried frame by frame, so only the bad frame fails), a sequential one
+(``temporal+<name>``) the window's frames in order, done frames included as context. The result is
+composited into the frame (``masks.feather`` blended once, here): unmasked pixels stay the input's.
+``checks``: the automatic plate checks (:meth:`~cleanplate.qa.checks.PlateChecker.check_shot`) over
+the window's new plates, reusing the segment stage's saliency map.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from cleanplate import masks as M
+from cleanplate.config import Config
+from cleanplate.errors import FrameError
+from cleanplate.fill.base import Inpainter, SequentialInpainter, create_inpainter
+from cleanplate.qa.checks import create_checker
+from cleanplate.records import CheckFrame, FillResult, FrameRecord, SequenceFrame
+from cleanplate.stages.base import Window, fail, note_weights, share_time, timed
+from cleanplate.weights import WeightsUse
+
+
+class Checker(Protocol):
+    """Scores finished plates (:class:`~cleanplate.qa.checks.PlateChecker` is the one cleanplate ships)."""
+
+    def check_shot(self, frames: list[CheckFrame]) -> list[dict[str, object]]:
+        """One result per frame, in order: scores, ``flags`` and ``detail`` (see :mod:`cleanplate.qa.checks`)."""
+        ...
+
+    def weights_used(self) -> list[WeightsUse]: ...
+
+
+def _usable(rec: FrameRecord) -> bool:
+    return not rec.failed and rec.image is not None and rec.mask is not None
+
+
+class FillStage:
+    """Fills the removal masks; holds the inpainter (loaded once, in ``__init__``)."""
+
+    name = "fill"
+
+    def __init__(self, config: Config, device: str, raise_errors: bool = False,
+                 inpainter: Inpainter | SequentialInpainter | None = None) -> None:
+        self.inpainter = inpainter if inpainter is not None else create_inpainter(config, device)
+        self.batch_size = config.fill.batch_size
+        self.feather = config.masks.feather
+        self.raise_errors = raise_errors
+
+    def __call__(self, window: Window) -> Window:
+        if isinstance(self.inpainter, SequentialInpainter):
+            self._sequence(window, self.inpainter)
+        else:
+            todo = [r for r in window if r.fill_todo and _usable(r)]
+            for start in range(0, len(todo), self.batch_size):
+                self._batch(todo[start:start + self.batch_size])
+        return window
+
+    def _batch(self, batch: list[FrameRecord]) -> None:
+        t = time.perf_counter()
+        try:
+            results = self.inpainter.fill([r.image for r in batch if r.image is not None],
+                                          [r.mask for r in batch if r.mask is not None])
+        except Exception as exc:
+            if len(batch) == 1:
+                fail(batch[0], exc, "fill", self.raise_errors)
+                return
+            if self.raise_errors and not isinstance(exc, FrameError):
+                raise
+            for rec in batch:
+                self._batch([rec])
+            return
+        secs = (time.perf_counter() - t) / len(batch)
+        for rec, res in zip(batch, results, strict=True):
+            rec.timings["fill"] = round(rec.timings.get("fill", 0.0) + secs, 4)
+            self._composite(rec, res)
+
+    def _sequence(self, window: Window, inpainter: SequentialInpainter) -> None:
+        usable = [r for r in window if _usable(r)]
+        by_id = {r.frame_id: r for r in usable if r.fill_todo}
+        frames = (SequenceFrame(r.frame_id, r.index, r.image, r.mask, r.fill_todo, r.shot_id)  # type: ignore[arg-type]
+                  for r in usable)
+        t = time.perf_counter()
+        for frame, res in inpainter.fill_sequence(frames):
+            rec = by_id[frame.frame_id]
+            secs, t = time.perf_counter() - t, time.perf_counter()
+            rec.timings["fill"] = round(rec.timings.get("fill", 0.0) + secs, 4)
+            if isinstance(res, BaseException):
+                fail(rec, res, "fill", self.raise_errors)
+            else:
+                self._composite(rec, res)
+
+    def _composite(self, rec: FrameRecord, res: FillResult) -> None:
+        """Paste the fill into the frame (unmasked pixels untouched, feather blended once)."""
+        assert rec.image is not None and rec.mask is not None
+        with timed(rec, "fill"):
+            try:
+                rec.plate = M.composite(rec.image, res.plate, rec.mask, self.feather)
+                rec.fill = res
+            except Exception as exc:
+                fail(rec, exc, "fill", self.raise_errors)
+        note_weights(rec, "fill", self.inpainter.weights_used())
+
+
+class ChecksStage:
+    """Scores the new plates of each window; holds the checker and its saliency model."""
+
+    name = "checks"
+
+    def __init__(self, config: Config, device: str, raise_errors: bool = False,
+                 checker: Checker | None = None) -> None:
+        self.checker: Checker = checker if checker is not None else create_checker(config, device)
+        self.raise_errors = raise_errors
+
+    def __call__(self, window: Window) -> Window:
+        recs = [r for r in window if r.fill_todo and not r.failed and r.plate is not None]
+        if not recs:
+            return window
+        frames = [self._frame(r) for r in recs]
+        t = time.perf_counter()
+        try:
+            results = self.checker.check_shot(frames)
+        except Exception:  # find the frame that fails: check them one by one
+            if self.raise_errors:
+                raise
+            results = None
+        if results is not None:
+            share_time(recs, "checks", time.perf_counter() - t)
+            for rec, res in zip(recs, results, strict=True):
+                rec.checks = res
+        else:
+            for rec, frame in zip(recs, frames, strict=True):
+                with timed(rec, "checks"):
+                    try:
+                        rec.checks = self.checker.check_shot([frame])[0]
+                    except Exception as exc:
+                        fail(rec, exc, "checks", self.raise_errors)
+        for rec in recs:
+            note_weights(rec, "fill", self.checker.weights_used())
+        return window
+
+    @staticmethod
+    def _frame(rec: FrameRecord) -> CheckFrame:
+        assert rec.image is not None and rec.plate is not None and rec.mask is not None
+        saliency = rec.segment.saliency if rec.segment is not None else None
+        return CheckFrame(rec.frame_id, rec.image, rec.plate, rec.mask, saliency, rec.shot_id)
