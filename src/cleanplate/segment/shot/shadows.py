@@ -43,7 +43,8 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
 
     Pixels below the character's upper half (and at most 4 character heights to either side) whose luminance is under ``darker`` times the ground's
     and whose chromaticity (r, g, b over their sum) is within ``chroma`` of the ground's, connected
-    to the character's base. Empty when the ground around the base is itself dark or unclear.
+    to the character's base. Empty when the ground around the base is itself dark or unclear, or
+    when the base is cut off by the frame's lower edge (a character seen from the waist up).
     ``shot_ratio`` (optional, HxW float32): the frame's luminance over the shot's background model
     there. A dark region of which less than ``min_moved`` is darker than ``moved`` times the
     background is shade the set casts (the foot of a wall), not the character's shadow, which
@@ -54,6 +55,8 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
     if len(ys) < 16:
         return out
     y0, y1 = int(ys.min()), int(ys.max())
+    if y1 >= mask.shape[0] - 2:  # the base (feet, wheels) is out of frame: no ground around it to judge
+        return out
     height = y1 - y0 + 1
     limit = float(max_area if max_area is not None else 2 * mask.sum())
     # the search is limited to the lower half of the character and _REACH heights either side
