@@ -104,3 +104,12 @@ def test_browser_tests_fail_in_ci_without_chromium(monkeypatch: pytest.MonkeyPat
         monkeypatch.setenv("CI", ci)
     with pytest.raises(outcome, match="apt-get install chromium"):
         conftest.need_chromium()
+
+
+def test_run_names_every_missing_weight_before_starting(tmp_path: Path, small_sintel_dir: Path) -> None:
+    out = tmp_path / "out"
+    code, _, err = _cli("run", str(small_sintel_dir), "-o", str(out), "--profile", "luca")
+    assert code == 5, err
+    line = next(ln for ln in err.splitlines() if ln.startswith("error:"))
+    assert "2 weights file(s)" in line and "sam2.1-hiera-large" in line and "big-lama" in line
+    assert not (out / "masks").exists() or not any((out / "masks").iterdir())  # nothing was segmented

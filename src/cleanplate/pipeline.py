@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cleanplate import weights
 from cleanplate.config import Config
 from cleanplate.devices import resolve_device
 from cleanplate.errors import FrameError, InputError
@@ -112,6 +113,7 @@ class _Plan:
     extra_dilate: int = 0
     sequential: bool = False  # the fill needs done frames as context
     inpainter: Inpainter | SequentialInpainter | None = None
+    extra_relative: bool = False  # extra_dilate is masks.dilate, relative to a 1080-line frame
 
 
 def _groups(plan: _Plan) -> list[list[StageSpec]]:
@@ -157,7 +159,8 @@ def _prepare(plan: _Plan, rec: FrameRecord, loader: Loader) -> FrameRecord:
     decode(rec, loader, plan.raise_errors)
     seg_done = "segment" not in plan.stages or not rec.segment_todo
     if "fill" in plan.stages and seg_done and (rec.fill_todo or plan.sequential) and plan.mask_dir is not None:
-        load_mask(rec, plan.mask_dir / "masks" / f"{rec.frame_id}.png", plan.extra_dilate, plan.raise_errors)
+        load_mask(rec, plan.mask_dir / "masks" / f"{rec.frame_id}.png", plan.extra_dilate, plan.raise_errors,
+                  plan.extra_relative)
     return rec
 
 
@@ -249,8 +252,9 @@ def _read_run_json(folder: Path) -> dict[str, Any]:
 
 
 def _fill_inputs(mask_dir: Path, frames: str | Path | None, config: Config
-                 ) -> tuple[FrameSource, dict[str, dict[str, Any]] | None, int]:
-    """Frames to fill, the segment records (None for a foreign mask folder), and the extra dilation."""
+                 ) -> tuple[FrameSource, dict[str, dict[str, Any]] | None, int, bool]:
+    """Frames to fill, the segment records (None for a foreign mask folder), the extra dilation and
+    whether it is relative to a 1080-line frame (the ``masks.dilate`` default for foreign masks)."""
     if not mask_dir.is_dir():
         raise InputError(f"mask folder not found: {mask_dir}")
     seg_manifest = mask_dir / ".cleanplate" / "segment.jsonl"
@@ -265,10 +269,11 @@ def _fill_inputs(mask_dir: Path, frames: str | Path | None, config: Config
     if not (mask_dir / "masks").is_dir():
         raise InputError(f"no masks/ folder in {mask_dir}")
     source = _open_input(frames, config)
-    extra = config.fill.mask_dilate
+    extra, relative = config.fill.mask_dilate, False
     if extra is None:
         extra = 0 if seg_records is not None else config.masks.dilate
-    return source, seg_records, extra
+        relative = seg_records is None and config.masks.dilate_relative
+    return source, seg_records, extra, relative
 
 
 def inpaint(
@@ -289,7 +294,7 @@ def inpaint(
     ``config`` (used by the local runner instead of building another).
     """
     mask_dir, layout = Path(mask_dir), Layout(Path(out_dir), "." + config.output.plate_format)
-    source, seg_records, extra_dilate = _fill_inputs(mask_dir, frames, config)
+    source, seg_records, extra_dilate, extra_relative = _fill_inputs(mask_dir, frames, config)
     same_dir = mask_dir.resolve() == layout.root.resolve() if layout.root.exists() else False
     device = resolve_device(config.run.device)
     if inpainter is None and config.run.runner == "local":
@@ -299,7 +304,7 @@ def inpaint(
     layout.clean_temp_files()
     plan = _Plan(("fill",), source, layout, config, device, raise_errors, mask_dir, seg_records, extra_dilate,
                  config.fill.method.startswith("temporal+") or isinstance(inpainter, SequentialInpainter),
-                 inpainter)
+                 inpainter, extra_relative)
     summaries = _execute(plan, runner, force, progress or _noop,
                          FillOptions(config.fill.method, extra_dilate, not same_dir))
     return RunSummary(layout.root, fill=summaries["fill"])
@@ -316,9 +321,13 @@ def run(
 ) -> RunSummary:
     """Segment then fill every frame of ``input_path`` into ``out_dir`` (the DESIGN.md layout).
 
-    Frames and masks stay in memory from segmentation to fill. The fill method is loaded first:
-    missing weights or dependencies fail before segmentation starts.
+    Frames and masks stay in memory from segmentation to fill. Every weights file the config needs
+    is checked first (one error naming all that are missing or corrupt), then the fill method is
+    loaded: missing weights or dependencies fail before segmentation starts.
     """
+    import cleanplate.segment  # noqa: F401  (registers the segmenters' weights)
+
+    weights.require_available(config)
     device = resolve_device(config.run.device)
     inpainter = create_inpainter(config, device if config.run.runner == "local" else "cpu")
     layout = Layout(Path(out_dir), "." + config.output.plate_format)

@@ -30,8 +30,10 @@ def decode(rec: FrameRecord, loader: Loader, raise_errors: bool = False) -> Fram
     return rec
 
 
-def load_mask(rec: FrameRecord, path: Path, extra_dilate: int, raise_errors: bool = False) -> FrameRecord:
-    """Set ``rec.mask`` (HxW bool) from a mask image, grown by ``extra_dilate`` px."""
+def load_mask(rec: FrameRecord, path: Path, extra_dilate: int, raise_errors: bool = False,
+              relative: bool = False) -> FrameRecord:
+    """Set ``rec.mask`` (HxW bool) from a mask image, grown by ``extra_dilate`` px (``relative``: px of a
+    1080-line frame, see :func:`cleanplate.masks.dilation_radius`)."""
     if rec.failed or rec.image is None:
         return rec
     with timed(rec, "decode"):
@@ -42,7 +44,7 @@ def load_mask(rec: FrameRecord, path: Path, extra_dilate: int, raise_errors: boo
             image = rec.image
             if mask.shape != image.shape[:2]:
                 raise FrameError(f"mask is {mask.shape[1]}x{mask.shape[0]}, frame is {image.shape[1]}x{image.shape[0]}")
-            rec.mask = M.dilate(mask, extra_dilate)
+            rec.mask = M.dilate(mask, M.dilation_radius(extra_dilate, relative, mask.shape))
         except Exception as exc:
             fail(rec, exc, "decode", raise_errors)
     return rec
