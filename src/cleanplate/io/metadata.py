@@ -389,5 +389,7 @@ def run_json_update(layout: Layout, stage: str, config: Config, source: dict[str
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             **(summary.to_dict() if summary else {}),
         }
-        data["weights"] = [w for s in ("segment", "fill") for w in data.get(s, {}).get("weights", [])]
+        used = [w for s in ("segment", "fill") for w in data.get(s, {}).get("weights", [])]
+        # one entry per file: the segmenter and the plate checks share u2netp
+        data["weights"] = list({(w.get("name"), w.get("sha256")): w for w in used}.values())
     write_json(path, data)
