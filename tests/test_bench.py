@@ -233,3 +233,21 @@ def test_truncate_and_shown_fraction():
     r = calibrate(rows, ("residue",))["residue"]
     assert (r["tp"], r["fn"], r["fp"], r["tn"]) == (1, 1, 1, 1)
     assert (r["precision"], r["recall"], r["false_flags"]) == (0.5, 0.5, 0.5)
+
+
+def test_residue_calibration_curve():
+    from cleanplate.report.bench_calib import calibrate, calibration_curve, calibration_markdown
+
+    rows = [{"shown": 0.5, "residue": 0.3, "flags": [], "source": "truncated"},
+            {"shown": 0.4, "residue": 0.06, "flags": [], "source": "truncated"},
+            {"shown": 0.0, "residue": 0.09, "flags": [], "source": "true"},
+            {"shown": 0.1, "residue": 0.01, "flags": [], "source": "detected"}]
+    curve = {p["threshold"]: p for p in calibration_curve(rows, "residue", (0.05, 0.08, 0.1, 0.5))}
+    assert (curve[0.05]["recall"], curve[0.05]["false_flags"], curve[0.05]["precision"]) == (1.0, 0.5, 0.6667)
+    assert (curve[0.08]["recall"], curve[0.08]["false_flags"]) == (0.5, 0.5)
+    assert (curve[0.1]["recall"], curve[0.1]["false_flags"], curve[0.1]["precision"]) == (0.5, 0.0, 1.0)
+    assert (curve[0.5]["recall"], curve[0.5]["precision"]) == (0.0, None)
+    cal = calibrate(rows, ("residue",))
+    assert len(cal["residue_curve"]) >= 5
+    md = "\n".join(calibration_markdown({"patchmatch": cal}, ("residue",)))
+    assert "Residue calibration curve" in md and "| patchmatch | " in md.split("Residue calibration curve")[1]

@@ -180,7 +180,7 @@ def test_large_frames_are_scored_at_the_working_size(frame, char_mask, checker):
 
 def test_defaults_are_the_calibrated_thresholds():
     qa = QAConfig()
-    assert (qa.residue_threshold, qa.flat_threshold, qa.seam_threshold) == (0.05, 0.25, 1.35)
+    assert (qa.residue_threshold, qa.flat_threshold, qa.seam_threshold) == (0.08, 0.25, 1.35)
 
 
 # -------------------------------------------------------------------------------- PSNR and SSIM
@@ -338,3 +338,37 @@ def test_check_shot_flags_a_frame_whose_mask_missed_the_character_entirely(bmx_s
                               for k, (i, p, m) in enumerate(zip(images, plates, masks, strict=True))])
     assert "residue" in res[3]["flags"] and res[3]["detail"]["residue_missed"] > 0.2
     assert checker.check(images[3], plates[3], masks[3])["residue"] == 0.0  # alone, an empty mask passes
+
+
+def test_shot_residue_counts_a_part_sticking_out_of_the_mask_that_saliency_misses():
+    """A head left outside the mask that the saliency map does not see (another character dominates it)
+    is foreground touching the mask: residue. Foreground apart from the mask (another character) is not."""
+    from cleanplate.qa.checks import PlateChecker
+    from cleanplate.qa.residue import ATTACHED_WEIGHT, shot_residue_score
+    from cleanplate.qa.shot import ShotEvidence
+
+    bg = _textured()
+    image = bg.copy()
+    image[20:90, 80:104] = (220, 30, 30)  # the character; rows 20-40 (his head) are outside the mask
+    image[30:80, 150:180] = (30, 30, 220)  # someone else, well clear of the mask
+    fg = np.zeros(bg.shape[:2], bool)
+    fg[20:90, 80:104] = True
+    fg[30:80, 150:180] = True
+    ev = ShotEvidence(bg, np.ones(bg.shape[:2], bool), fg, 4)
+    sal = np.zeros(bg.shape[:2], np.float32)  # the saliency map sees nothing of him
+    mask = np.zeros(bg.shape[:2], bool)
+    mask[40:92, 78:106] = True
+    plate = image.copy()
+    plate[mask] = bg[mask]
+    score, parts = shot_residue_score(image, plate, mask, sal, sal, ev)
+    head = 20 * 24
+    assert parts["attached"] == pytest.approx(head / (mask.sum() / 4.0), abs=1e-3)  # the other one is not counted
+    assert parts["missed"] == 0.0 and parts["left_over"] == 0.0
+    assert score == pytest.approx(min(1.0, ATTACHED_WEIGHT * parts["attached"]), abs=1e-3)
+    assert score > PlateChecker(QAConfig()).thresholds["residue"]
+    whole = mask.copy()
+    whole[16:40, 78:106] = True  # the mask with the head: nothing attached, nothing flagged
+    plate2 = image.copy()
+    plate2[whole] = bg[whole]
+    score2, parts2 = shot_residue_score(image, plate2, whole, sal, sal, ev)
+    assert parts2["attached"] == 0.0 and score2 == 0.0

@@ -231,9 +231,10 @@ class OutputConfig(_Section):
 class QAConfig(_Section):
     enabled: bool = Field(True, description="Run the automatic plate checks after filling.")
     residue_threshold: float = Field(
-        0.05, ge=0, le=1,
+        0.08, ge=0, le=1,
         description="Flag plates that still show the character: share of the removed character kept in the "
-        "fill or left salient beside it (real fills score ~0.01; a missed hand ~0.2; the original 1).")
+        "fill or left salient beside it (real fills score ~0.01; a missed hand ~0.2; the original 1). "
+        "0.08 from the bench's residue calibration curve (issue 12).")
     flat_threshold: float = Field(
         0.25, ge=0, le=1,
         description="Flag fills made of flat colour blocks: flat share of the fill minus that of the ring "

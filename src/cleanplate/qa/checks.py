@@ -139,7 +139,7 @@ class PlateChecker:
             residue, parts = shot_residue_score(small[0], small[1], small_m, small[2], small_sp, evidence,
                                                 ref_area=ref_fraction * h * w)
             detail.update({"residue_kept": parts["kept"], "residue_left_over": parts["left_over"],
-                           "residue_missed": parts["missed"], "shot_neighbours": evidence.neighbours})
+                           "residue_missed": parts["missed"], "residue_attached": parts["attached"], "shot_neighbours": evidence.neighbours})
         else:
             residue, kept, left = (residue_score(img, pl, m, sal, sal_pl) if sal_pl is not None
                                    else (0.0, 0.0, 0.0))

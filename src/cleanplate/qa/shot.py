@@ -28,6 +28,11 @@ NEIGHBOURS = 3
 """Frames on each side registered onto a frame."""
 WORK_SIDE = 384
 """Longer side (px) the background model is built at."""
+SKIP = 0
+"""Frames on each side of a frame left out of its background model (a slow character stands at the same
+place in them). 0: the nearest frames. Measured on the bench (issue 12): skipping 2 or 4 frames raised
+false flags on the panning Sintel shot (registration over longer spans is worse) and found no more
+residue, so it is off by default."""
 FOREGROUND_LEVEL = 28.0
 """Grey-level difference from the background model that counts as foreground."""
 
@@ -74,8 +79,20 @@ def differs(image: np.ndarray, background: np.ndarray, level: float = FOREGROUND
     return cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
 
+def _neighbour_order(i: int, n: int, neighbours: int, skip: int) -> list[int]:
+    """The frames whose scenery builds frame ``i``'s background model: the ``2 * neighbours`` nearest
+    ones at least ``skip + 1`` frames away (so a slow character is elsewhere in them), nearest first;
+    where the shot is too short for that, the nearer ones make up the count."""
+    if skip <= 0:
+        return [j for j in range(max(0, i - neighbours), min(n, i + neighbours + 1)) if j != i]
+    far = sorted((j for j in range(n) if abs(j - i) > skip), key=lambda j: (abs(j - i), j))
+    near = sorted((j for j in range(n) if 0 < abs(j - i) <= skip), key=lambda j: (-abs(j - i), j))
+    return (far + near)[: 2 * neighbours]
+
+
 def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
-                  neighbours: int = NEIGHBOURS, side: int = WORK_SIDE) -> list[ShotEvidence | None]:
+                  neighbours: int = NEIGHBOURS, side: int = WORK_SIDE,
+                  skip: int = SKIP) -> list[ShotEvidence | None]:
     """The background model of each frame of one shot (frames in order), or None where fewer than
     two neighbours register. Cost: one feature pass per frame and ``2 * neighbours`` registrations."""
     if len(images) < 3:
@@ -88,8 +105,8 @@ def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
     for i, target in enumerate(small):
         h, w = target.shape[:2]
         stack, valid = [], []
-        for j in range(max(0, i - neighbours), min(len(small), i + neighbours + 1)):
-            if j == i or small[j].shape != target.shape:
+        for j in _neighbour_order(i, len(small), neighbours, skip):
+            if small[j].shape != target.shape:
                 continue
             reg = registrar.register(feats[i], feats[j])
             if not reg.ok:

@@ -48,6 +48,25 @@ def shown_fraction(pasted: np.ndarray, removal: np.ndarray) -> float:
     return float((pasted & ~removal).sum()) / area if area else 0.0
 
 
+CURVE = (0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5)
+"""Thresholds at which :func:`calibration_curve` scores a check."""
+
+
+def calibration_curve(rows: list[dict[str, Any]], check: str,
+                      thresholds: tuple[float, ...] = CURVE) -> list[dict[str, Any]]:
+    """Precision, recall and false flags of ``check`` if it flagged plates scoring above each threshold;
+    rows carry the check's score under its name (``{"shown": float, "residue": float, ...}``)."""
+    pos = [float(r[check]) for r in rows if r["shown"] >= SHOWN and r.get(check) is not None]
+    neg = [float(r[check]) for r in rows if r["shown"] < SHOWN and r.get(check) is not None]
+    out = []
+    for th in thresholds:
+        tp, fp = sum(v > th for v in pos), sum(v > th for v in neg)
+        out.append({"threshold": th, "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                    "recall": round(tp / len(pos), 4) if pos else None,
+                    "false_flags": round(fp / len(neg), 4) if neg else None})
+    return out
+
+
 def calibrate(rows: list[dict[str, Any]], checks: tuple[str, ...]) -> dict[str, Any]:
     """Precision, recall and false flags of each check on rows ``{"shown": float, "flags": [...], "source": str}``."""
     pos = [r for r in rows if r["shown"] >= SHOWN]
@@ -62,6 +81,8 @@ def calibrate(rows: list[dict[str, Any]], checks: tuple[str, ...]) -> dict[str, 
                   "precision": round(tp / (tp + fp), 4) if tp + fp else None,
                   "recall": round(tp / len(pos), 4) if pos else None,
                   "false_flags": round(fp / len(neg), 4) if neg else None}
+    if rows and all("residue" in r for r in rows):
+        out["residue_curve"] = calibration_curve(rows, "residue")
     return out
 
 
@@ -81,7 +102,17 @@ def calibration_markdown(calib: dict[str, dict[str, Any]], checks: tuple[str, ..
 
             lines.append(f"| {method} | {c} | {cal['plates']} ({cal['showing']} / {cal['correct']}) "
                          f"| {pct(r['precision'])} | {pct(r['recall'])} | {pct(r['false_flags'])} |")
+    curves = {m: cal["residue_curve"] for m, cal in calib.items() if cal.get("residue_curve")}
+    if curves:
+        lines += ["", "Residue calibration curve: precision / recall / false flags if plates scoring above "
+                  "each threshold were flagged.", "",
+                  "| method | " + " | ".join(f"> {p['threshold']:g}" for p in next(iter(curves.values()))) + " |",
+                  "|---|" + "---:|" * len(next(iter(curves.values())))]
+        for method, curve in curves.items():
+            lines.append(f"| {method} | " + " | ".join("/".join("-" if p[k] is None else f"{p[k]:.0%}" for k in
+                                                                ("precision", "recall", "false_flags"))
+                                                       for p in curve) + " |")
     return lines
 
 
-__all__ = ["SHOWN", "SOURCES", "TRUNCATE", "calibrate", "calibration_markdown", "shown_fraction", "truncate"]
+__all__ = ["CURVE", "SHOWN", "SOURCES", "TRUNCATE", "calibrate", "calibration_curve", "calibration_markdown", "shown_fraction", "truncate"]
