@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cleanplate import load_config
+from cleanplate import masks as M
 from cleanplate.io.outputs import read_mask
 from cleanplate.pipeline import inpaint, run, segment
 from conftest import decoded
@@ -101,6 +102,7 @@ def test_stage_commands_and_foreign_mask_folder(tmp_path: Path, small_sintel_dir
     assert filled.fill is not None and filled.fill.done == 2
     assert (tmp_path / "plates" / "backgrounds" / "frame_0016.png").is_file()
     # a foreign mask folder (e.g. the old workflow's): masks/<frame>.png + --input-dir, dilated by masks.dilate
+    # (20 px of a 1080-line frame by default: 3 px at 164 lines; absolute 20 px with dilate_relative off)
     foreign = tmp_path / "foreign"
     (foreign / "masks").mkdir(parents=True)
     m = np.zeros((164, 384), np.uint8)
@@ -112,10 +114,14 @@ def test_stage_commands_and_foreign_mask_folder(tmp_path: Path, small_sintel_dir
     res = inpaint(foreign, tmp_path / "p2", cfg, frames=frames)
     assert res.fill is not None and res.fill.done == 2
     used = read_mask(tmp_path / "p2" / "masks" / "frame_0016.png")
-    assert used.sum() > 400 * 3  # 20x20 square grown by 20 px
-    assert used[70, 110] and used[70, 135] and not used[70, 150]
+    assert np.array_equal(used, M.dilate(m > 0, 3))
     rec = json.loads((tmp_path / "p2" / "inpainting_metadata.json").read_text())["frames"]["frame_0016"]
     assert rec["extra_dilate"] == 20
+    absolute = cfg.model_copy(update={"masks": cfg.masks.model_copy(update={"dilate_relative": False})})
+    res = inpaint(foreign, tmp_path / "p3", absolute, frames=frames)
+    used = read_mask(tmp_path / "p3" / "masks" / "frame_0016.png")
+    assert used.sum() > 400 * 3  # 20x20 square grown by 20 px
+    assert used[70, 110] and used[70, 135] and not used[70, 150]
 
 
 def test_missing_fill_weights_fail_before_segmentation(tmp_path: Path, small_sintel_dir):
