@@ -59,6 +59,58 @@ def build(root: Path, n: int) -> tuple[Path, Path]:
     return frames, root / "seg"
 
 
+def synthetic(root: Path, n: int, shot_len: int = 40, patterns: int = 1000) -> Path:
+    """A finished output folder of ``n`` plates without running the fill; returns it.
+
+    Shots of ``shot_len`` frames cycle over ``patterns`` coarse block patterns; each shot has four
+    variants of its pattern (small per-block changes: near-duplicates, hashed and grouped like real
+    plates), and every plate is a hard link to its variant's JPEG. ``inpainting_metadata.json``
+    and ``instances_metadata.json`` (shot ids, one or two tracked characters) are written in the
+    pipeline's format, with masks hard-linked from eight shapes.
+    """
+    out = root / "out"
+    bg, mk, src = out / "backgrounds", out / "masks", root / "src"
+    for d in (bg, mk, src):
+        d.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    shapes = []
+    for k in range(8):
+        m = np.zeros((H, W), np.uint8)
+        m[8 + k: 22 + k, 6 + 6 * k: 20 + 6 * k] = 255
+        cv2.imwrite(str(src / f"mask{k}.png"), m)
+        shapes.append((src / f"mask{k}.png", float((m > 0).mean())))
+    shots = -(-n // shot_len)
+    variants: dict[tuple[int, int], Path] = {}
+    base = rng.integers(0, 256, (patterns, 4, 8, 3), dtype=np.uint8)
+    frames: dict[str, object] = {}
+    inst: dict[str, object] = {}
+    for i in range(n):
+        s, v = i // shot_len, (i % shot_len) * 4 // shot_len
+        key = (s % max(1, min(patterns, shots)), v)
+        if key not in variants:
+            blocks = base[key[0]].astype(np.int16) + np.random.default_rng(key[0] * 4 + v).integers(
+                -6, 7, (4, 8, 3))
+            img = cv2.resize(np.clip(blocks, 0, 255).astype(np.uint8), (W, H), interpolation=cv2.INTER_LINEAR)
+            variants[key] = src / f"p{key[0]}_{v}.jpg"
+            cv2.imwrite(str(variants[key]), img)
+        fid = f"frame_{i:06d}"
+        os.link(variants[key], bg / f"{fid}.jpg")
+        mask, cov = shapes[i % 8]
+        os.link(mask, mk / f"{fid}.png")
+        frames[fid] = {"frame_id": fid, "index": i, "source": f"frames/{fid}.png", "stage_hash": "0" * 16,
+                       "status": "ok", "error": None, "method": "opencv-telea", "extra_dilate": 20,
+                       "timings": {"decode": 0.001, "fill": 0.001, "write": 0.001}, "coverage": round(cov, 6),
+                       "extra": {}, "shape": [H, W], "outputs": [f"backgrounds/{fid}.jpg", f"masks/{fid}.png"]}
+        tracks = [2 * s] + ([2 * s + 1] if i % 3 else [])
+        inst[fid] = {"frame_id": fid, "shot_id": s, "instances": [
+            {"track_id": t, "label": "person", "score": 0.9, "character": True, "bbox": [4, 4, 20, 30]}
+            for t in tracks]}
+    summary = {"frames": n, "frames_ok": n, "frames_failed": 0, "success_rate": 1.0, "method": "opencv-telea"}
+    (out / "inpainting_metadata.json").write_text(json.dumps({"summary": summary, "frames": frames}, indent=2))
+    (out / "instances_metadata.json").write_text(json.dumps({"frames": inst}, indent=2))
+    return out
+
+
 def step(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
     """Run ``cmd``; (wall seconds, CPU seconds (user + system), peak RSS in MB of that process, exit code).
 
