@@ -28,6 +28,7 @@ codes that share a chunk, not the number of seeds.
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -135,8 +136,10 @@ _POP8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
-    """Bits set in each uint64 of ``x`` (any shape)."""
+    """Bits set in each uint64 of ``x`` (any shape), as int64."""
     v = np.ascontiguousarray(x, dtype=np.uint64)
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0: one pass in C
+        return np.bitwise_count(v).astype(np.int64)
     return _POP8[v.view(np.uint8)].reshape(*v.shape, 8).sum(-1, dtype=np.int64)
 
 
@@ -146,7 +149,7 @@ class HashIndex:
     def __init__(self) -> None:
         self.n = 0
         self._codes = np.zeros((1024, 2), dtype=np.uint64)
-        self.tables: list[dict[int, list[int]]] = [{} for _ in range(_CHUNKS)]
+        self.tables: list[dict[int, array]] = [{} for _ in range(_CHUNKS)]  # chunk value -> seeds (int64)
         self._filled = np.zeros((_CHUNKS, 1 << _BITS), dtype=bool)  # which buckets hold a seed
 
     @staticmethod
@@ -162,7 +165,10 @@ class HashIndex:
         self._codes[k] = (int(code[0]), int(code[1]))
         self.n += 1
         for j, (table, c) in enumerate(zip(self.tables, self._chunks(code), strict=True)):
-            table.setdefault(c, []).append(k)
+            bucket = table.get(c)
+            if bucket is None:
+                bucket = table[c] = array("q")
+            bucket.append(k)
             self._filled[j, c] = True
         return k
 
@@ -171,18 +177,17 @@ class HashIndex:
         found), plus the latest :data:`RECENT`."""
         keys = np.asarray(self._chunks(code), dtype=np.int64)[:, None] ^ _FLIPS[None, :]  # 8 x 17 probes
         rows, cols = np.nonzero(self._filled[np.arange(_CHUNKS)[:, None], keys])
-        hits: list[int] = []
-        for j, key in zip(rows.tolist(), keys[rows, cols].tolist(), strict=True):
-            hits.extend(self.tables[j][key])
         recent = np.arange(max(0, self.n - RECENT), self.n, dtype=np.int64)
-        if not hits:
+        if not len(rows):
             return recent
-        return np.concatenate([recent, np.asarray(hits, dtype=np.int64)])
+        hits = [np.frombuffer(self.tables[j][key], dtype=np.int64)
+                for j, key in zip(rows.tolist(), keys[rows, cols].tolist(), strict=True)]
+        return np.concatenate([recent, *hits])
 
     def distances(self, code: tuple[int, int], seeds: np.ndarray) -> np.ndarray:
         """Mean Hamming distance (0..64) of pHash and dHash between ``code`` and each seed in ``seeds``."""
         x = np.bitwise_xor(self._codes[seeds], np.array([code[0], code[1]], dtype=np.uint64)[None, :])
-        return _popcount(x).mean(axis=1)
+        return _popcount(x).sum(axis=1) / 2.0
 
 
 __all__ = ["COMPLETE", "RECENT", "WINDOW", "HashIndex", "completeness", "rank_key", "why_kept"]
