@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cleanplate.errors import InputError
-from cleanplate.io.outputs import Layout, write_json
+from cleanplate.io.outputs import Layout, atomic_write_bytes
 
 DATASET_DIR = "dataset"
 STEP_VERSION = 2  # bump when a step's output format or algorithm changes: old JSONs are then redone
@@ -246,9 +248,38 @@ def read_step(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _json_default(o: Any) -> Any:
+    """What ``io.outputs.write_json`` turns numpy scalars and paths into."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps_lean(obj: Any, depth: int = 0) -> str:
+    """``json.dumps(obj, indent=2)`` (same text, byte for byte), built one item of each large
+    mapping or list at a time.
+
+    The indenting encoder of the standard library is pure Python and materialises millions of
+    small strings for a 100 000-frame step file; here only one string per item is held, each made
+    by the C encoder when it has no nested containers or by ``json.dumps`` of that one item.
+    """
+    pad = "  " * (depth + 1)
+    if isinstance(obj, dict) and len(obj) > 16 and all(isinstance(k, str) for k in obj):
+        items = [f"{pad}{json.dumps(str(k))}: {dumps_lean(v, depth + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+    if isinstance(obj, list | tuple) and len(obj) > 16:
+        items = [pad + dumps_lean(v, depth + 1) for v in obj]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
+    text = json.dumps(obj, indent=2, default=_json_default)
+    return text.replace("\n", "\n" + "  " * depth) if depth else text
+
+
 def write_step(path: Path, data: dict[str, Any]) -> None:
+    """Write a step's JSON atomically (as ``io.outputs.write_json`` does, same text), item by item."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, data)
+    atomic_write_bytes(path, (dumps_lean(data) + "\n").encode(), fsync=True)
 
 
 @dataclass

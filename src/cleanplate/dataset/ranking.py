@@ -27,7 +27,6 @@ codes that share a chunk, not the number of seeds.
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from cleanplate.dataset.plates import Plate
+from cleanplate.dataset.plates import Plate, iter_frames
 
 WINDOW = 12
 """Frames on either side compared for mask completeness."""
@@ -49,13 +48,23 @@ _BITS = 16
 _FLIPS = np.array([0] + [1 << b for b in range(_BITS)], dtype=np.int64)
 
 
-def _segment_records(out: Path) -> dict[str, dict[str, Any]]:
+def _segment_records(out: Path) -> dict[str, tuple[Any, frozenset[int]]]:
+    """``{frame_id: (shot_id, character track ids)}`` from ``instances_metadata.json`` ({} when absent or bad).
+
+    Read one record at a time (:func:`~cleanplate.dataset.plates.iter_frames`), keeping only
+    these two fields: a film's segment metadata never sits in memory as dicts.
+    """
+    seg: dict[str, tuple[Any, frozenset[int]]] = {}
     try:
-        data = json.loads((Path(out) / "instances_metadata.json").read_text(encoding="utf-8"))
-        frames = data.get("frames")
-    except (OSError, ValueError, AttributeError):
+        for fid, rec in iter_frames(Path(out) / "instances_metadata.json"):
+            rec = rec if isinstance(rec, dict) else {}
+            seg[fid] = (rec.get("shot_id"), frozenset(_tracks(rec)))
+    except (OSError, ValueError, KeyError):
         return {}
-    return frames if isinstance(frames, dict) else {}
+    return seg
+
+
+_NO_SEG: tuple[Any, frozenset[int]] = (None, frozenset())
 
 
 def _tracks(rec: dict[str, Any]) -> set[int]:
@@ -79,12 +88,12 @@ def completeness(out: str | Path, plates: Sequence[Plate],
     ordered = sorted((p for p in plates if p.status == "ok"), key=lambda p: p.index)
     shots: list[Any] = []
     for p in ordered:
-        shot = p.shot_id if p.shot_id is not None else (seg.get(p.frame_id) or {}).get("shot_id")
+        shot = p.shot_id if p.shot_id is not None else seg.get(p.frame_id, _NO_SEG)[0]
         if shot is None and groups is not None and p.frame_id in groups:
             shot = ("group", groups[p.frame_id])
         shots.append(shot)
     cov = np.array([p.coverage for p in ordered], dtype=np.float64)
-    tracks = [_tracks(seg.get(p.frame_id) or {}) for p in ordered]
+    tracks = [seg.get(p.frame_id, _NO_SEG)[1] for p in ordered]
     result: dict[str, tuple[float, str]] = {}
     n = len(ordered)
     for k, p in enumerate(ordered):
@@ -177,12 +186,10 @@ class HashIndex:
         found), plus the latest :data:`RECENT`."""
         keys = np.asarray(self._chunks(code), dtype=np.int64)[:, None] ^ _FLIPS[None, :]  # 8 x 17 probes
         rows, cols = np.nonzero(self._filled[np.arange(_CHUNKS)[:, None], keys])
-        recent = np.arange(max(0, self.n - RECENT), self.n, dtype=np.int64)
-        if not len(rows):
-            return recent
-        hits = [np.frombuffer(self.tables[j][key], dtype=np.int64)
-                for j, key in zip(rows.tolist(), keys[rows, cols].tolist(), strict=True)]
-        return np.concatenate([recent, *hits])
+        hits = array("q", range(max(0, self.n - RECENT), self.n))
+        for j, key in zip(rows.tolist(), keys[rows, cols].tolist(), strict=True):
+            hits.extend(self.tables[j][key])  # array to array: a copy of the bucket's memory
+        return np.frombuffer(hits, dtype=np.int64)
 
     def distances(self, code: tuple[int, int], seeds: np.ndarray) -> np.ndarray:
         """Mean Hamming distance (0..64) of pHash and dHash between ``code`` and each seed in ``seeds``."""
