@@ -11,6 +11,10 @@ on a shared machine), ms per frame, the marginal ms per frame of the fill (its t
 (``os.wait4``), and the sizes of the files the run leaves.
 
     python benchmarks/bench_scale.py [--sizes 1000 10000] [--huge] [--work DIR] [--keep] [--json FILE]
+    python benchmarks/bench_scale.py --synthetic [--patterns P] [--sizes ...] [--huge]
+
+``--synthetic`` skips the fill: it writes a finished output folder of N plates directly
+(:func:`synthetic`, seconds even at 100 000) and times only ``dedupe`` and ``export-lora``.
 
 ``--huge`` adds 100 000 frames (~10-20 min on 2 cores). Run it with ``PYTHONPATH`` pointing at
 another checkout's ``src`` to measure that version: the CLI runs as ``python -m cleanplate._cli.main``
@@ -172,6 +176,23 @@ def measure(work: Path, n: int, env: dict[str, str]) -> dict[str, object]:
     return res
 
 
+def measure_synthetic(work: Path, n: int, env: dict[str, str], patterns: int) -> dict[str, object]:
+    """``dedupe --no-embeddings`` then ``export-lora`` on a :func:`synthetic` folder of ``n`` plates."""
+    root = work / f"syn{n}"
+    shutil.rmtree(root, ignore_errors=True)
+    out = synthetic(root, n, patterns=patterns)
+    cli = [sys.executable, "-m", "cleanplate._cli.main", "--quiet"]
+    res: dict[str, object] = {"plates": n, "patterns": patterns}
+    for name, cmd in (("dedupe", [*cli, "dedupe", str(out), "--no-embeddings"]),
+                      ("export", [*cli, "export-lora", str(out), "-o", str(root / "lora")])):
+        secs, cpu, rss, code = step(cmd, env)
+        res[name] = {"s": round(secs, 2), "cpu_s": round(cpu, 2), "cpu_ms_per_plate": round(1000 * cpu / n, 3),
+                     "rss_mb": round(rss, 1), "exit": code}
+        print(f"  N={n:>7} {name:<7} {secs:8.2f} s  CPU {cpu:8.2f} s {1000 * cpu / n:7.3f} ms/plate  "
+              f"RSS {rss:7.1f} MB  exit {code}", flush=True)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
@@ -180,11 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="folder for the frames and outputs (default: a temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="only dedupe and export-lora, on a finished folder written without the fill (synthetic())")
+    ap.add_argument("--patterns", type=int, default=1000,
+                    help="with --synthetic: distinct scenes the shots cycle over (0: every shot its own)")
     args = ap.parse_args(argv)
     sizes = [*args.sizes, *([100_000] if args.huge else [])]
     work = args.work or Path(tempfile.mkdtemp(prefix="cp-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CLEANPLATE_OFFLINE": "1"}
+    if args.synthetic:
+        try:
+            rows = [measure_synthetic(work, n, env, args.patterns or n) for n in sizes]
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     results: list[dict[str, object]] = []
     try:
         base = measure(work, args.calibrate, env)
