@@ -261,15 +261,16 @@ def dumps_lean(obj: Any, depth: int = 0) -> str:
     """``json.dumps(obj, indent=2)`` (same text, byte for byte), built one item of each large
     mapping or list at a time.
 
-    The indenting encoder of the standard library is pure Python and materialises millions of
-    small strings for a 100 000-frame step file; here only one string per item is held, each made
-    by the C encoder when it has no nested containers or by ``json.dumps`` of that one item.
+    The indenting encoder of the standard library is pure Python and holds every small piece of a
+    100 000-frame step file at once before joining them; here the top two levels and any mapping
+    or list of more than 16 items are encoded item by item, so one string per item is held.
     """
     pad = "  " * (depth + 1)
-    if isinstance(obj, dict) and len(obj) > 16 and all(isinstance(k, str) for k in obj):
+    lean = depth < 2 or len(obj) > 16 if isinstance(obj, dict | list | tuple) else False
+    if isinstance(obj, dict) and obj and lean and all(isinstance(k, str) for k in obj):
         items = [f"{pad}{json.dumps(str(k))}: {dumps_lean(v, depth + 1)}" for k, v in obj.items()]
         return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
-    if isinstance(obj, list | tuple) and len(obj) > 16:
+    if isinstance(obj, list | tuple) and obj and lean:
         items = [pad + dumps_lean(v, depth + 1) for v in obj]
         return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
     text = json.dumps(obj, indent=2, default=_json_default)
