@@ -11,6 +11,10 @@ on a shared machine), ms per frame, the marginal ms per frame of the fill (its t
 (``os.wait4``), and the sizes of the files the run leaves.
 
     python benchmarks/bench_scale.py [--sizes 1000 10000] [--huge] [--work DIR] [--keep] [--json FILE]
+    python benchmarks/bench_scale.py --synthetic [--patterns P] [--sizes ...] [--huge]
+
+``--synthetic`` skips the fill: it writes a finished output folder of N plates directly
+(:func:`synthetic`, seconds even at 100 000) and times only ``dedupe`` and ``export-lora``.
 
 ``--huge`` adds 100 000 frames (~10-20 min on 2 cores). Run it with ``PYTHONPATH`` pointing at
 another checkout's ``src`` to measure that version: the CLI runs as ``python -m cleanplate._cli.main``
@@ -57,6 +61,58 @@ def build(root: Path, n: int) -> tuple[Path, Path]:
         cv2.imwrite(str(frames / name), img)
         os.link(shapes[i % 8], masks / name)
     return frames, root / "seg"
+
+
+def synthetic(root: Path, n: int, shot_len: int = 40, patterns: int = 1000) -> Path:
+    """A finished output folder of ``n`` plates without running the fill; returns it.
+
+    Shots of ``shot_len`` frames cycle over ``patterns`` coarse block patterns; each shot has four
+    variants of its pattern (small per-block changes: near-duplicates, hashed and grouped like real
+    plates), and every plate is a hard link to its variant's JPEG. ``inpainting_metadata.json``
+    and ``instances_metadata.json`` (shot ids, one or two tracked characters) are written in the
+    pipeline's format, with masks hard-linked from eight shapes.
+    """
+    out = root / "out"
+    bg, mk, src = out / "backgrounds", out / "masks", root / "src"
+    for d in (bg, mk, src):
+        d.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    shapes = []
+    for k in range(8):
+        m = np.zeros((H, W), np.uint8)
+        m[8 + k: 22 + k, 6 + 6 * k: 20 + 6 * k] = 255
+        cv2.imwrite(str(src / f"mask{k}.png"), m)
+        shapes.append((src / f"mask{k}.png", float((m > 0).mean())))
+    shots = -(-n // shot_len)
+    variants: dict[tuple[int, int], Path] = {}
+    base = rng.integers(0, 256, (patterns, 4, 8, 3), dtype=np.uint8)
+    frames: dict[str, object] = {}
+    inst: dict[str, object] = {}
+    for i in range(n):
+        s, v = i // shot_len, (i % shot_len) * 4 // shot_len
+        key = (s % max(1, min(patterns, shots)), v)
+        if key not in variants:
+            blocks = base[key[0]].astype(np.int16) + np.random.default_rng(key[0] * 4 + v).integers(
+                -6, 7, (4, 8, 3))
+            img = cv2.resize(np.clip(blocks, 0, 255).astype(np.uint8), (W, H), interpolation=cv2.INTER_LINEAR)
+            variants[key] = src / f"p{key[0]}_{v}.jpg"
+            cv2.imwrite(str(variants[key]), img)
+        fid = f"frame_{i:06d}"
+        os.link(variants[key], bg / f"{fid}.jpg")
+        mask, cov = shapes[i % 8]
+        os.link(mask, mk / f"{fid}.png")
+        frames[fid] = {"frame_id": fid, "index": i, "source": f"frames/{fid}.png", "stage_hash": "0" * 16,
+                       "status": "ok", "error": None, "method": "opencv-telea", "extra_dilate": 20,
+                       "timings": {"decode": 0.001, "fill": 0.001, "write": 0.001}, "coverage": round(cov, 6),
+                       "extra": {}, "shape": [H, W], "outputs": [f"backgrounds/{fid}.jpg", f"masks/{fid}.png"]}
+        tracks = [2 * s] + ([2 * s + 1] if i % 3 else [])
+        inst[fid] = {"frame_id": fid, "shot_id": s, "instances": [
+            {"track_id": t, "label": "person", "score": 0.9, "character": True, "bbox": [4, 4, 20, 30]}
+            for t in tracks]}
+    summary = {"frames": n, "frames_ok": n, "frames_failed": 0, "success_rate": 1.0, "method": "opencv-telea"}
+    (out / "inpainting_metadata.json").write_text(json.dumps({"summary": summary, "frames": frames}, indent=2))
+    (out / "instances_metadata.json").write_text(json.dumps({"frames": inst}, indent=2))
+    return out
 
 
 def step(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, int]:
@@ -120,6 +176,23 @@ def measure(work: Path, n: int, env: dict[str, str]) -> dict[str, object]:
     return res
 
 
+def measure_synthetic(work: Path, n: int, env: dict[str, str], patterns: int) -> dict[str, object]:
+    """``dedupe --no-embeddings`` then ``export-lora`` on a :func:`synthetic` folder of ``n`` plates."""
+    root = work / f"syn{n}"
+    shutil.rmtree(root, ignore_errors=True)
+    out = synthetic(root, n, patterns=patterns)
+    cli = [sys.executable, "-m", "cleanplate._cli.main", "--quiet"]
+    res: dict[str, object] = {"plates": n, "patterns": patterns}
+    for name, cmd in (("dedupe", [*cli, "dedupe", str(out), "--no-embeddings"]),
+                      ("export", [*cli, "export-lora", str(out), "-o", str(root / "lora")])):
+        secs, cpu, rss, code = step(cmd, env)
+        res[name] = {"s": round(secs, 2), "cpu_s": round(cpu, 2), "cpu_ms_per_plate": round(1000 * cpu / n, 3),
+                     "rss_mb": round(rss, 1), "exit": code}
+        print(f"  N={n:>7} {name:<7} {secs:8.2f} s  CPU {cpu:8.2f} s {1000 * cpu / n:7.3f} ms/plate  "
+              f"RSS {rss:7.1f} MB  exit {code}", flush=True)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
@@ -128,11 +201,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="folder for the frames and outputs (default: a temp folder)")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--synthetic", action="store_true",
+                    help="only dedupe and export-lora, on a finished folder written without the fill (synthetic())")
+    ap.add_argument("--patterns", type=int, default=1000,
+                    help="with --synthetic: distinct scenes the shots cycle over (0: every shot its own)")
     args = ap.parse_args(argv)
     sizes = [*args.sizes, *([100_000] if args.huge else [])]
     work = args.work or Path(tempfile.mkdtemp(prefix="cp-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "CLEANPLATE_OFFLINE": "1"}
+    if args.synthetic:
+        try:
+            rows = [measure_synthetic(work, n, env, args.patterns or n) for n in sizes]
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        return 0
     results: list[dict[str, object]] = []
     try:
         base = measure(work, args.calibrate, env)

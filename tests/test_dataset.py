@@ -482,3 +482,26 @@ def test_dedupe_grouping_time_per_plate_does_not_grow_with_the_plates() -> None:
         per_plate.append((time.perf_counter() - t) / n)
         assert len(groups) == n
     assert per_plate[1] < 2.0 * per_plate[0], per_plate  # all-pairs would be 10x
+
+
+def test_hash_index_candidates_are_the_chunk_neighbours_and_stay_few_at_20000_seeds() -> None:
+    from cleanplate.dataset.ranking import RECENT, HashIndex
+
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 2**63, size=(20_000, 2), dtype=np.int64).astype(np.uint64)
+    index = HashIndex()
+    for a, b in codes:
+        index.add((int(a), int(b)))
+    chunks = np.stack([(codes[:, c] >> np.uint64(16 * i)) & np.uint64(0xFFFF) for c in (0, 1) for i in range(4)], 1)
+    total = 0
+    for q in rng.integers(0, 20_000, size=200):
+        query = codes[q].copy()
+        query[0] ^= np.uint64(1) << np.uint64(rng.integers(64))  # one bit off a seed
+        cand = index.candidates((int(query[0]), int(query[1])))
+        total += len(cand)
+        qc = np.array([(int(query[c]) >> (16 * i)) & 0xFFFF for c in (0, 1) for i in range(4)], np.uint64)
+        near = (np.bitwise_count(chunks ^ qc[None, :]) <= 1).any(axis=1)  # some chunk within one bit
+        expected = set(np.flatnonzero(near).tolist()) | set(range(20_000 - RECENT, 20_000))
+        assert set(cand.tolist()) == expected
+        assert q in expected
+    assert total / 200 < RECENT + 200, total / 200  # all pairs would be 20 000 per query

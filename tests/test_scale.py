@@ -254,3 +254,37 @@ def test_an_idle_rerun_keeps_the_metadata_file_and_a_changed_one_rewrites_it(tmp
     assert limited.fill.stats["frames"] == 3 and list(json.loads(meta.read_text())["frames"]) == list(old["frames"])[:3]
     inpaint(seg, out, cfg, frames=frames)
     assert json.loads(meta.read_text())["frames"] == old["frames"]
+
+
+def test_streamed_frames_reader_is_json_loads_and_refuses_a_torn_file(tmp_path: Path):
+    from cleanplate.dataset.plates import dumps_lean, iter_frames
+
+    data = {"summary": {"frames": 3, "x": [1, {"y": None}]},
+            "frames": {f"f{i}": {"index": i, "s": "é \" }", "l": [1.5, True, {}], "e": {}} for i in range(40)},
+            "after": 1}
+    path = tmp_path / "m.json"
+    for text in (json.dumps(data), json.dumps(data, indent=2), dumps_lean(data)):
+        path.write_text(text)
+        assert dict(iter_frames(path)) == data["frames"]
+    assert dumps_lean(data) == json.dumps(data, indent=2)
+    path.write_text(json.dumps(data)[:-200])  # cut inside the frames
+    with pytest.raises(ValueError):
+        list(iter_frames(path))
+    path.write_text(json.dumps({"summary": {}}))
+    with pytest.raises(KeyError):
+        list(iter_frames(path))
+
+
+def test_synthetic_plate_folder_dedupes_to_its_shot_variants(tmp_path: Path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_scale import synthetic
+
+    from cleanplate.dataset import dedupe, load_plates
+
+    out = synthetic(tmp_path, 200, shot_len=40, patterns=2)  # 5 shots over 2 scenes, 4 variants each
+    plates = load_plates(out)
+    assert len(plates) == 200 and all(p.usable for p in plates)
+    r = dedupe(out, embeddings=False)
+    assert r.summary["usable"] == 200 and 2 <= r.summary["groups"] <= 8, r.summary  # shots 0, 2, 4 share a scene
+    data = json.loads((out / "dataset" / "dedupe.json").read_text())
+    assert sorted(data["kept"] + list(data["dropped"])) == sorted(p.frame_id for p in plates)

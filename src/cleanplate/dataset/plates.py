@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cleanplate.errors import InputError
-from cleanplate.io.outputs import Layout, write_json
+from cleanplate.io.outputs import Layout, atomic_write_bytes
 
 DATASET_DIR = "dataset"
 STEP_VERSION = 2  # bump when a step's output format or algorithm changes: old JSONs are then redone
@@ -106,43 +108,111 @@ def _float(v: Any, default: float = 0.0) -> float:
         return default
 
 
+_WS = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+def _ws(text: str, pos: int) -> int:
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]
+
+
+def _key(text: str, pos: int) -> tuple[str, int]:
+    """The member key at ``pos`` and where its value starts."""
+    if text[pos:pos + 1] != '"':
+        raise ValueError(f"expected a key at character {pos}")
+    key, pos = _DECODER.raw_decode(text, pos)
+    pos = _ws(text, pos)
+    if text[pos:pos + 1] != ":":
+        raise ValueError(f"expected ':' at character {pos}")
+    return key, _ws(text, pos + 1)
+
+
+def _next(text: str, pos: int) -> tuple[int, bool]:
+    """After a member's value: where the next key starts and True, or past the ``}`` and False."""
+    pos = _ws(text, pos)
+    sep = text[pos:pos + 1]
+    if sep == "}":
+        return pos + 1, False
+    if sep != ",":
+        raise ValueError(f"expected ',' or '}}' at character {pos}")
+    return _ws(text, pos + 1), True
+
+
+def _items(text: str, pos: int) -> Iterator[tuple[str, Any]]:
+    """The members of the object whose ``{`` is at ``pos``, each value decoded on its own."""
+    pos = _ws(text, pos + 1)
+    more = text[pos:pos + 1] != "}"
+    while more:
+        key, pos = _key(text, pos)
+        value, pos = _DECODER.raw_decode(text, pos)
+        yield key, value
+        pos, more = _next(text, pos)
+
+
+def iter_frames(path: Path) -> Iterator[tuple[str, Any]]:
+    """The ``(frame_id, record)`` pairs of the top-level ``"frames"`` object of a JSON file, one at a time.
+
+    Each record is decoded on its own, so a 100 000-frame metadata file never becomes one dict of
+    dicts in memory (only its text and the current record). Raises ``OSError`` when the file
+    cannot be read, ``ValueError`` when it is not JSON (also part-way, after some records),
+    ``KeyError`` when it has no ``"frames"`` object at the top level. Members after ``"frames"``
+    are not read.
+    """
+    text = path.read_text(encoding="utf-8")
+    pos = _ws(text, 0)
+    if text[pos:pos + 1] != "{":
+        raise KeyError("frames")
+    pos = _ws(text, pos + 1)
+    more = text[pos:pos + 1] != "}"
+    while more:
+        key, pos = _key(text, pos)
+        if key == "frames" and text[pos:pos + 1] == "{":
+            yield from _items(text, pos)
+            return
+        pos = _DECODER.raw_decode(text, pos)[1]  # a small member before "frames" (the summary)
+        pos, more = _next(text, pos)
+    raise KeyError("frames")
+
+
 def load_plates(out: str | Path) -> list[Plate]:
-    """Every frame of ``OUT/inpainting_metadata.json`` as a :class:`Plate`, in frame order."""
+    """Every frame of ``OUT/inpainting_metadata.json`` as a :class:`Plate`, in frame order.
+
+    The metadata is read one frame record at a time (:func:`iter_frames`): memory holds the
+    file's text and the plates, not the whole JSON as dicts.
+    """
     layout = Layout(Path(out))
     meta_path = layout.inpainting_metadata
     if not meta_path.is_file():
         raise InputError(f"{meta_path} not found: run `cleanplate run` (or `cleanplate inpaint`) on {layout.root} first")
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        frames = meta["frames"]
-        if not isinstance(frames, dict):
-            raise TypeError
+        plates = [_plate(layout, k, fid, rec) for k, (fid, rec) in enumerate(iter_frames(meta_path))]
     except (OSError, ValueError, KeyError, TypeError):
         raise InputError(f"{meta_path} is not a cleanplate metadata file (no 'frames' mapping)") from None
-    plates = []
-    for k, (fid, rec) in enumerate(frames.items()):
-        rec = rec if isinstance(rec, dict) else {}
-        path = _plate_path(layout, fid, rec)
-        status = str(rec.get("status", "ok"))
-        if status == "ok" and path is None:
-            status = "missing"
-        extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
-        coverage = _float(rec.get("coverage"))
-        invented = coverage
-        if "inpainted_fraction" in extra:  # share of the masked area the inpainter made up
-            invented = coverage * _float(extra["inpainted_fraction"], 1.0)
-        checks, flags = _flags(rec)
-        mask = layout.mask(fid)
-        shape = rec.get("shape")
-        plates.append(Plate(
-            frame_id=fid, index=int(rec.get("index", k)), status=status, path=path,
-            mask_path=mask if mask.is_file() else None, source=rec.get("source"),
-            coverage=coverage, invented=round(invented, 6), flags=flags, checks=checks,
-            shot_id=extra.get("shot_id"), error=rec.get("error"),
-            shape=(int(shape[0]), int(shape[1])) if isinstance(shape, list) and len(shape) == 2 else None,
-        ))
     plates.sort(key=lambda p: p.index)
     return plates
+
+
+def _plate(layout: Layout, k: int, fid: str, rec: Any) -> Plate:
+    rec = rec if isinstance(rec, dict) else {}
+    path = _plate_path(layout, fid, rec)
+    status = str(rec.get("status", "ok"))
+    if status == "ok" and path is None:
+        status = "missing"
+    extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
+    coverage = _float(rec.get("coverage"))
+    invented = coverage
+    if "inpainted_fraction" in extra:  # share of the masked area the inpainter made up
+        invented = coverage * _float(extra["inpainted_fraction"], 1.0)
+    checks, flags = _flags(rec)
+    mask = layout.mask(fid)
+    shape = rec.get("shape")
+    return Plate(
+        frame_id=fid, index=int(rec.get("index", k)), status=status, path=path,
+        mask_path=mask if mask.is_file() else None, source=rec.get("source"),
+        coverage=coverage, invented=round(invented, 6), flags=flags, checks=checks,
+        shot_id=extra.get("shot_id"), error=rec.get("error"),
+        shape=(int(shape[0]), int(shape[1])) if isinstance(shape, list) and len(shape) == 2 else None,
+    )
 
 
 def exclusion(plate: Plate) -> str | None:
@@ -178,9 +248,39 @@ def read_step(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _json_default(o: Any) -> Any:
+    """What ``io.outputs.write_json`` turns numpy scalars and paths into."""
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def dumps_lean(obj: Any, depth: int = 0) -> str:
+    """``json.dumps(obj, indent=2)`` (same text, byte for byte), built one item of each large
+    mapping or list at a time.
+
+    The indenting encoder of the standard library is pure Python and holds every small piece of a
+    100 000-frame step file at once before joining them; here the top two levels and any mapping
+    or list of more than 16 items are encoded item by item, so one string per item is held.
+    """
+    pad = "  " * (depth + 1)
+    lean = depth < 2 or len(obj) > 16 if isinstance(obj, dict | list | tuple) else False
+    if isinstance(obj, dict) and obj and lean and all(isinstance(k, str) for k in obj):
+        items = [f"{pad}{json.dumps(str(k))}: {dumps_lean(v, depth + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+    if isinstance(obj, list | tuple) and obj and lean:
+        items = [pad + dumps_lean(v, depth + 1) for v in obj]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
+    text = json.dumps(obj, indent=2, default=_json_default)
+    return text.replace("\n", "\n" + "  " * depth) if depth else text
+
+
 def write_step(path: Path, data: dict[str, Any]) -> None:
+    """Write a step's JSON atomically (as ``io.outputs.write_json`` does, same text), item by item."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(path, data)
+    atomic_write_bytes(path, (dumps_lean(data) + "\n").encode(), fsync=True)
 
 
 @dataclass

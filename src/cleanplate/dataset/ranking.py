@@ -27,14 +27,14 @@ codes that share a chunk, not the number of seeds.
 
 from __future__ import annotations
 
-import json
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cleanplate.dataset.plates import Plate
+from cleanplate.dataset.plates import Plate, iter_frames
 
 WINDOW = 12
 """Frames on either side compared for mask completeness."""
@@ -48,13 +48,23 @@ _BITS = 16
 _FLIPS = np.array([0] + [1 << b for b in range(_BITS)], dtype=np.int64)
 
 
-def _segment_records(out: Path) -> dict[str, dict[str, Any]]:
+def _segment_records(out: Path) -> dict[str, tuple[Any, frozenset[int]]]:
+    """``{frame_id: (shot_id, character track ids)}`` from ``instances_metadata.json`` ({} when absent or bad).
+
+    Read one record at a time (:func:`~cleanplate.dataset.plates.iter_frames`), keeping only
+    these two fields: a film's segment metadata never sits in memory as dicts.
+    """
+    seg: dict[str, tuple[Any, frozenset[int]]] = {}
     try:
-        data = json.loads((Path(out) / "instances_metadata.json").read_text(encoding="utf-8"))
-        frames = data.get("frames")
-    except (OSError, ValueError, AttributeError):
+        for fid, rec in iter_frames(Path(out) / "instances_metadata.json"):
+            rec = rec if isinstance(rec, dict) else {}
+            seg[fid] = (rec.get("shot_id"), frozenset(_tracks(rec)))
+    except (OSError, ValueError, KeyError):
         return {}
-    return frames if isinstance(frames, dict) else {}
+    return seg
+
+
+_NO_SEG: tuple[Any, frozenset[int]] = (None, frozenset())
 
 
 def _tracks(rec: dict[str, Any]) -> set[int]:
@@ -78,12 +88,12 @@ def completeness(out: str | Path, plates: Sequence[Plate],
     ordered = sorted((p for p in plates if p.status == "ok"), key=lambda p: p.index)
     shots: list[Any] = []
     for p in ordered:
-        shot = p.shot_id if p.shot_id is not None else (seg.get(p.frame_id) or {}).get("shot_id")
+        shot = p.shot_id if p.shot_id is not None else seg.get(p.frame_id, _NO_SEG)[0]
         if shot is None and groups is not None and p.frame_id in groups:
             shot = ("group", groups[p.frame_id])
         shots.append(shot)
     cov = np.array([p.coverage for p in ordered], dtype=np.float64)
-    tracks = [_tracks(seg.get(p.frame_id) or {}) for p in ordered]
+    tracks = [seg.get(p.frame_id, _NO_SEG)[1] for p in ordered]
     result: dict[str, tuple[float, str]] = {}
     n = len(ordered)
     for k, p in enumerate(ordered):
@@ -135,8 +145,10 @@ _POP8 = np.array([bin(i).count("1") for i in range(256)], np.uint8)
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:
-    """Bits set in each uint64 of ``x`` (any shape)."""
+    """Bits set in each uint64 of ``x`` (any shape), as int64."""
     v = np.ascontiguousarray(x, dtype=np.uint64)
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0: one pass in C
+        return np.bitwise_count(v).astype(np.int64)
     return _POP8[v.view(np.uint8)].reshape(*v.shape, 8).sum(-1, dtype=np.int64)
 
 
@@ -146,7 +158,7 @@ class HashIndex:
     def __init__(self) -> None:
         self.n = 0
         self._codes = np.zeros((1024, 2), dtype=np.uint64)
-        self.tables: list[dict[int, list[int]]] = [{} for _ in range(_CHUNKS)]
+        self.tables: list[dict[int, array]] = [{} for _ in range(_CHUNKS)]  # chunk value -> seeds (int64)
         self._filled = np.zeros((_CHUNKS, 1 << _BITS), dtype=bool)  # which buckets hold a seed
 
     @staticmethod
@@ -162,7 +174,10 @@ class HashIndex:
         self._codes[k] = (int(code[0]), int(code[1]))
         self.n += 1
         for j, (table, c) in enumerate(zip(self.tables, self._chunks(code), strict=True)):
-            table.setdefault(c, []).append(k)
+            bucket = table.get(c)
+            if bucket is None:
+                bucket = table[c] = array("q")
+            bucket.append(k)
             self._filled[j, c] = True
         return k
 
@@ -171,18 +186,15 @@ class HashIndex:
         found), plus the latest :data:`RECENT`."""
         keys = np.asarray(self._chunks(code), dtype=np.int64)[:, None] ^ _FLIPS[None, :]  # 8 x 17 probes
         rows, cols = np.nonzero(self._filled[np.arange(_CHUNKS)[:, None], keys])
-        hits: list[int] = []
+        hits = array("q", range(max(0, self.n - RECENT), self.n))
         for j, key in zip(rows.tolist(), keys[rows, cols].tolist(), strict=True):
-            hits.extend(self.tables[j][key])
-        recent = np.arange(max(0, self.n - RECENT), self.n, dtype=np.int64)
-        if not hits:
-            return recent
-        return np.concatenate([recent, np.asarray(hits, dtype=np.int64)])
+            hits.extend(self.tables[j][key])  # array to array: a copy of the bucket's memory
+        return np.frombuffer(hits, dtype=np.int64)
 
     def distances(self, code: tuple[int, int], seeds: np.ndarray) -> np.ndarray:
         """Mean Hamming distance (0..64) of pHash and dHash between ``code`` and each seed in ``seeds``."""
         x = np.bitwise_xor(self._codes[seeds], np.array([code[0], code[1]], dtype=np.uint64)[None, :])
-        return _popcount(x).mean(axis=1)
+        return _popcount(x).sum(axis=1) / 2.0
 
 
 __all__ = ["COMPLETE", "RECENT", "WINDOW", "HashIndex", "completeness", "rank_key", "why_kept"]
