@@ -468,20 +468,17 @@ def test_hash_index_groups_like_the_all_pairs_search() -> None:
     assert 300 < len(got) <= 400
 
 
-def test_dedupe_grouping_time_per_plate_does_not_grow_with_the_plates() -> None:
-    import time
-
+def test_dedupe_keeps_10000_distinct_plates_apart() -> None:
+    """Grouping through the index (no all-pairs) still separates every distinct plate; its cost per
+    plate is measured by benchmarks/bench_scale.py, not timed here (the test below bounds the
+    candidates each query looks at)."""
     from cleanplate.dataset.dedupe import _group
 
     rng = np.random.default_rng(1)
-    per_plate = []
     for n in (1_000, 10_000):
         codes = rng.integers(0, 2**63, size=(n, 2), dtype=np.int64).astype(np.uint64)  # all distinct: n groups
-        t = time.perf_counter()
         groups, _ = _group(codes, None, 10.0, 0.95)
-        per_plate.append((time.perf_counter() - t) / n)
         assert len(groups) == n
-    assert per_plate[1] < 2.0 * per_plate[0], per_plate  # all-pairs would be 10x
 
 
 def test_hash_index_candidates_are_the_chunk_neighbours_and_stay_few_at_20000_seeds() -> None:
