@@ -70,6 +70,28 @@ def test_bmx_frames_53_58_get_the_rider_not_the_tree(bmx_window) -> None:
     assert all(i.record()["track_id"] == i.track_id for i in kept)
 
 
+def test_tennis_cast_shadow_joins_the_player() -> None:
+    """DAVIS tennis: the truth mask holds the player and his long cast shadow on the court. The
+    per-frame saliency finds the player only; the shot segmenter joins the shadow, so the removal
+    mask (default dilation) covers the truth."""
+    cfg = load_config()
+    images, gts = _clip("davis_tennis", 20, 36)
+    per_frame = [create_segmenter(cfg, "cpu").segment(im) for im in images]
+    out = create_shot_segmenter(cfg, "cpu").segment_shot(images, per_frame)
+    radius = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, gts[0].shape)
+
+    def removal_recall(res: SegmentResult, gt: np.ndarray) -> float:
+        m = M.dilate(M.combine([i.mask for i in res.instances if i.character], gt.shape), radius)
+        return float((m & gt).sum()) / float(gt.sum())
+
+    before = [removal_recall(r, g) for r, g in zip(per_frame, gts, strict=True)]
+    after = [removal_recall(r, g) for r, g in zip(out, gts, strict=True)]
+    joined = sum(any("cast shadow" in i.reason for i in r.instances if i.character) for r in out)
+    assert joined >= 12, joined
+    assert np.mean(before) < 0.8 and np.mean(after) >= 0.9, (before, after)
+    assert min(a - b for a, b in zip(after, before, strict=True)) > 0.05
+
+
 def test_static_character_is_still_found() -> None:
     """A frame repeated: nothing moves, the background model agrees everywhere, and the salient
     character found from the shot's first frame is kept in every frame."""
