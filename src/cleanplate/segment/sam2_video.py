@@ -12,47 +12,24 @@ model too), or ``segment.sam2_video.checkpoint``. torch and transformers are imp
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cleanplate import masks as M
 from cleanplate.config import Config
-from cleanplate.errors import BackendUnavailableError, WeightsError
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
+from cleanplate.segment.hf_loading import load_pretrained
 from cleanplate.segment.sam2 import INSTALL, weights_name
 from cleanplate.weights import WeightsUse, resolve
-
-_LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
 
 
 def load_sam2_video(path: str, device: str) -> tuple[Any, Any]:
     """(Sam2VideoModel in eval mode on ``device``, Sam2VideoProcessor) from a transformers folder."""
-    key = (str(Path(path).resolve()), device)
-    if key in _LOADED:
-        return _LOADED[key]
-    try:
-        from transformers import Sam2VideoModel, Sam2VideoProcessor
-    except ImportError as exc:
-        raise BackendUnavailableError(f"sam2-video needs torch and transformers>=4.57 ({exc}): {INSTALL}") from None
-    folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise WeightsError(f"{folder} is not a SAM2 model folder (no config.json); expected the Hugging Face "
-                           "format (config.json + model.safetensors), e.g. facebook/sam2.1-hiera-tiny")
-    try:
-        model, info = Sam2VideoModel.from_pretrained(str(folder), output_loading_info=True)
-        processor = Sam2VideoProcessor.from_pretrained(str(folder))
-    except Exception as exc:  # safetensors, json and transformers raise many types
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise WeightsError(f"cannot load SAM2 video weights from {folder}: {text}") from None
-    missing = info.get("missing_keys") or []
-    if missing:
-        raise WeightsError(f"SAM2 video weights in {folder} lack {len(missing)} tensors (e.g. {sorted(missing)[0]}); "
-                           "the checkpoint does not match its config.json")
-    _LOADED[key] = (model.eval().to(device), processor)
-    return _LOADED[key]
+    return load_pretrained(path, device, "Sam2VideoModel", "Sam2VideoProcessor", what="SAM2 video",
+                           expected="facebook/sam2.1-hiera-tiny (config.json + model.safetensors)",
+                           install=INSTALL)
 
 
 def key_frame(results: list[SegmentResult]) -> int | None:

@@ -13,7 +13,6 @@ folder and set ``segment.sam3.checkpoint``. torch, torchvision and transformers 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,15 +22,13 @@ from cleanplate.config import Config
 from cleanplate.errors import BackendUnavailableError, WeightsError
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
+from cleanplate.segment.hf_loading import load_pretrained
 from cleanplate.weights import WeightsUse, resolve
 
 INSTALL = "pip install 'cleanplate[sam3]'"
 ACCESS = ("the SAM 3 weights are gated: request access at https://huggingface.co/facebook/sam3, log in with "
           "`hf auth login`, then run `cleanplate weights download sam3` (or set segment.sam3.checkpoint to a "
           "folder holding the repository files)")
-
-_LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
-
 
 def concepts(prompt: str) -> list[str]:
     """The text concepts of a prompt: ``"person. animal."`` -> ``["person", "animal"]``."""
@@ -40,29 +37,8 @@ def concepts(prompt: str) -> list[str]:
 
 def load_sam3_video(path: str, device: str) -> tuple[Any, Any]:
     """(Sam3VideoModel in eval mode on ``device``, Sam3VideoProcessor) from a transformers folder."""
-    key = (str(Path(path).resolve()), device)
-    if key in _LOADED:
-        return _LOADED[key]
-    try:
-        from transformers import Sam3VideoModel, Sam3VideoProcessor
-    except ImportError as exc:
-        raise BackendUnavailableError(f"sam3 needs torch, torchvision and transformers>=5 ({exc}): {INSTALL}") from None
-    folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise WeightsError(f"{folder} is not a SAM 3 model folder (no config.json); expected the Hugging Face "
-                           "format of facebook/sam3")
-    try:
-        model, info = Sam3VideoModel.from_pretrained(str(folder), output_loading_info=True)
-        processor = Sam3VideoProcessor.from_pretrained(str(folder))
-    except Exception as exc:  # safetensors, json, tokenizers and transformers raise many types
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise WeightsError(f"cannot load SAM 3 weights from {folder}: {text}") from None
-    missing = info.get("missing_keys") or []
-    if missing:
-        raise WeightsError(f"SAM 3 weights in {folder} lack {len(missing)} tensors (e.g. {sorted(missing)[0]}); "
-                           "the checkpoint does not match its config.json")
-    _LOADED[key] = (model.eval().to(device), processor)
-    return _LOADED[key]
+    return load_pretrained(path, device, "Sam3VideoModel", "Sam3VideoProcessor", what="SAM 3",
+                           expected="facebook/sam3", install=INSTALL)
 
 
 @SHOT_SEGMENTERS.register("sam3")
