@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cleanplate.errors import InputError
-from cleanplate.io.outputs import Layout, atomic_write_bytes
+from cleanplate.io.outputs import Layout, atomic_write_bytes, json_default
 
 DATASET_DIR = "dataset"
 STEP_VERSION = 2  # bump when a step's output format or algorithm changes: old JSONs are then redone
@@ -248,15 +246,6 @@ def read_step(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _json_default(o: Any) -> Any:
-    """What ``io.outputs.write_json`` turns numpy scalars and paths into."""
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def dumps_lean(obj: Any, depth: int = 0) -> str:
     """``json.dumps(obj, indent=2)`` (same text, byte for byte), built one item of each large
     mapping or list at a time.
@@ -273,7 +262,7 @@ def dumps_lean(obj: Any, depth: int = 0) -> str:
     if isinstance(obj, list | tuple) and obj and lean:
         items = [pad + dumps_lean(v, depth + 1) for v in obj]
         return "[\n" + ",\n".join(items) + "\n" + "  " * depth + "]"
-    text = json.dumps(obj, indent=2, default=_json_default)
+    text = json.dumps(obj, indent=2, default=json_default)
     return text.replace("\n", "\n" + "  " * depth) if depth else text
 
 

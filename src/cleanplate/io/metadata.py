@@ -24,7 +24,7 @@ from typing import Any
 from cleanplate.config import Config
 from cleanplate.errors import OutputError
 from cleanplate.io.manifest import Manifest
-from cleanplate.io.outputs import _FILE_MODE, TMP_SUFFIX, Layout, _json_default, write_json
+from cleanplate.io.outputs import _FILE_MODE, TMP_SUFFIX, Layout, json_default, write_json
 
 _PACKAGES = ("cleanplate", "numpy", "opencv-python-headless", "onnxruntime", "pillow", "av", "pypatchmatch",
              "torch", "transformers", "scenedetect-headless")
@@ -216,7 +216,7 @@ def summarize(stage: str, records: Iterable[dict[str, Any]], config: Config,
 
 def _dumps(obj: Any, indent: str) -> str:
     """``json.dumps(obj, indent=2)`` as it appears nested at ``indent`` (JSON strings hold no raw newlines)."""
-    return json.dumps(obj, indent=2, default=_json_default).replace("\n", "\n" + indent)
+    return json.dumps(obj, indent=2, default=json_default).replace("\n", "\n" + indent)
 
 
 class MetadataWriter:

@@ -96,10 +96,11 @@ def read_mask(path: Path) -> np.ndarray:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_json_default) + "\n").encode(), fsync=True)
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=json_default) + "\n").encode(), fsync=True)
 
 
-def _json_default(o: Any) -> Any:
+def json_default(o: Any) -> Any:
+    """JSON for numpy scalars and paths (the ``default=`` of every metadata file cleanplate writes)."""
     if isinstance(o, np.generic):
         return o.item()
     if isinstance(o, Path):
