@@ -274,3 +274,37 @@ def test_lama_compile_option_gives_the_same_plate(tmp_path: Path, frame: np.ndar
         plates.append(res.plate)
     assert np.array_equal(plates[0], plates[1])
     assert np.array_equal(plates[1][~mask], frame[~mask]) and not np.array_equal(plates[1][mask], frame[mask])
+
+
+@pytest.mark.parametrize("method", ["patchmatch", "opencv-telea"])
+def test_frames_filled_on_threads_give_the_same_plates(sintel_frames: list[Path], method: str):
+    """fill.workers 2 fills two frames at once on threads: the plates are byte for byte those of one
+    frame at a time, and a bad frame (a mask over the whole frame) fails alone."""
+    from cleanplate.records import FrameRecord
+    from cleanplate.stages.fill import FillStage
+
+    images = [cv2.resize(decoded(p), (384, 164), interpolation=cv2.INTER_AREA) for p in sintel_frames[:5]]
+    masks = []
+    for k in range(len(images)):
+        m = np.zeros((164, 384), np.uint8)
+        cv2.ellipse(m, (120 + 30 * k, 90), (40, 55), 0, 0, 360, 1, -1)
+        cv2.circle(m, (320, 40), 12 + k, 1, -1)
+        masks.append(m.astype(bool))
+    masks[3] = np.ones((164, 384), bool)  # nothing to fill from: this frame fails, the others don't
+
+    def plates(workers: int) -> list[FrameRecord]:
+        cfg = load_config(overrides={"fill.method": method, "fill.workers": workers})
+        stage = FillStage(cfg, "cpu")
+        assert stage.workers == workers
+        recs = [FrameRecord(f"f{k}", k, "", image=im, mask=mk) for k, (im, mk) in enumerate(zip(images, masks, strict=True))]
+        return stage(recs)
+
+    one, two = plates(1), plates(2)
+    assert [r.failed for r in two] == [False, False, False, True, False]
+    assert two[3].failed_stage == "fill" and "whole frame" in (two[3].error or "")
+    for a, b, im, mk in zip(one, two, images, masks, strict=True):
+        if a.failed:
+            continue
+        assert b.plate is not None and np.array_equal(a.plate, b.plate)
+        assert np.array_equal(b.plate[~mk], im[~mk])
+        assert not np.array_equal(b.plate[mk], im[mk])

@@ -197,6 +197,10 @@ class TemporalConfig(_Section):
 class FillConfig(_Section):
     method: str = Field("patchmatch", description="opencv-telea, opencv-ns, patchmatch, lama, temporal+<method>.")
     batch_size: int = Field(1, ge=1)
+    workers: int = Field(
+        0, ge=0, description="Frames filled at once on threads by fills that run on the CPU and release the GIL "
+        "(patchmatch, opencv-*): 0 = run.threads when set, else one per CPU core (at most 4); 1 = one frame at a time. Plates are the same "
+        "either way.")
     radius: int = Field(5, ge=1, description="OpenCV inpaint radius.")
     patch_size: int = Field(5, ge=3, description="PatchMatch patch size (odd).")
     seed: int = Field(0, description="Random seed of stochastic fills (PatchMatch), so reruns give the same plate.")

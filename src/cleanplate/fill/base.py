@@ -23,6 +23,9 @@ from cleanplate.weights import WeightsUse
 
 class Inpainter(Protocol):
     name: str
+    frame_threads: bool
+    """True when ``fill`` of different frames may run at once on threads (native code that releases
+    the GIL, no shared mutable state): the fill stage then fills ``fill.workers`` frames at a time."""
 
     def __init__(self, config: Config, device: str) -> None: ...
 

@@ -320,6 +320,7 @@ class LamaInpainter:
     """LaMa inpainting; the model is loaded once, here. See the module docstring."""
 
     name: str
+    frame_threads = False  # batched through one model (GPU or ONNX/torch threads): frames go in batches
 
     def __init__(self, config: Config, device: str) -> None:
         self._lama = config.fill.lama

@@ -18,6 +18,7 @@ from cleanplate.weights import WeightsUse
 class _OpenCVInpainter:
     flag: int = cv2.INPAINT_TELEA
     name = "opencv"
+    frame_threads = True  # cv2.inpaint releases the GIL and keeps no state between calls
 
     def __init__(self, config: Config, device: str) -> None:
         self.radius = config.fill.radius

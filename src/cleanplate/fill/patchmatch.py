@@ -19,6 +19,9 @@ from cleanplate.weights import WeightsUse
 @INPAINTERS.register("patchmatch")
 class PatchMatchInpainter:
     name = "patchmatch"
+    # native code called through ctypes (the GIL is released) with a per-thread random engine
+    # seeded at every solve: frames can be filled at once on threads, with the same plates
+    frame_threads = True
 
     def __init__(self, config: Config, device: str) -> None:
         try:

@@ -150,6 +150,7 @@ class TemporalFiller:
     """
 
     name = "temporal"
+    frame_threads = False  # frames in order: a plate lends its pixels to the next ones
     inner_name = ""  # set on the registered subclasses (temporal+patchmatch, ...)
 
     def __init__(self, config: Config, device: str) -> None:

@@ -1,7 +1,9 @@
 """The fill and checks stages.
 
 ``fill``: the inpainter on every frame to do; a batch inpainter gets ``fill.batch_size`` frames a
-call (a failed call is retried frame by frame, so only the bad frame fails), a sequential one
+call (a failed call is retried frame by frame, so only the bad frame fails); one whose frames may be
+filled at once on threads (``frame_threads``: PatchMatch, OpenCV) gets ``fill.workers`` frames at
+a time, one per thread (each frame's plate is the same as when filled alone); a sequential one
 (``temporal+<name>``) the window's frames in order, done frames included as context. The result is
 composited into the frame (``masks.feather`` blended once, here): unmasked pixels stay the input's.
 ``checks``: the automatic plate checks (:meth:`~cleanplate.qa.checks.PlateChecker.check_shot`) over
@@ -10,7 +12,9 @@ the window's new plates, reusing the segment stage's saliency map.
 
 from __future__ import annotations
 
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from cleanplate import masks as M
@@ -33,6 +37,14 @@ class Checker(Protocol):
     def weights_used(self) -> list[WeightsUse]: ...
 
 
+def fill_workers(config: Config) -> int:
+    """Threads for a ``frame_threads`` fill: ``fill.workers``; for 0, ``run.threads`` when set, else
+    one per CPU core, at most 4."""
+    if config.fill.workers > 0:
+        return config.fill.workers
+    return config.run.threads or max(1, min(4, os.cpu_count() or 1))
+
+
 def _usable(rec: FrameRecord) -> bool:
     return not rec.failed and rec.image is not None and rec.mask is not None
 
@@ -46,14 +58,20 @@ class FillStage:
                  inpainter: Inpainter | SequentialInpainter | None = None) -> None:
         self.inpainter = inpainter if inpainter is not None else create_inpainter(config, device)
         self.batch_size = config.fill.batch_size
+        self.workers = fill_workers(config) if self.inpainter.frame_threads else 1
         self.feather = config.masks.feather
         self.raise_errors = raise_errors
 
     def __call__(self, window: Window) -> Window:
         if isinstance(self.inpainter, SequentialInpainter):
             self._sequence(window, self.inpainter)
+            return window
+        todo = [r for r in window if r.fill_todo and _usable(r)]
+        if self.workers > 1 and len(todo) > 1:
+            with ThreadPoolExecutor(min(self.workers, len(todo)), thread_name_prefix="cleanplate-fill") as pool:
+                for _ in pool.map(lambda rec: self._batch([rec]), todo):
+                    pass  # each thread writes only its own record; pool.map re-raises an error here
         else:
-            todo = [r for r in window if r.fill_todo and _usable(r)]
             for start in range(0, len(todo), self.batch_size):
                 self._batch(todo[start:start + self.batch_size])
         return window
