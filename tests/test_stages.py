@@ -85,13 +85,13 @@ def test_checks_reuse_the_segment_saliency(tmp_path: Path, small_sintel_dir, mon
 
     frames = small_sintel_dir(2)
     shapes: list[tuple[int, ...]] = []
-    real = SaliencyPredictor.predict
+    real = SaliencyPredictor._preprocess  # once per image the model sees, batched or not
 
     def spy(self: SaliencyPredictor, image: np.ndarray) -> np.ndarray:
         shapes.append(image.shape)
         return real(self, image)
 
-    monkeypatch.setattr(SaliencyPredictor, "predict", spy)
+    monkeypatch.setattr(SaliencyPredictor, "_preprocess", spy)
     summary = cleanplate.pipeline.run(frames, tmp_path / "out", load_config(overrides={"fill.method": "opencv-telea"}))
     assert summary.failed_frames == {}
     # per frame: the segmenter on the frame, the checks on the plate only (the frame's map is reused)
@@ -187,3 +187,46 @@ def test_characters_stage_gets_shot_windows_and_its_results_make_the_masks(tmp_p
         kept = (k % 3) % 2 == 0  # position in its window
         assert bool(mask.any()) == kept, fid
         assert seg[fid]["n_characters"] == (1 if kept else 0)
+
+
+def test_segment_stage_hands_the_segmenter_batches_and_a_bad_frame_fails_alone(monkeypatch: pytest.MonkeyPatch):
+    """segment.batch_size 8: the saliency segmenter gets the window's frames in one segment_batch call,
+    with the same instances as frame by frame; a frame the model cannot take (a 2-D array) makes
+    that call fail, and the retry frame by frame fails only that frame."""
+    from cleanplate.segment.saliency import SaliencySegmenter
+    from cleanplate.stages.segment import SegmentStage
+
+    tennis = sorted((DAVIS / "davis_tennis" / "frames").glob("*.png"))[:4]
+    calls: list[int] = []
+    real = SaliencySegmenter.segment_batch
+
+    def counting(self: SaliencySegmenter, images: list[np.ndarray]):
+        calls.append(len(images))
+        return real(self, images)
+
+    monkeypatch.setattr(SaliencySegmenter, "segment_batch", counting)
+
+    def run(batch: int, bad: bool) -> list[FrameRecord]:
+        cfg = load_config(overrides={"segment.batch_size": batch, "segment.shot.method": "none"})
+        recs = [_rec(i, p) for i, p in enumerate(tennis)]
+        if bad:
+            recs[2].image = np.zeros((240, 432), np.uint8)  # not HxWx3: the model call raises
+        return SegmentStage(cfg, "cpu")(recs)
+
+    one = run(1, bad=False)
+    assert calls == []
+    many = run(8, bad=False)
+    assert calls == [4]
+    for a, b in zip(one, many, strict=True):
+        assert a.segment is not None and b.segment is not None and not b.failed
+        assert len(a.segment.instances) == len(b.segment.instances) >= 1
+        for ia, ib in zip(a.segment.instances, b.segment.instances, strict=True):
+            assert np.array_equal(ia.mask, ib.mask)
+        assert b.timings["segment"] > 0
+    calls.clear()
+    mixed = run(8, bad=True)
+    assert calls == [4]  # one batch call, which failed; then frame by frame
+    assert [r.failed for r in mixed] == [False, False, True, False]
+    assert mixed[2].failed_stage == "segment"
+    assert all(np.array_equal(a.segment.instances[0].mask, b.segment.instances[0].mask)  # type: ignore[union-attr]
+               for a, b in zip(one, mixed, strict=True) if not b.failed)

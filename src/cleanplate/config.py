@@ -124,6 +124,10 @@ class Sam3Config(_Section):
 class SegmentConfig(_Section):
     backend: str = Field("saliency", description="Segmenter backend: saliency, sam2.")
     min_instance_size: int = Field(400, ge=0, description="Drop instances smaller than this many pixels.")
+    batch_size: int = Field(
+        8, ge=1, description="Frames handed to the segmenter at once when it takes batches (saliency, sam2): "
+        "their models run on the frames together where they can (a GPU; the bundled u2netp takes one frame a "
+        "call); the masks are the same. 1 = frame by frame.")
     select: Literal["all", "salient", "largest-k"] = Field(
         "all", description="Which instances are characters (sam2 backend)."
     )
@@ -295,12 +299,12 @@ class Config(_Section):
         parts: dict[str, Any] = {"masks": self.masks.model_dump(mode="json")}
         if stage == "segment":
             # run-time knobs of the encoder do not change the masks
-            parts["segment"] = self.segment.model_dump(mode="json", exclude={"sam2": {"encoder_batch", "compile"}})
+            parts["segment"] = self.segment.model_dump(mode="json", exclude={"batch_size": True, "sam2": {"encoder_batch", "compile"}})
             parts["max_side"] = self.input.max_side
             parts["output"] = {"context_mode": self.output.context_mode, "save_instances": self.output.save_instances,
                               "save_masks": self.output.save_masks}
         else:
-            parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size": True, "lama": {"compile"}})
+            parts["fill"] = self.fill.model_dump(mode="json", exclude={"batch_size": True, "workers": True, "lama": {"compile"}})
             parts["output"] = {"plate_format": self.output.plate_format, "jpeg_quality": self.output.jpeg_quality}
         return parts
 

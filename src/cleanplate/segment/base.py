@@ -6,7 +6,7 @@ returns a :class:`~cleanplate.records.SegmentResult` whose instances have ``char
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -27,6 +27,15 @@ class Segmenter(Protocol):
 
     def weights_used(self) -> list[WeightsUse]:
         """Weights this segmenter loaded (name, path, sha256), for run.json."""
+        ...
+
+
+@runtime_checkable
+class BatchSegmenter(Protocol):
+    """A segmenter that can take several frames in one call (its models batch them where they can)."""
+
+    def segment_batch(self, images: list[np.ndarray]) -> list[SegmentResult]:
+        """:meth:`Segmenter.segment` of each HxWx3 uint8 RGB frame, in order (same results)."""
         ...
 
 

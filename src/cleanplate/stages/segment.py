@@ -1,6 +1,8 @@
 """The segment, characters and masks stages.
 
-``segment``: the per-frame model (saliency, SAM2 ...) on every frame to do. ``characters``: the
+``segment``: the per-frame model (saliency, SAM2 ...) on every frame to do, ``segment.batch_size``
+frames a call when the segmenter takes batches (a failed batch is retried frame by frame, so only
+the bad frame fails). ``characters``: the
 shot-level segmenter (``segment.shot.method``) over the window's per-frame results. ``masks``:
 the characters' masks combined and dilated (``masks.dilate``, relative to 1080 lines when
 ``masks.dilate_relative``); the radius used is recorded per frame as ``dilate_px``.
@@ -13,7 +15,13 @@ import time
 from cleanplate import masks as M
 from cleanplate.config import Config
 from cleanplate.records import FrameRecord
-from cleanplate.segment.base import Segmenter, ShotSegmenter, create_segmenter, create_shot_segmenter
+from cleanplate.segment.base import (
+    BatchSegmenter,
+    Segmenter,
+    ShotSegmenter,
+    create_segmenter,
+    create_shot_segmenter,
+)
 from cleanplate.stages.base import Window, fail, note_weights, share_time, timed
 
 
@@ -35,18 +43,43 @@ class SegmentStage:
                  segmenter: Segmenter | None = None) -> None:
         self.segmenter = segmenter if segmenter is not None else create_segmenter(config, device)
         self.shot_level = config.segment.shot.method != "none"
+        self.batch_size = config.segment.batch_size if isinstance(self.segmenter, BatchSegmenter) else 1
         self.raise_errors = raise_errors
 
     def __call__(self, window: Window) -> Window:
-        for rec in _wanted(window, self.shot_level):
-            assert rec.image is not None
-            with timed(rec, "segment"):
-                try:
-                    rec.segment = self.segmenter.segment(rec.image)
-                except Exception as exc:
-                    fail(rec, exc, "segment", self.raise_errors)
-            note_weights(rec, "segment", self.segmenter.weights_used())
+        todo = _wanted(window, self.shot_level)
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start:start + self.batch_size]
+            if len(chunk) > 1 and self._batch(chunk):
+                continue
+            for rec in chunk:
+                self._one(rec)
         return window
+
+    def _one(self, rec: FrameRecord) -> None:
+        assert rec.image is not None
+        with timed(rec, "segment"):
+            try:
+                rec.segment = self.segmenter.segment(rec.image)
+            except Exception as exc:
+                fail(rec, exc, "segment", self.raise_errors)
+        note_weights(rec, "segment", self.segmenter.weights_used())
+
+    def _batch(self, chunk: list[FrameRecord]) -> bool:
+        """Segment ``chunk`` in one call; False (nothing recorded) when the call fails."""
+        assert isinstance(self.segmenter, BatchSegmenter)
+        t = time.perf_counter()
+        try:
+            results = self.segmenter.segment_batch([r.image for r in chunk if r.image is not None])
+            if len(results) != len(chunk):
+                raise RuntimeError(f"segment_batch returned {len(results)} results for {len(chunk)} frames")
+        except Exception:  # find the bad frame: frame by frame
+            return False
+        share_time(chunk, "segment", time.perf_counter() - t)
+        for rec, res in zip(chunk, results, strict=True):
+            rec.segment = res
+            note_weights(rec, "segment", self.segmenter.weights_used())
+        return True
 
 
 class CharactersStage:
