@@ -12,9 +12,9 @@ A run cut short before it wrote ``bench.json`` still has each composite's ``fram
 is computed from that (:func:`cleanplate.report.bench_calib.shown_fraction`).
 
 ``--split`` is the honest figure: for each composite, the threshold is chosen on the *other*
-composites' plates (among those whose false flags there are at most ``--max-false-flags``, the ones
-with the best recall, and of these the middle one) and the composite is scored with it, so no
-plate is judged by a threshold tuned on itself.
+composites' plates (:func:`cleanplate.report.bench_calib.choose_threshold`: false flags at most
+``--max-false-flags`` there, then the best recall, then the middle threshold) and the composite is
+scored with it, so no plate is judged by a threshold tuned on itself.
 
     python benchmarks/bench_residue.py DIR [DIR ...] [--threshold T] [--split] [--json OUT] [--verbose]
 """
@@ -32,7 +32,7 @@ from cleanplate.config import load_config
 from cleanplate.io.outputs import read_image_rgb, read_mask
 from cleanplate.qa.checks import PlateChecker
 from cleanplate.records import CheckFrame
-from cleanplate.report.bench_calib import CURVE, SHOWN, calibration_curve, shown_fraction
+from cleanplate.report.bench_calib import CURVE, SHOWN, calibration_curve, held_out_residue, shown_fraction
 
 SOURCES = {"detected": "", "true": ".truemask", "truncated": ".truncated"}
 METHODS = ("patchmatch", "temporal+patchmatch")
@@ -93,28 +93,12 @@ def _fmt(v: float | None) -> str:
 
 
 def split_scores(rows: list[dict[str, Any]], max_false_flags: float) -> list[dict[str, Any]]:
-    """Per method and held-out composite: the threshold chosen on the other composites, and the held-out scores."""
-    grid = sorted({round(float(t), 3) for t in np.arange(0.01, 0.5, 0.005)})
+    """Per method and held-out composite: the threshold chosen on the other composites, and the held-out
+    scores (:func:`cleanplate.report.bench_calib.held_out_residue`)."""
     out = []
     for method in dict.fromkeys(r["method"] for r in rows):
         mine = [r for r in rows if r["method"] == method]
-        for held in dict.fromkeys(r["composite"] for r in mine):
-            fit = [r for r in mine if r["composite"] != held]
-            test = [r for r in mine if r["composite"] == held]
-            if not fit:
-                continue
-            curve = calibration_curve(fit, "residue", tuple(grid))
-            ok = [c for c in curve if c["false_flags"] is not None and c["false_flags"] <= max_false_flags]
-            if ok:  # the best recall there, and the middle of the thresholds that reach it (the widest margin)
-                top = max(c["recall"] or 0.0 for c in ok)
-                best = [c["threshold"] for c in ok if (c["recall"] or 0.0) == top]
-                th = best[len(best) // 2]
-            else:
-                th = grid[-1]
-            res = calibration_curve(test, "residue", (th,))[0]
-            out.append({"method": method, "held_out": held, "threshold": th, **res,
-                        "showing": sum(r["shown"] >= SHOWN for r in test),
-                        "correct": sum(r["shown"] < SHOWN for r in test)})
+        out += [{"method": method, **s} for s in held_out_residue(mine, max_false_flags)]
     return out
 
 
