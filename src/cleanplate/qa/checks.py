@@ -33,7 +33,8 @@ CHECKS = ("residue", "flat", "seam")
 
 CHECK_HELP = {
     "residue": "character left: share of the removed character the plate still shows "
-               "(kept in the fill, or left beside it and now salient)",
+               "(kept in the fill, or left outside the mask: moving and salient, attached to it, "
+               "or in the characters' colours)",
     "flat": "flat blocks: share of the fill that is flat, minus that share in the ring around it",
     "seam": "seam: colour step across the mask border relative to the steps 8 px either side",
 }
