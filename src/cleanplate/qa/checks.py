@@ -26,7 +26,7 @@ from cleanplate.qa.metrics import flat_score, residue_score, seam_score
 from cleanplate.qa.residue import shot_residue_score
 from cleanplate.qa.shot import ShotEvidence, shot_evidence
 from cleanplate.records import CheckFrame
-from cleanplate.weights import WeightsUse
+from cleanplate.weights import WeightsUse, resolve
 
 CHECKS = ("residue", "flat", "seam")
 """The checks, in the order the report shows them."""
@@ -67,6 +67,7 @@ class PlateChecker:
         self._predictor: Any = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.model_matches_segment = True  # a segment-stage map is only reused when it came from this model
+        self._maps_reused = False  # the checks judged with this model's maps from the segment stage
 
     def load(self) -> PlateChecker:
         """Load the saliency model now (it is loaded on the first check otherwise)."""
@@ -130,6 +131,7 @@ class PlateChecker:
     def _frame_saliency(self, image: np.ndarray, saliency: np.ndarray | None) -> np.ndarray:
         """The frame's HxW float32 saliency map: the segment stage's when it came from this model, else computed."""
         if saliency is not None and saliency.shape == image.shape[:2] and self.model_matches_segment:
+            self._maps_reused = True
             return saliency.astype(np.float32, copy=False)
         return self._saliency(image, cache=True)
 
@@ -179,7 +181,10 @@ class PlateChecker:
         return out
 
     def weights_used(self) -> list[WeightsUse]:
-        return [self._predictor.weights] if self._predictor is not None else []
+        """The saliency weights the checks loaded, or whose maps they took from the segment stage."""
+        if self._predictor is not None:
+            return [self._predictor.weights]
+        return [resolve(self.model)] if self._maps_reused else []
 
 
 def create_checker(config: Config, device: str) -> PlateChecker:
