@@ -11,7 +11,10 @@ with the truth:
 
 With ``--export`` it then runs ``cleanplate dedupe`` and ``cleanplate export-lora`` and checks every
 exported image against the truth: the share of the object it still shows is 1 - recall (a plate
-keeps every unmasked pixel of its frame). Prints a Markdown table; ``--json`` writes the figures.
+keeps every unmasked pixel of its frame). It exports twice: with dedupe's kept list (the default;
+at most one plate per near-duplicate group, so the dedupe groups bound what can be exported) and
+with ``--all-plates`` (every plate the checks trust). Prints a Markdown table; ``--json`` writes
+the figures.
 
     python benchmarks/bench_davis.py                       # both clips, folder and video
     python benchmarks/bench_davis.py --clips tennis --inputs folder --export
@@ -113,7 +116,7 @@ def evaluate_masks(out: Path, truth: list[np.ndarray]) -> dict[str, object]:
             "recall": {f: round(v, 4) for f, v in recalls.items()}}
 
 
-def evaluate_export(out: Path, dataset: Path, truth: list[np.ndarray], recall: dict[str, float]) -> dict[str, object]:
+def evaluate_export(out: Path, truth: list[np.ndarray], recall: dict[str, float]) -> dict[str, object]:
     ids = _frame_ids(out)
     exported = json.loads((out / "dataset" / "export.json").read_text())
     names = [Path(p).stem for p in exported.get("files", []) if Path(p).suffix.lower() in (".png", ".jpg", ".jpeg")]
@@ -152,9 +155,11 @@ def main() -> None:
             row.update(evaluate_masks(out, truth))
             if args.export:
                 _cli("dedupe", out)
-                dataset = out.parent / f"{out.name}-lora"
-                _cli("export-lora", out, "-o", dataset, "--force")
-                row["export"] = evaluate_export(out, dataset, truth, row["recall"])  # type: ignore[arg-type]
+                groups = json.loads((out / "dataset" / "dedupe.json").read_text())["summary"]["groups"]
+                _cli("export-lora", out, "-o", out.parent / f"{out.name}-lora-all", "--force", "--all-plates")
+                row["export_all_plates"] = evaluate_export(out, truth, row["recall"])  # type: ignore[arg-type]
+                _cli("export-lora", out, "-o", out.parent / f"{out.name}-lora", "--force")
+                row["export"] = {**evaluate_export(out, truth, row["recall"]), "dedupe_groups": groups}  # type: ignore[arg-type]
             rows.append(row)
             print(f"{clip:10s} {kind:6s} recall {row['mean_recall']:.3f} min {row['min_recall']:.3f} "
                   f"below0.5 {len(row['frames_below_0.5'])} area {row['area_ratio_total']:.2f}", flush=True)
@@ -166,12 +171,15 @@ def main() -> None:
               f"{len(r['frames_below_0.5'])} | {r['area_ratio_total']:.2f}, {r['area_ratio_mean']:.2f} | "
               f"{r['s_per_frame']} |")
     if args.export:
-        print("\n| clip | input | exported / frames | max share of object shown | exported showing > 10 % |")
-        print("|---|---|---|---|---|")
+        print("\n| clip | input | dedupe | exported / frames | dedupe groups | max share of object shown "
+              "| exported showing > 10 % |")
+        print("|---|---|---|---|---|---|---|")
         for r in rows:
-            e = r["export"]  # type: ignore[index]
-            print(f"| {r['clip']} | {r['input']} | {e['exported']} / {e['frames']} | {e['max_shown']:.3f} | "
-                  f"{', '.join(e['exported_showing_over_10pct']) or '-'} |")
+            for label, key in (("on", "export"), ("off (--all-plates)", "export_all_plates")):
+                e = r[key]  # type: ignore[index]
+                print(f"| {r['clip']} | {r['input']} | {label} | {e['exported']} / {e['frames']} | "
+                      f"{e.get('dedupe_groups', '-')} | {e['max_shown']:.3f} | "
+                      f"{', '.join(e['exported_showing_over_10pct']) or '-'} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

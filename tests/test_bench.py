@@ -251,3 +251,28 @@ def test_residue_calibration_curve():
     assert len(cal["residue_curve"]) >= 5
     md = "\n".join(calibration_markdown({"patchmatch": cal}, ("residue",)))
     assert "Residue calibration curve" in md and "| patchmatch | " in md.split("Residue calibration curve")[1]
+
+
+def test_residue_threshold_chosen_on_other_composites_judges_each_held_out_one():
+    """The out-of-sample figure: composite A's plates are scored with the threshold chosen on B's, and B's
+    with A's. B separates between 0.1 and 0.2 (chosen: the middle, 0.15), which misses A's plate at 0.12."""
+    from cleanplate.report.bench_calib import (
+        calibrate,
+        calibration_markdown,
+        choose_threshold,
+        held_out_residue,
+    )
+
+    a = [{"composite": "A", "shown": 0.5, "residue": 0.12}, {"composite": "A", "shown": 0.0, "residue": 0.02},
+         {"composite": "A", "shown": 0.6, "residue": 0.4}, {"composite": "A", "shown": 0.1, "residue": 0.05}]
+    b = [{"composite": "B", "shown": 0.5, "residue": 0.2}, {"composite": "B", "shown": 0.0, "residue": 0.1},
+         {"composite": "B", "shown": 0.4, "residue": 0.3}, {"composite": "B", "shown": 0.0, "residue": 0.0}]
+    assert choose_threshold(b) == pytest.approx(0.15, abs=0.003)
+    assert choose_threshold(a) == pytest.approx(0.085, abs=0.003)  # separates between 0.05 and 0.12
+    held = {r["held_out"]: r for r in held_out_residue(a + b)}
+    assert (held["A"]["recall"], held["A"]["false_flags"], held["A"]["precision"]) == (0.5, 0.0, 1.0)
+    assert (held["B"]["recall"], held["B"]["false_flags"]) == (1.0, 0.5)  # B's correct plate at 0.1 > 0.085
+    assert held_out_residue(a) == []  # one composite: nothing to hold out
+    rows = [dict(r, flags=[], source="true") for r in a + b]
+    md = "\n".join(calibration_markdown({"patchmatch": calibrate(rows, ("residue",))}, ("residue",)))
+    assert "Residue out of sample" in md and "| patchmatch | A | 0.15 | 4 (2 / 2) | 100% | 50% | 0% |" in md

@@ -21,18 +21,20 @@ import cv2
 import numpy as np
 
 from cleanplate.config import Config, QAConfig
+from cleanplate.qa.appearance import ShotColours
 from cleanplate.qa.metrics import flat_score, residue_score, seam_score
 from cleanplate.qa.residue import shot_residue_score
 from cleanplate.qa.shot import ShotEvidence, shot_evidence
 from cleanplate.records import CheckFrame
-from cleanplate.weights import WeightsUse
+from cleanplate.weights import WeightsUse, resolve
 
 CHECKS = ("residue", "flat", "seam")
 """The checks, in the order the report shows them."""
 
 CHECK_HELP = {
     "residue": "character left: share of the removed character the plate still shows "
-               "(kept in the fill, or left beside it and now salient)",
+               "(kept in the fill, or left outside the mask: moving and salient, attached to it, "
+               "or in the characters' colours)",
     "flat": "flat blocks: share of the fill that is flat, minus that share in the ring around it",
     "seam": "seam: colour step across the mask border relative to the steps 8 px either side",
 }
@@ -65,6 +67,7 @@ class PlateChecker:
         self._predictor: Any = None
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self.model_matches_segment = True  # a segment-stage map is only reused when it came from this model
+        self._maps_reused = False  # the checks judged with this model's maps from the segment stage
 
     def load(self) -> PlateChecker:
         """Load the saliency model now (it is loaded on the first check otherwise)."""
@@ -91,25 +94,50 @@ class PlateChecker:
         """Score the plates of (part of) one shot, frames in order; one result dict per frame.
 
         With three or more frames of one size, the residue check also uses the shot: each frame's
-        registered neighbours give a background model (:mod:`cleanplate.qa.shot`), so a plate
-        that matches the background is not residue and a character part the mask missed is
+        registered neighbours give a background model (:mod:`cleanplate.qa.shot`) and the frames'
+        masks the characters' colours (:mod:`cleanplate.qa.appearance`), so a plate that matches
+        the background is not residue and a character part the mask missed is
         (:func:`cleanplate.qa.residue.shot_residue_score`). The result's ``detail`` then holds
-        ``residue_missed`` and ``shot_neighbours``. Fewer frames: each is checked alone.
+        ``residue_missed``, ``residue_attached``, ``residue_appearance`` and ``shot_neighbours``.
+        Fewer frames: each is checked alone.
         """
         if len(frames) < 3 or len({f.image.shape for f in frames}) != 1:
             return [self.check(f.image, f.plate, f.mask, saliency=f.saliency) for f in frames]
         evidence = shot_evidence([f.image for f in frames], [f.mask for f in frames])
+        saliency = [self._frame_saliency(f.image, f.saliency) for f in frames]
+        colours = self._colours(frames, saliency, evidence)
         areas = [float(f.mask.mean()) for f in frames]
         out = []
-        for k, (f, ev) in enumerate(zip(frames, evidence, strict=True)):
+        for k, (f, ev, sal) in enumerate(zip(frames, evidence, saliency, strict=True)):
             others = [a for j, a in enumerate(areas) if j != k and a > 0]
             ref = float(np.median(others)) if others else 0.0
-            out.append(self.check(f.image, f.plate, f.mask, saliency=f.saliency, evidence=ev, ref_fraction=ref))
+            out.append(self.check(f.image, f.plate, f.mask, saliency=sal, evidence=ev, ref_fraction=ref,
+                                  colours=colours))
         return out
+
+    @staticmethod
+    def _colours(frames: list[CheckFrame], saliency: list[np.ndarray],
+                 evidence: list[ShotEvidence | None]) -> ShotColours | None:
+        """The shot's character and scenery colours at the background model's scale (None without one)."""
+        shape = next((ev.valid.shape for ev in evidence if ev is not None), None)
+        if shape is None:
+            return None
+        size = (shape[1], shape[0])
+        return ShotColours([cv2.resize(f.image, size, interpolation=cv2.INTER_AREA) for f in frames],
+                           [cv2.resize(f.mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
+                            for f in frames],
+                           [cv2.resize(s, size, interpolation=cv2.INTER_AREA) for s in saliency])
+
+    def _frame_saliency(self, image: np.ndarray, saliency: np.ndarray | None) -> np.ndarray:
+        """The frame's HxW float32 saliency map: the segment stage's when it came from this model, else computed."""
+        if saliency is not None and saliency.shape == image.shape[:2] and self.model_matches_segment:
+            self._maps_reused = True
+            return saliency.astype(np.float32, copy=False)
+        return self._saliency(image, cache=True)
 
     def check(self, image: np.ndarray, plate: np.ndarray, mask: np.ndarray,
               saliency: np.ndarray | None = None, evidence: ShotEvidence | None = None,
-              ref_fraction: float = 0.0) -> dict[str, Any]:
+              ref_fraction: float = 0.0, colours: ShotColours | None = None) -> dict[str, Any]:
         """Score one plate.
 
         ``image`` and ``plate`` are HxWx3 uint8 RGB (the frame and its clean plate), ``mask``
@@ -118,32 +146,31 @@ class PlateChecker:
         frame again; without it the original's saliency is computed and cached for the last few
         frames, so checking several plates of one frame runs the model on it once. ``evidence``
         (from :func:`cleanplate.qa.shot.shot_evidence`) switches the residue check to the shot-aware
-        one; ``ref_fraction`` is the shot's typical mask coverage, used when this mask is empty.
+        one, which never runs the saliency model on the plate; ``colours`` (at the evidence's scale)
+        adds its appearance part; ``ref_fraction`` is the shot's typical mask coverage, used when
+        this mask is empty. Without evidence the frame-only residue runs the model on the plate.
         """
         if image.shape != plate.shape or image.shape[:2] != mask.shape:
             raise ValueError(f"shapes differ: image {image.shape}, plate {plate.shape}, mask {mask.shape}")
         if not mask.any() and evidence is None:
             return {"residue": 0.0, "flat": 0.0, "seam": 0.0, "flags": []}
         img, pl, m = _scaled(image, plate, mask, self.work_side)
-        if saliency is not None and saliency.shape == mask.shape and self.model_matches_segment:
-            sal = cv2.resize(saliency.astype(np.float32), (m.shape[1], m.shape[0]), interpolation=cv2.INTER_AREA)
-        else:
-            sal = self._saliency(img, cache=True)
-        sal_pl = self._saliency(pl) if m.any() else None
+        sal = cv2.resize(self._frame_saliency(image, saliency), (m.shape[1], m.shape[0]),
+                         interpolation=cv2.INTER_AREA)
         detail: dict[str, Any] = {}
         if evidence is not None:
             h, w = evidence.valid.shape
             small = [cv2.resize(a, (w, h), interpolation=cv2.INTER_AREA) for a in (img, pl, sal)]
             small_m = cv2.resize(m.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) >= 0.5
-            small_sp = None if sal_pl is None else cv2.resize(sal_pl, (w, h), interpolation=cv2.INTER_AREA)
-            residue, parts = shot_residue_score(small[0], small[1], small_m, small[2], small_sp, evidence,
+            residue, parts = shot_residue_score(small[0], small[1], small_m, small[2], evidence, colours,
                                                 ref_area=ref_fraction * h * w)
-            detail.update({"residue_kept": parts["kept"], "residue_left_over": parts["left_over"],
-                           "residue_missed": parts["missed"], "residue_attached": parts["attached"], "shot_neighbours": evidence.neighbours})
-        else:
-            residue, kept, left = (residue_score(img, pl, m, sal, sal_pl) if sal_pl is not None
-                                   else (0.0, 0.0, 0.0))
+            detail.update({f"residue_{k}": v for k, v in parts.items()})
+            detail["shot_neighbours"] = evidence.neighbours
+        elif m.any():
+            residue, kept, left = residue_score(img, pl, m, sal, self._saliency(pl))
             detail.update({"residue_kept": round(kept, 4), "residue_left_over": round(left, 4)})
+        else:
+            residue = 0.0
         flat, flat_fill, flat_ring = flat_score(pl, m) if m.any() else (0.0, 0.0, 0.0)
         seam = seam_score(pl, m) if m.any() else 0.0
         scores = {"residue": residue, "flat": flat, "seam": seam}
@@ -154,7 +181,10 @@ class PlateChecker:
         return out
 
     def weights_used(self) -> list[WeightsUse]:
-        return [self._predictor.weights] if self._predictor is not None else []
+        """The saliency weights the checks loaded, or whose maps they took from the segment stage."""
+        if self._predictor is not None:
+            return [self._predictor.weights]
+        return [resolve(self.model)] if self._maps_reused else []
 
 
 def create_checker(config: Config, device: str) -> PlateChecker:

@@ -15,14 +15,13 @@ RGB, masks HxW bool.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from cleanplate.config import TemporalConfig
-from cleanplate.motion.registration import FrameFeatures, Registrar, warp_into
+from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
 
 NEIGHBOURS = 3
 """Frames on each side registered onto a frame."""
@@ -79,6 +78,21 @@ def differs(image: np.ndarray, background: np.ndarray, level: float = FOREGROUND
     return cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
 
+def median_of_valid(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per-pixel median over the valid layers of ``stack`` (NxHxWx3 uint8), ``valid`` NxHxW bool: HxWx3 uint8.
+
+    An even count averages the two middle values (rounded down), like ``np.nanmedian``; a pixel no
+    layer saw is 0. A sort of the few layers, not a masked-array median (10x faster, no warnings).
+    """
+    v = np.where(valid[..., None], stack, np.uint16(256)).astype(np.uint16)  # invalid sorts last
+    v.sort(axis=0)
+    count = valid.sum(axis=0)[None, ..., None].astype(np.intp)
+    lo = np.take_along_axis(v, np.maximum(count - 1, 0) // 2, axis=0)[0]
+    hi = np.take_along_axis(v, count // 2, axis=0)[0]  # the same layer as lo for an odd count
+    out = (lo + hi) // 2
+    return np.where(count[0] > 0, out, 0).astype(np.uint8)
+
+
 def _neighbour_order(i: int, n: int, neighbours: int, skip: int) -> list[int]:
     """The frames whose scenery builds frame ``i``'s background model: the ``2 * neighbours`` nearest
     ones at least ``skip + 1`` frames away (so a slow character is elsewhere in them), nearest first;
@@ -94,7 +108,8 @@ def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
                   neighbours: int = NEIGHBOURS, side: int = WORK_SIDE,
                   skip: int = SKIP) -> list[ShotEvidence | None]:
     """The background model of each frame of one shot (frames in order), or None where fewer than
-    two neighbours register. Cost: one feature pass per frame and ``2 * neighbours`` registrations."""
+    two neighbours register. Cost: one feature pass per frame and ``neighbours`` registrations (a pair is
+    registered once: the later frame uses the inverse of the earlier one's warp)."""
     if len(images) < 3:
         return [None] * len(images)
     registrar = Registrar(TemporalConfig(ecc=False, max_features=1000, min_inliers=20))
@@ -102,13 +117,17 @@ def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
     small_masks = [_small_mask(m, s.shape[:2]) for m, s in zip(masks, small, strict=True)]
     feats: list[FrameFeatures] = [registrar.features(s, m) for s, m in zip(small, small_masks, strict=True)]
     out: list[ShotEvidence | None] = []
+    regs: dict[tuple[int, int], Registration] = {}  # (target, neighbour) pairs the later frame will reuse
     for i, target in enumerate(small):
         h, w = target.shape[:2]
         stack, valid = [], []
         for j in _neighbour_order(i, len(small), neighbours, skip):
             if small[j].shape != target.shape:
                 continue
-            reg = registrar.register(feats[i], feats[j])
+            back = regs.pop((j, i), None)  # j onto i was found while building j's model: invert it
+            reg = back.inverse() if back is not None else registrar.register(feats[i], feats[j])
+            if back is None and j > i:
+                regs[(i, j)] = reg
             if not reg.ok:
                 continue
             px, ok = warp_into(small[j], ~small_masks[j], reg, (0, 0, w, h))
@@ -117,17 +136,13 @@ def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
         if len(stack) < 2:
             out.append(None)
             continue
-        px_all = np.stack(stack).astype(np.float32)
         ok_all = np.stack(valid)
-        px_all[~ok_all] = np.nan
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no neighbour saw them
-            bg = np.nanmedian(px_all, axis=0)
+        bg = median_of_valid(np.stack(stack), ok_all)
         seen = ok_all.sum(axis=0) >= 2
-        bg = np.where(np.isnan(bg), 0, bg).astype(np.uint8)
         fg = differs(target, bg) & seen
         out.append(ShotEvidence(bg, seen, fg, len(stack)))
     return out
 
 
-__all__ = ["FOREGROUND_LEVEL", "NEIGHBOURS", "WORK_SIDE", "ShotEvidence", "differs", "shot_evidence"]
+__all__ = ["FOREGROUND_LEVEL", "NEIGHBOURS", "WORK_SIDE", "ShotEvidence", "differs", "median_of_valid",
+           "shot_evidence"]

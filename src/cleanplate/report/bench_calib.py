@@ -83,6 +83,47 @@ def calibrate(rows: list[dict[str, Any]], checks: tuple[str, ...]) -> dict[str, 
                   "false_flags": round(fp / len(neg), 4) if neg else None}
     if rows and all("residue" in r for r in rows):
         out["residue_curve"] = calibration_curve(rows, "residue")
+        split = held_out_residue(rows)
+        if split:
+            out["residue_held_out"] = split
+    return out
+
+
+SPLIT_GRID = tuple(round(0.01 + 0.005 * k, 3) for k in range(98))
+"""Thresholds :func:`choose_threshold` picks from (0.01 to 0.495)."""
+MAX_FALSE_FLAGS = 0.1
+"""False flags (share of correct plates) a threshold chosen by :func:`choose_threshold` may give on its plates."""
+
+
+def choose_threshold(rows: list[dict[str, Any]], check: str = "residue",
+                     max_false_flags: float = MAX_FALSE_FLAGS) -> float:
+    """The threshold for ``check`` these rows support: among those of :data:`SPLIT_GRID` with false flags at
+    most ``max_false_flags``, the ones with the best recall, and of these the middle one (the widest margin
+    on both sides); the highest of the grid when none keeps the false flags down."""
+    curve = calibration_curve(rows, check, SPLIT_GRID)
+    ok = [c for c in curve if c["false_flags"] is not None and c["false_flags"] <= max_false_flags]
+    if not ok:
+        return SPLIT_GRID[-1]
+    top = max(c["recall"] or 0.0 for c in ok)
+    best = [c["threshold"] for c in ok if (c["recall"] or 0.0) == top]
+    return float(best[len(best) // 2])
+
+
+def held_out_residue(rows: list[dict[str, Any]], max_false_flags: float = MAX_FALSE_FLAGS) -> list[dict[str, Any]]:
+    """The residue check judged out of sample: for each composite of ``rows`` (``{"composite", "shown",
+    "residue"}``), the threshold is chosen on the other composites' plates (:func:`choose_threshold`) and
+    that composite's plates are scored with it. Empty with fewer than two composites."""
+    comps = list(dict.fromkeys(r.get("composite") for r in rows))
+    if len(comps) < 2:
+        return []
+    out = []
+    for held in comps:
+        fit = [r for r in rows if r.get("composite") != held]
+        test = [r for r in rows if r.get("composite") == held]
+        th = choose_threshold(fit, "residue", max_false_flags)
+        out.append({"held_out": held, "threshold": th, **calibration_curve(test, "residue", (th,))[0],
+                    "showing": sum(r["shown"] >= SHOWN for r in test),
+                    "correct": sum(r["shown"] < SHOWN for r in test)})
     return out
 
 
@@ -112,7 +153,20 @@ def calibration_markdown(calib: dict[str, dict[str, Any]], checks: tuple[str, ..
             lines.append(f"| {method} | " + " | ".join("/".join("-" if p[k] is None else f"{p[k]:.0%}" for k in
                                                                 ("precision", "recall", "false_flags"))
                                                        for p in curve) + " |")
+    split = {m: cal["residue_held_out"] for m, cal in calib.items() if cal.get("residue_held_out")}
+    if split:
+        lines += ["", "Residue out of sample: each composite judged with the threshold chosen on the others "
+                  f"(false flags at most {MAX_FALSE_FLAGS:.0%} there, then the best recall, then the middle "
+                  "threshold).", "",
+                  "| method | held-out composite | threshold | plates (showing / correct) | precision | recall "
+                  "| false flags |", "|---|---|---:|---|---:|---:|---:|"]
+        for method, held in split.items():
+            for r in held:
+                scores = " | ".join("-" if r[k] is None else f"{r[k]:.0%}" for k in ("precision", "recall", "false_flags"))
+                lines.append(f"| {method} | {r['held_out']} | {r['threshold']:g} | {r['showing'] + r['correct']} "
+                             f"({r['showing']} / {r['correct']}) | {scores} |")
     return lines
 
 
-__all__ = ["CURVE", "SHOWN", "SOURCES", "TRUNCATE", "calibrate", "calibration_curve", "calibration_markdown", "shown_fraction", "truncate"]
+__all__ = ["CURVE", "MAX_FALSE_FLAGS", "SHOWN", "SOURCES", "SPLIT_GRID", "TRUNCATE", "calibrate", "calibration_curve",
+           "calibration_markdown", "choose_threshold", "held_out_residue", "shown_fraction", "truncate"]
