@@ -31,7 +31,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | hole[labels]
 
 
-def moving_core(blob: np.ndarray, foreground: np.ndarray, min_part: float = 0.15) -> np.ndarray:
+def moving_core(blob: np.ndarray, foreground: np.ndarray, min_part: float = 0.15,
+                min_density: float = 0.5, radius: int | None = None) -> np.ndarray:
     """HxW bool: the part of ``blob`` (HxW bool, one character's mask) that moves against the shot.
 
     ``foreground``: HxW bool, the background model's consistent disagreement in the same frame.
@@ -44,7 +45,8 @@ def moving_core(blob: np.ndarray, foreground: np.ndarray, min_part: float = 0.15
     area = float(inside.sum())
     if area == 0:
         return inside
-    radius = int(np.clip(0.12 * np.sqrt(area), 2, 8))
+    if radius is None:
+        radius = int(np.clip(0.06 * np.sqrt(float(blob.sum())), 2, 6))
     k = M.ellipse_kernel(radius)
     closed = cv2.morphologyEx(inside.astype(np.uint8), cv2.MORPH_CLOSE, k, borderType=cv2.BORDER_CONSTANT,
                               borderValue=0).astype(bool) & blob
@@ -52,7 +54,76 @@ def moving_core(blob: np.ndarray, foreground: np.ndarray, min_part: float = 0.15
     n, labels, stats, _ = cv2.connectedComponentsWithStats(closed.astype(np.uint8), connectivity=8)
     if n <= 1:
         return closed
-    sizes = stats[1:, cv2.CC_STAT_AREA]
-    keep = np.zeros(n, bool)
-    keep[1:] = sizes >= min_part * sizes.max()
+    sizes = stats[:, cv2.CC_STAT_AREA]
+    moving = np.bincount(labels[foreground], minlength=n)
+    solid = moving >= min_density * sizes
+    solid[0] = False
+    if not solid.any():
+        return np.zeros_like(blob)
+    keep = solid & (sizes >= min_part * sizes[solid].max())
     return keep[labels]
+
+
+def _parts(region: np.ndarray, foreground: np.ndarray, radius: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """Components (label count, HxW int32 labels, areas) of the moving core of ``region``."""
+    core = moving_core(region, foreground, min_part=0.0, radius=radius)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(core.astype(np.uint8), connectivity=8)
+    return n, labels, stats[:, cv2.CC_STAT_AREA]
+
+
+def follow_core(blobs: dict[int, np.ndarray], detected: set[int], foreground: list[np.ndarray],
+                back_flows: list[np.ndarray], fwd_flows: list[np.ndarray], min_part: float = 0.15
+                ) -> dict[int, np.ndarray]:
+    """The moving core of one track in each of its frames, followed along the optical flow.
+
+    ``blobs``: frame index -> HxW bool mask of the track (detected or carried; consecutive frames);
+    ``detected``: the frames where a detection backs it; ``foreground[t]``: HxW bool background
+    model foreground; ``back_flows[t]`` carries a mask from frame t into t+1, ``fwd_flows[t]`` from
+    t+1 into t. The anchor is the detected frame whose blob moves the most (its core over its
+    area); from there the core is carried frame by frame both ways, and in each frame the parts
+    of the moving core that touch the carried one (grown a little) are kept, so parallax flicker
+    beside the character in a blob is left out. Returns frame -> HxW bool core (empty where the
+    track has nothing moving).
+    """
+    from cleanplate.motion.flow import pull_mask
+
+    frames = sorted(blobs)
+    cores: dict[int, np.ndarray] = {}
+    best, anchor = -1.0, frames[0]
+    for t in frames:
+        if t not in detected:
+            continue
+        c = moving_core(blobs[t], foreground[t], min_part)
+        share = float(c.sum()) / max(float(blobs[t].sum()), 1.0)
+        if share > best:
+            best, anchor, cores[t] = share, t, c
+    if anchor not in cores:
+        cores[anchor] = moving_core(blobs[anchor], foreground[anchor], min_part)
+    cores = {anchor: cores[anchor]}
+    for step in (1, -1):
+        prev = cores[anchor]
+        t = anchor + step
+        while t in blobs:
+            prior = pull_mask(prev, back_flows[t - 1] if step == 1 else fwd_flows[t])
+            cores[t] = prev = _select(blobs[t], prior, foreground[t], t in detected, min_part)
+            t += step
+    return cores
+
+
+def _select(blob: np.ndarray, prior: np.ndarray, foreground: np.ndarray, detected: bool,
+            min_part: float) -> np.ndarray:
+    """One frame of :func:`follow_core`: the core parts of ``blob`` and ``prior`` that touch ``prior``."""
+    area = float(prior.sum())
+    if area == 0:
+        return moving_core(blob, foreground, min_part)
+    r = max(2, int(0.15 * np.sqrt(area)))
+    near = M.dilate(prior, r)
+    n, labels, sizes = _parts(blob | near, foreground, int(np.clip(0.1 * np.sqrt(area), 2, 6)))
+    hit = np.unique(labels[near])
+    keep = np.zeros(n, bool)
+    keep[hit] = True
+    keep[0] = False
+    out = keep[labels]
+    if out.any():
+        return out
+    return moving_core(blob, foreground, min_part) if detected else prior

@@ -28,7 +28,7 @@ from cleanplate.motion.flow import FlowEstimator
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
-from cleanplate.segment.shot.core import moving_core
+from cleanplate.segment.shot.core import follow_core
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
@@ -144,22 +144,24 @@ class TrackShotSegmenter:
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
         merged = linker.merge(kept)
-        self._tighten(merged, bg)
+        self._tighten(merged, bg, back, fwd)
         dropped = [(tr, v[1]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
         return [self._frame_result(t, small[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
                 for t in range(n)]
 
-    def _tighten(self, tracks: list[Track], bg: ShotBackground) -> None:
+    def _tighten(self, tracks: list[Track], bg: ShotBackground, back: list[np.ndarray],
+                 fwd: list[np.ndarray]) -> None:
         """Cut each moving track's masks down to their moving core (see :mod:`.core`), in place."""
         for tr in tracks:
             if moving_share(tr, bg) < self.sc.scenery_foreground:
                 continue  # a static character: the detector's blob is all the evidence there is
-            for t in sorted(tr.frames):
+            blobs = {t: f.mask for t, f in tr.frames.items()}
+            cores = follow_core(blobs, set(tr.detected_frames()), bg.foreground, back, fwd)
+            for t, core in cores.items():
                 f = tr.frames[t]
-                core = moving_core(f.mask, bg.foreground[t])
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
-                    f.mask = f.mask & M.dilate(core, r)
+                    f.mask = core | (f.mask & M.dilate(core, r))
                 elif not f.detected:
                     del tr.frames[t]
 
