@@ -28,7 +28,7 @@ from cleanplate.motion.flow import FlowEstimator
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
-from cleanplate.segment.shot.core import follow_core
+from cleanplate.segment.shot.core import follow_core, thin_parts
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
@@ -161,7 +161,8 @@ class TrackShotSegmenter:
                 f = tr.frames[t]
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
-                    f.mask = core | (f.mask & M.dilate(core, r))
+                    thin = thin_parts(core, bg.difference[t], 0.5 * self.sc.bg_threshold)
+                    f.mask = thin | (f.mask & M.dilate(core, r))
                 elif not f.detected:
                     del tr.frames[t]
 
