@@ -129,19 +129,19 @@ def _select(blob: np.ndarray, prior: np.ndarray, foreground: np.ndarray, detecte
     return moving_core(blob, foreground, min_part) if detected else prior
 
 
-def thin_parts(core: np.ndarray, difference: np.ndarray, threshold: float, reach: float = 0.25) -> np.ndarray:
+def thin_parts(core: np.ndarray, faint: np.ndarray, reach: float = 0.25) -> np.ndarray:
     """HxW bool: ``core`` plus the weaker disagreement connected to it (hysteresis).
 
     The background-model foreground is opened, which removes what is only a pixel or two wide: a
-    bicycle's tyres and spokes, a racket's frame. Here pixels whose colour distance to the
-    background model (``difference``, HxW float32, 0-255 levels) exceeds ``threshold`` join the core
-    when they connect to it within ``reach`` times the side of a square of the core's area.
+    bicycle's tyres and spokes, a racket's frame. Here the faint foreground (``faint``, HxW bool:
+    consistent disagreement at a lower threshold, not opened) joins the core where it connects to
+    it within ``reach`` times the side of a square of the core's area.
     """
     area = float(core.sum())
     if area == 0:
         return core
     near = M.dilate(core, max(2, int(reach * np.sqrt(area))))
-    weak = ((difference > threshold) & near) | core
+    weak = (faint & near) | core
     n, labels = cv2.connectedComponents(weak.astype(np.uint8), connectivity=8)
     keep = np.zeros(n, bool)
     keep[np.unique(labels[core])] = True

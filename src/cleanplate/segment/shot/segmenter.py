@@ -161,8 +161,9 @@ class TrackShotSegmenter:
                 f = tr.frames[t]
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
-                    thin = thin_parts(core, bg.difference[t], 0.5 * self.sc.bg_threshold)
+                    thin = thin_parts(core, bg.faint[t])
                     f.mask = thin | (f.mask & M.dilate(core, r))
+                    f.tight = True
                 elif not f.detected:
                     del tr.frames[t]
 
@@ -212,7 +213,7 @@ class TrackShotSegmenter:
                 continue
             mask_small = f.mask
             extra_parts = []
-            if self.shadows:
+            if self.shadows and not f.tight:  # a tight mask already holds its moving parts
                 area = float(mask_small.sum())
                 near = M.dilate(mask_small, max(2, int(0.15 * np.sqrt(max(area, 1.0)))))
                 moving = touching(bg.foreground[t] & ~mask_small, mask_small, 0.5 * area) & near
