@@ -34,6 +34,7 @@ from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
 
 _START_FRAMES = 2  # a track detected in the shot's first frames is supported by the shot itself
+_SHADOW_COVER = 3  # registered neighbours a pixel needs before its change of brightness is evidence
 
 
 def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -228,7 +229,10 @@ class TrackShotSegmenter:
                 mask |= det & M.dilate(mask, 2)
             if self.shadows:
                 # at work scale: its wide dilations cost 10x more on a 2K frame, for a soft region
-                shadow = _upscale(cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=bg.ratio[t]),
+                # a shadow joins only where enough registered neighbours show it moved (a short
+                # shot's median still holds the character's ghosts: no evidence there)
+                ratio = np.where(bg.covered[t] >= _SHADOW_COVER, bg.ratio[t], np.float32(1.0))
+                shadow = _upscale(cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=ratio),
                                   shape)
                 if shadow.any():
                     extra_parts.append("cast shadow")
