@@ -76,7 +76,6 @@ def clip(name: str, cfg: Config, limit: int | None, one_shot: bool = False) -> d
     seg = create_segmenter(cfg, "cpu")
     t0 = time.perf_counter()
     per_frame = [seg.segment(im) for im in images]
-    t1 = time.perf_counter()
     detect_s = time.perf_counter() - t0
     cuts = [(0, len(images))] if one_shot else windows(frames, images, cfg)
     t1 = time.perf_counter()
