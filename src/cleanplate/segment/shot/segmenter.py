@@ -10,8 +10,13 @@ Over the frames of one shot (a window of at most ``segment.shot.max_frames``):
    with the background model (under ``scenery_foreground`` of its pixels disagree with it) — is
    scenery the detector jumped to (a tree trunk, a path): its detections are kept in the metadata
    with ``character=False`` and the reason;
-4. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
-   (:mod:`.shadows`).
+4. each kept track that moves against the background model is cut down to its moving core in
+   every frame, followed along the flow (:mod:`.core`): the detector's blob of a small character
+   is often two or three times its size, or holds the bush in front of it; a carried frame where
+   nothing of the track moves any more is dropped. A static track keeps the detector's masks;
+5. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
+   (:mod:`.shadows`); a cast shadow only where at least three registered neighbours show the
+   pixels changed (a short shot's median still holds the character's ghosts).
 
 All of it runs at a work scale (long side ``work_side``); masks are scaled back and the per-frame
 detector's own full-resolution masks are kept where it found the character.
@@ -246,6 +251,8 @@ class TrackShotSegmenter:
             else:
                 reason = f"track {tr.track_id}: carried by optical flow {f.distance} frame(s) from a detection"
                 n_carried += 1
+            if f.tight:
+                reason += "; cut to its moving core"
             if extra_parts:
                 reason += "; joined: " + ", ".join(extra_parts)
             ys, xs = np.nonzero(mask)

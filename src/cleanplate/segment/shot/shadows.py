@@ -49,6 +49,8 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
     there. A dark region of which less than ``min_moved`` is darker than ``moved`` times the
     background is shade the set casts (the foot of a wall), not the character's shadow, which
     moves with it (a long shadow overlaps itself from frame to frame, so only part of it shows).
+    Empty too on textured ground (the luminance of the band around the base varies by more than
+    ``max_texture`` of its median: grass, gravel, bushes), whose own dark parts pass for a shadow.
     """
     ys, xs = np.nonzero(mask)
     out = np.zeros(mask.shape, bool)
