@@ -131,10 +131,10 @@ def test_thin_parts_join_the_core_only_when_connected() -> None:
     faint[60:66, 50] = True  # a spoke below the body, one pixel wide
     faint[20:80, 5] = True  # a wire far off to the side
     faint[45, 60:90] = True  # a long thin streak from the body: joins only within the reach
-    out = thin_parts(core, faint)  # reach: 0.3 x sqrt(600) = 7 px
+    out = thin_parts(core, faint)  # reach: 0.35 x sqrt(600) = 8 px
     assert out[60:66, 50].all() and not out[:, 5].any()
-    assert out[45, 60:67].all() and not out[45, 68:].any()
-    assert (out & ~core).sum() == 6 + 7
+    assert out[45, 60:68].all() and not out[45, 68:].any()
+    assert (out & ~core).sum() == 6 + 8
 
 
 def test_follow_core_keeps_to_the_character_along_the_flow() -> None:

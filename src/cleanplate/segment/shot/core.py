@@ -132,7 +132,7 @@ def _select(blob: np.ndarray, prior: np.ndarray, foreground: np.ndarray, detecte
     return moving_core(blob, foreground, min_part) if detected else prior
 
 
-def thin_parts(core: np.ndarray, faint: np.ndarray, reach: float = 0.3) -> np.ndarray:
+def thin_parts(core: np.ndarray, faint: np.ndarray, reach: float = 0.35) -> np.ndarray:
     """HxW bool: ``core`` plus the weaker disagreement connected to it (hysteresis).
 
     The background-model foreground is opened, which removes what is only a pixel or two wide: a
