@@ -37,11 +37,20 @@ def _recall(result: SegmentResult, gt: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def bmx_window():
+def bmx_frames():
+    """bmx-trees frames 10-79 (the window `cleanplate run` hands the shot segmenter: its shots stage
+    cuts the clip at frame 10), their truth and per-frame u2netp results."""
+    cfg = load_config()
+    images, gts = _clip("davis_bmx-trees", 10, 80)
+    seg = create_segmenter(cfg, "cpu")
+    return images, gts, [seg.segment(im) for im in images]
+
+
+@pytest.fixture(scope="module")
+def bmx_window(bmx_frames):
     """bmx-trees frames 45-74 as one shot: per-frame u2netp results and the tracks results."""
     cfg = load_config()
-    images, gts = _clip("davis_bmx-trees", 45, 75)
-    per_frame = [create_segmenter(cfg, "cpu").segment(im) for im in images]
+    images, gts, per_frame = (x[35:65] for x in bmx_frames)
     shot = create_shot_segmenter(cfg, "cpu")
     assert isinstance(shot, TrackShotSegmenter)
     return images, gts, per_frame, shot.segment_shot(images, per_frame)
@@ -84,14 +93,13 @@ def _removal(results: list[SegmentResult], gts: list[np.ndarray], radius: int) -
 
 
 @pytest.mark.slow
-def test_bmx_rider_masks_are_tight() -> None:
-    """DAVIS bmx-trees frames 10-79, the window `cleanplate run` hands the shot segmenter (its shots
-    stage cuts the clip at frame 10). u2netp's blobs of the small rider are 2-3x his size, or one
-    blob for him and the bush or trunk in front of him; the tracks keep the part that moves
-    against the shot, so the removal mask is about the rider grown by the dilation."""
+def test_bmx_rider_masks_are_tight(bmx_frames) -> None:
+    """DAVIS bmx-trees frames 10-79 as one shot, as `cleanplate run` cuts the clip. u2netp's blobs
+    of the small rider are 2-3x his size, or one blob for him and the bush or trunk in front of
+    him; the tracks keep the part that moves against the shot, so the removal mask is about the
+    rider grown by the dilation."""
     cfg = load_config()
-    images, gts = _clip("davis_bmx-trees", 10, 80)
-    per_frame = [create_segmenter(cfg, "cpu").segment(im) for im in images]
+    images, gts, per_frame = bmx_frames
     out = create_shot_segmenter(cfg, "cpu").segment_shot(images, per_frame)
     radius = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, gts[0].shape)
     before, area_before = _removal(per_frame, gts, radius)
