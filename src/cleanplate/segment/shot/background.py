@@ -36,7 +36,11 @@ class ShotBackground:
     ``difference[i]``: hxw float32, colour distance to the median (0-255 levels);
     ``darker[i]``: hxw bool, darker than the median with the same chromaticity (a cast shadow);
     ``ratio[i]``: hxw float32, luminance of the frame over that of the median (1: as the shot shows it);
-    ``covered[i]``: hxw uint8, how many neighbours saw each pixel.
+    ``covered[i]``: hxw uint8, how many neighbours saw each pixel;
+    ``hidden[i]``: hxw bool, pixels the model cannot judge: fewer than two neighbours see them, or
+    the per-frame detections cover them in so many neighbours (more than ``1 - agree`` of those that
+    see them) that a character standing there could never disagree consistently (a character that
+    barely moves in the shot: the median shows it, not the set).
     """
 
     scale: float
@@ -48,6 +52,7 @@ class ShotBackground:
     darker: list[np.ndarray]
     ratio: list[np.ndarray]
     covered: list[np.ndarray]
+    hidden: list[np.ndarray]
     reasons: list[str]
 
     def matrix(self, src: int, dst: int) -> np.ndarray | None:
@@ -102,10 +107,10 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
             to_ref.append(np.eye(3))
             run.append(run[-1] + 1)
             reasons.append(reg.reason)
-    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], [], reasons)
+    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], [], [], reasons)
     h, w = small[0].shape[:2]
     for t in range(n):
-        warped, valid = [], []
+        warped, valid, occupied = [], [], []
         for off in _OFFSETS:
             for j in (t - off, t + off):
                 if not 0 <= j < n:
@@ -118,6 +123,8 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
                 inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
                                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
                 valid.append(cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0)
+                occupied.append(cv2.warpPerspective(small_det[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0)
         cur = small[t].astype(np.float32)
         if not warped:
             zeros = np.zeros((h, w), bool)
@@ -127,6 +134,7 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
             bg.darker.append(zeros)
             bg.ratio.append(np.ones((h, w), np.float32))
             bg.covered.append(np.zeros((h, w), np.uint8))
+            bg.hidden.append(np.ones((h, w), bool))
             continue
         stack = np.stack(warped).astype(np.float32)
         vmask = np.stack(valid)
@@ -149,4 +157,6 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
         bg.darker.append(darker)
         bg.ratio.append(ratio.astype(np.float32))
         bg.covered.append(covered.astype(np.uint8))
+        occ = (np.stack(occupied) & vmask).sum(axis=0)
+        bg.hidden.append((covered < 2) | (occ > 0.5 * covered))
     return bg

@@ -158,18 +158,26 @@ class TrackShotSegmenter:
     def _tighten(self, tracks: list[Track], bg: ShotBackground, back: list[np.ndarray],
                  fwd: list[np.ndarray]) -> None:
         """Cut each moving track's masks down to their moving core (see :mod:`.core`), in place."""
+        frame_px = float(bg.foreground[0].size) if bg.foreground else 1.0
         for tr in tracks:
             if moving_share(tr, bg) < self.sc.scenery_foreground:
                 continue  # a static character: the detector's blob is all the evidence there is
+            if tr.typical_area() > self.sc.tighten_max_area * frame_px:
+                continue  # a large character: the detector's mask follows its outline already
             blobs = {t: f.mask for t, f in tr.frames.items()}
             cores = follow_core(blobs, set(tr.detected_frames()), bg.foreground, back, fwd)
             for t, core in cores.items():
                 f = tr.frames[t]
+                # where the model cannot see the set (the character stood there in most of the
+                # neighbours), not moving is no evidence of scenery: the blob stays
+                unseen = f.mask & bg.hidden[t]
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
                     thin = thin_parts(core, bg.faint[t])
-                    f.mask = thin | (f.mask & M.dilate(core, r))
+                    f.mask = thin | (f.mask & M.dilate(core, r)) | unseen
                     f.tight = True
+                elif unseen.any():
+                    f.mask = unseen
                 elif not f.detected:
                     del tr.frames[t]
 
