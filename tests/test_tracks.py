@@ -337,3 +337,14 @@ def test_a_large_slow_character_keeps_her_whole_mask_across_the_shot() -> None:
         got = M.combine((i.mask for i in after.instances if i.character), frames[0].shape[:2])
         assert want.mean() > 0.15
         assert (got & want).sum() >= 0.95 * want.sum()
+
+
+def test_a_short_shot_never_loses_a_moving_detection(bmx_frames) -> None:
+    """bmx frames 10-39 as one 30-frame shot: at its end the rider's track had drifted off him (its
+    mask was clipped to where the flow expected him) while u2netp found him (recall 0.94); the
+    moving detection is kept, so no frame falls to recall 0 as it did."""
+    images, gts, per_frame = (x[:30] for x in bmx_frames)
+    out = TrackShotSegmenter(load_config(), "cpu").segment_shot(images, per_frame)
+    recalls = [_recall(r, g) for r, g in zip(out, gts, strict=True)]
+    assert min(recalls) >= 0.25
+    assert any("detection kept whole" in i.reason for r in out for i in r.instances)

@@ -39,7 +39,8 @@ from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
 
 _START_FRAMES = 2  # a track detected in the shot's first frames is supported by the shot itself
-_SHADOW_COVER = 3  # registered neighbours a pixel needs before its change of brightness is evidence
+_SHADOW_COVER = 3
+_MIN_KEPT = 0.1  # a detected frame whose track mask keeps less of its detection gets the detection back  # registered neighbours a pixel needs before its change of brightness is evidence
 
 
 def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -67,6 +68,11 @@ def find_jumps(small: list[np.ndarray], back_flows: list[np.ndarray], bg: ShotBa
         if float(np.abs(warped - g1).mean()) > max_error:
             jumps.add(t)
     return jumps
+
+
+def _moving(mask: np.ndarray, foreground: np.ndarray) -> float:
+    """Share of ``mask``'s pixels (hxw bool) that disagree with the background model (``foreground``)."""
+    return float((mask & foreground).sum()) / max(float(mask.sum()), 1.0)
 
 
 def moving_share(tr: Track, bg: ShotBackground) -> float:
@@ -252,6 +258,10 @@ class TrackShotSegmenter:
                     mask |= shadow
             own = M.combine([chars[j].mask for j in f.detections], shape)
             mask &= ~scenery | own  # carried masks, shadows and moving parts never take scenery back
+            lost = bool(f.detected and own.any() and (mask & own).sum() < _MIN_KEPT * own.sum()
+                        and _moving(resize_to(own, bg.scale), bg.foreground[t]) >= self.sc.scenery_foreground)
+            if lost:  # the track's mask drifted off its own detection (clipped or cut elsewhere)
+                mask |= own
             if not mask.any():
                 continue
             if f.detected:
@@ -261,6 +271,8 @@ class TrackShotSegmenter:
                 n_carried += 1
             if f.tight:
                 reason += "; cut to its moving core"
+            if lost:
+                reason += "; its detection kept whole (the track's mask had left it)"
             if extra_parts:
                 reason += "; joined: " + ", ".join(extra_parts)
             ys, xs = np.nonzero(mask)
