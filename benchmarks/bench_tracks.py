@@ -2,8 +2,9 @@
 
 For each DAVIS clip in ../shared/data (``davis_bmx-trees``, ``davis_tennis``: frames/ with the
 ground-truth object in masks/, 432x240) it runs the default per-frame segmenter (bundled u2netp
-saliency) over the whole clip, then the shot segmenter over the clip as one shot, combines the
-character masks and dilates them with the configured dilation (relative by default), and prints,
+saliency) over the whole clip, then the shot segmenter over each window of a shot as ``cleanplate
+run`` cuts the clip (its shots stage, then windows of ``segment.shot.max_frames``; ``--one-shot``:
+the clip as one shot), combines the character masks and dilates them with the configured dilation (relative by default), and prints,
 before (``segment.shot.method: none``) and after (the configured method, default ``tracks``):
 
 * mean and min recall of the ground-truth object, and the number of frames with recall < 0.5;
@@ -54,7 +55,20 @@ def measure(results: list[SegmentResult], gts: list[np.ndarray], cfg: Config) ->
             "area_ratio": round(masked / max(truth, 1), 2), "dilate_px": radius}
 
 
-def clip(name: str, cfg: Config, limit: int | None) -> dict[str, Any]:
+def windows(paths: list[Path], images: list[np.ndarray], cfg: Config) -> list[tuple[int, int]]:
+    """(start, stop) of each window the run hands the shot segmenter: its shots stage's cuts, then
+    at most ``segment.shot.max_frames`` frames."""
+    from cleanplate.records import FrameRecord
+    from cleanplate.stages.shots import ShotStage, shot_windows
+
+    recs = [FrameRecord(p.stem, i, str(p), str(p), image=im) for i, (p, im) in enumerate(zip(paths, images, strict=True))]
+    out = []
+    for win in shot_windows(ShotStage(cfg)(recs), cfg.segment.shot.max_frames):
+        out.append((win[0].index, win[-1].index + 1))
+    return out
+
+
+def clip(name: str, cfg: Config, limit: int | None, one_shot: bool = False) -> dict[str, Any]:
     root = DATA / f"davis_{name}"
     frames = sorted((root / "frames").iterdir())[:limit]
     images = [load_image(p) for p in frames]
@@ -62,12 +76,16 @@ def clip(name: str, cfg: Config, limit: int | None) -> dict[str, Any]:
     seg = create_segmenter(cfg, "cpu")
     t0 = time.perf_counter()
     per_frame = [seg.segment(im) for im in images]
+    detect_s = time.perf_counter() - t0
+    cuts = [(0, len(images))] if one_shot else windows(frames, images, cfg)
     t1 = time.perf_counter()
     shot = create_shot_segmenter(cfg, "cpu")
-    after = shot.segment_shot(images, per_frame) if shot is not None else per_frame
+    after = per_frame
+    if shot is not None:
+        after = [r for a, b in cuts for r in shot.segment_shot(images[a:b], per_frame[a:b])]
     t2 = time.perf_counter()
-    return {"clip": name, "frames": len(images), "before": measure(per_frame, gts, cfg),
-            "after": measure(after, gts, cfg), "detect_s_per_frame": round((t1 - t0) / len(images), 3),
+    return {"clip": name, "frames": len(images), "windows": cuts, "before": measure(per_frame, gts, cfg),
+            "after": measure(after, gts, cfg), "detect_s_per_frame": round(detect_s / len(images), 3),
             "shot_s_per_frame": round((t2 - t1) / len(images), 3)}
 
 
@@ -92,6 +110,7 @@ def main() -> None:
     ap.add_argument("--method", default=None, help="segment.shot.method (default: the profile's)")
     ap.add_argument("--limit", type=int, default=None, help="frames per clip")
     ap.add_argument("--set", nargs="*", default=[], help="more settings as dotted.key=value")
+    ap.add_argument("--one-shot", action="store_true", help="the clip as one shot (default: cut as the run cuts it)")
     ap.add_argument("--no-speed", action="store_true", help="skip the Sintel timing")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
@@ -103,14 +122,14 @@ def main() -> None:
     print(f"shot method: {cfg.segment.shot.method}; dilate {cfg.masks.dilate} "
           f"({'relative to 1080 lines' if cfg.masks.dilate_relative else 'px'}); shadows {cfg.masks.shadows}")
     for name in args.clips:
-        r = clip(name, cfg, args.limit)
+        r = clip(name, cfg, args.limit, args.one_shot)
         out["clips"].append(r)
         for when in ("before", "after"):
             m = r[when]
             print(f"{name:10s} {when:6s} mean recall {m['mean_recall']:.3f}  min {m['min_recall']:.3f}  "
                   f"frames<0.5 {m['frames_below_0.5']:2d}  area ratio {m['area_ratio']:.2f}  {m['below_0.5']}")
         print(f"{name:10s} detection {r['detect_s_per_frame']:.3f} s/frame, shot level "
-              f"{r['shot_s_per_frame']:.3f} s/frame ({r['frames']} frames)")
+              f"{r['shot_s_per_frame']:.3f} s/frame ({r['frames']} frames; windows {r['windows']})")
     if not args.no_speed:
         s = sintel_speed(cfg)
         out["sintel"] = s

@@ -100,6 +100,11 @@ class ShotSegmentConfig(_Section):
         0.2, ge=0, le=1, description="tracks: a track that appears after the shot's first frames is kept "
         "only when at least this share of its pixels disagrees with the background model; otherwise its "
         "detections are scenery the detector jumped to (recorded with character=false and the reason).")
+    tighten_max_area: float = Field(
+        0.15, ge=0, le=1, description="tracks: a moving track is cut down to its moving core only while its "
+        "typical detected mask covers at most this share of the frame: the saliency model sees the frame at "
+        "320x320, so its masks of small characters are blobs 2-3x their size, while those of large ones "
+        "follow their outline (where cutting would only lose a slow arm or head). 0: never cut.")
     jump_error: float = Field(
         40.0, gt=0, description="tracks: mean gray error (0-255) of the flow-warped previous frame above "
         "which two frames are not linked (a missed cut or a flash): no track crosses it.")

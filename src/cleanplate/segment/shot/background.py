@@ -31,20 +31,28 @@ class ShotBackground:
     the first frame of its registered run; ``run[i]``: the run id (consecutive frames whose
     registration succeeded share one; a failed registration starts a new run).
     ``foreground[i]``: hxw bool, consistent disagreement with the registered neighbours;
+    ``faint[i]``: hxw bool, the same at half the threshold and without the opening that clears
+    specks (thin parts: tyres, a racket's frame; only meaningful next to ``foreground``);
     ``difference[i]``: hxw float32, colour distance to the median (0-255 levels);
     ``darker[i]``: hxw bool, darker than the median with the same chromaticity (a cast shadow);
     ``ratio[i]``: hxw float32, luminance of the frame over that of the median (1: as the shot shows it);
-    ``covered[i]``: hxw uint8, how many neighbours saw each pixel.
+    ``covered[i]``: hxw uint8, how many neighbours saw each pixel;
+    ``hidden[i]``: hxw bool, pixels the model cannot judge: fewer than two neighbours see them, or
+    the per-frame detections cover them in so many neighbours (more than ``1 - agree`` of those that
+    see them) that a character standing there could never disagree consistently (a character that
+    barely moves in the shot: the median shows it, not the set).
     """
 
     scale: float
     to_ref: list[np.ndarray]
     run: list[int]
     foreground: list[np.ndarray]
+    faint: list[np.ndarray]
     difference: list[np.ndarray]
     darker: list[np.ndarray]
     ratio: list[np.ndarray]
     covered: list[np.ndarray]
+    hidden: list[np.ndarray]
     reasons: list[str]
 
     def matrix(self, src: int, dst: int) -> np.ndarray | None:
@@ -99,10 +107,10 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
             to_ref.append(np.eye(3))
             run.append(run[-1] + 1)
             reasons.append(reg.reason)
-    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], reasons)
+    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], [], [], reasons)
     h, w = small[0].shape[:2]
     for t in range(n):
-        warped, valid = [], []
+        warped, valid, occupied = [], [], []
         for off in _OFFSETS:
             for j in (t - off, t + off):
                 if not 0 <= j < n:
@@ -115,32 +123,40 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
                 inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
                                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
                 valid.append(cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0)
+                occupied.append(cv2.warpPerspective(small_det[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0)
         cur = small[t].astype(np.float32)
         if not warped:
             zeros = np.zeros((h, w), bool)
             bg.foreground.append(zeros)
+            bg.faint.append(zeros)
             bg.difference.append(np.zeros((h, w), np.float32))
             bg.darker.append(zeros)
             bg.ratio.append(np.ones((h, w), np.float32))
             bg.covered.append(np.zeros((h, w), np.uint8))
+            bg.hidden.append(np.ones((h, w), bool))
             continue
         stack = np.stack(warped).astype(np.float32)
         vmask = np.stack(valid)
         stack = np.where(vmask[..., None], stack, cur[None])  # unseen pixels agree with the frame itself
         med = np.median(stack, axis=0)
         diff = np.linalg.norm(cur - med, axis=-1)
-        each = np.linalg.norm(stack - cur[None], axis=-1) > threshold
+        dist = np.linalg.norm(stack - cur[None], axis=-1)
         covered = vmask.sum(axis=0)
-        share = each.sum(axis=0) / np.maximum(covered, 1)
+        share = (dist > threshold).sum(axis=0) / np.maximum(covered, 1)
         fg = (diff > threshold) & (share >= agree) & (covered >= 2)
+        faint = (diff > 0.5 * threshold) & ((dist > 0.5 * threshold).sum(axis=0) >= agree * covered) & (covered >= 2)
         fg = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
         lum_c, lum_m = cur.mean(axis=-1), med.mean(axis=-1)
         ratio = (lum_c + 1.0) / (lum_m + 1.0)
         chroma = np.abs(cur / (lum_c[..., None] + 1.0) - med / (lum_m[..., None] + 1.0)).max(axis=-1)
         darker = (ratio < 0.85) & (ratio > 0.25) & (chroma < 0.25) & (covered >= 2) & (share >= agree * 0.75)
         bg.foreground.append(fg)
+        bg.faint.append(faint)
         bg.difference.append(diff.astype(np.float32))
         bg.darker.append(darker)
         bg.ratio.append(ratio.astype(np.float32))
         bg.covered.append(covered.astype(np.uint8))
+        occ = (np.stack(occupied) & vmask).sum(axis=0)
+        bg.hidden.append((covered < 2) | (occ > 0.5 * covered))
     return bg

@@ -10,8 +10,13 @@ Over the frames of one shot (a window of at most ``segment.shot.max_frames``):
    with the background model (under ``scenery_foreground`` of its pixels disagree with it) — is
    scenery the detector jumped to (a tree trunk, a path): its detections are kept in the metadata
    with ``character=False`` and the reason;
-4. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
-   (:mod:`.shadows`).
+4. each kept track that moves against the background model is cut down to its moving core in
+   every frame, followed along the flow (:mod:`.core`): the detector's blob of a small character
+   is often two or three times its size, or holds the bush in front of it; a carried frame where
+   nothing of the track moves any more is dropped. A static track keeps the detector's masks;
+5. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
+   (:mod:`.shadows`); a cast shadow only where at least three registered neighbours show the
+   pixels changed (a short shot's median still holds the character's ghosts).
 
 All of it runs at a work scale (long side ``work_side``); masks are scaled back and the per-frame
 detector's own full-resolution masks are kept where it found the character.
@@ -28,11 +33,14 @@ from cleanplate.motion.flow import FlowEstimator
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
+from cleanplate.segment.shot.core import follow_core, thin_parts
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
 
 _START_FRAMES = 2  # a track detected in the shot's first frames is supported by the shot itself
+_SHADOW_COVER = 3
+_MIN_KEPT = 0.1  # a detected frame whose track mask keeps less of its detection gets the detection back  # registered neighbours a pixel needs before its change of brightness is evidence
 
 
 def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -60,6 +68,11 @@ def find_jumps(small: list[np.ndarray], back_flows: list[np.ndarray], bg: ShotBa
         if float(np.abs(warped - g1).mean()) > max_error:
             jumps.add(t)
     return jumps
+
+
+def _moving(mask: np.ndarray, foreground: np.ndarray) -> float:
+    """Share of ``mask``'s pixels (hxw bool) that disagree with the background model (``foreground``)."""
+    return float((mask & foreground).sum()) / max(float(mask.sum()), 1.0)
 
 
 def moving_share(tr: Track, bg: ShotBackground) -> float:
@@ -143,9 +156,36 @@ class TrackShotSegmenter:
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
         merged = linker.merge(kept)
+        self._tighten(merged, bg, back, fwd)
         dropped = [(tr, v[1]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
         return [self._frame_result(t, small[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
                 for t in range(n)]
+
+    def _tighten(self, tracks: list[Track], bg: ShotBackground, back: list[np.ndarray],
+                 fwd: list[np.ndarray]) -> None:
+        """Cut each moving track's masks down to their moving core (see :mod:`.core`), in place."""
+        frame_px = float(bg.foreground[0].size) if bg.foreground else 1.0
+        for tr in tracks:
+            if moving_share(tr, bg) < self.sc.scenery_foreground:
+                continue  # a static character: the detector's blob is all the evidence there is
+            if tr.typical_area() > self.sc.tighten_max_area * frame_px:
+                continue  # a large character: the detector's mask follows its outline already
+            blobs = {t: f.mask for t, f in tr.frames.items()}
+            cores = follow_core(blobs, set(tr.detected_frames()), bg.foreground, back, fwd)
+            for t, core in cores.items():
+                f = tr.frames[t]
+                # where the model cannot see the set (the character stood there in most of the
+                # neighbours), not moving is no evidence of scenery: the blob stays
+                unseen = f.mask & bg.hidden[t]
+                if core.any():
+                    r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
+                    thin = thin_parts(core, bg.faint[t])
+                    f.mask = thin | (f.mask & M.dilate(core, r)) | unseen
+                    f.tight = True
+                elif unseen.any():
+                    f.mask = unseen
+                elif not f.detected:
+                    del tr.frames[t]
 
     def _judge(self, tr: Track, bg: ShotBackground, starts: set[int]) -> tuple[bool, str, float]:
         """(character?, reason, foreground share) of a track; ``starts``: the frames that begin the
@@ -193,7 +233,7 @@ class TrackShotSegmenter:
                 continue
             mask_small = f.mask
             extra_parts = []
-            if self.shadows:
+            if self.shadows and not f.tight:  # a tight mask already holds its moving parts
                 area = float(mask_small.sum())
                 near = M.dilate(mask_small, max(2, int(0.15 * np.sqrt(max(area, 1.0)))))
                 moving = touching(bg.foreground[t] & ~mask_small, mask_small, 0.5 * area) & near
@@ -208,13 +248,20 @@ class TrackShotSegmenter:
                 mask |= det & M.dilate(mask, 2)
             if self.shadows:
                 # at work scale: its wide dilations cost 10x more on a 2K frame, for a soft region
-                shadow = _upscale(cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=bg.ratio[t]),
+                # a shadow joins only where enough registered neighbours show it moved (a short
+                # shot's median still holds the character's ghosts: no evidence there)
+                ratio = np.where(bg.covered[t] >= _SHADOW_COVER, bg.ratio[t], np.float32(1.0))
+                shadow = _upscale(cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=ratio),
                                   shape)
                 if shadow.any():
                     extra_parts.append("cast shadow")
                     mask |= shadow
             own = M.combine([chars[j].mask for j in f.detections], shape)
             mask &= ~scenery | own  # carried masks, shadows and moving parts never take scenery back
+            lost = bool(f.detected and own.any() and (mask & own).sum() < _MIN_KEPT * own.sum()
+                        and _moving(resize_to(own, bg.scale), bg.foreground[t]) >= self.sc.scenery_foreground)
+            if lost:  # the track's mask drifted off its own detection (clipped or cut elsewhere)
+                mask |= own
             if not mask.any():
                 continue
             if f.detected:
@@ -222,6 +269,10 @@ class TrackShotSegmenter:
             else:
                 reason = f"track {tr.track_id}: carried by optical flow {f.distance} frame(s) from a detection"
                 n_carried += 1
+            if f.tight:
+                reason += "; cut to its moving core"
+            if lost:
+                reason += "; its detection kept whole (the track's mask had left it)"
             if extra_parts:
                 reason += "; joined: " + ", ".join(extra_parts)
             ys, xs = np.nonzero(mask)

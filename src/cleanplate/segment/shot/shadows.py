@@ -38,7 +38,7 @@ def touching(candidates: np.ndarray, mask: np.ndarray, max_area: float, gap: int
 
 def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma: float = 0.08,
                 max_area: float | None = None, shot_ratio: np.ndarray | None = None,
-                moved: float = 0.97, min_moved: float = 0.1) -> np.ndarray:
+                moved: float = 0.97, min_moved: float = 0.1, max_texture: float = 0.3) -> np.ndarray:
     """HxW bool: the cast shadow of the character ``mask`` (HxW bool) in ``image`` (HxWx3 uint8 RGB).
 
     Pixels below the character's upper half (and at most 4 character heights to either side) whose luminance is under ``darker`` times the ground's
@@ -49,6 +49,8 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
     there. A dark region of which less than ``min_moved`` is darker than ``moved`` times the
     background is shade the set casts (the foot of a wall), not the character's shadow, which
     moves with it (a long shadow overlaps itself from frame to frame, so only part of it shows).
+    Empty too on textured ground (the luminance of the band around the base varies by more than
+    ``max_texture`` of its median: grass, gravel, bushes), whose own dark parts pass for a shadow.
     """
     ys, xs = np.nonzero(mask)
     out = np.zeros(mask.shape, bool)
@@ -79,6 +81,8 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
     ground_chrom = np.median(chrom[band], axis=0)
     if ground_lum < 3 * 40:  # dark ground: a shadow cannot be told from it
         return out
+    if float(np.std(lum[band])) > max_texture * ground_lum:
+        return out  # textured ground (grass, gravel, bushes): its own dark parts look like a shadow
     cand = (lum < darker * ground_lum) & (lum > 0.2 * ground_lum) \
         & (np.abs(chrom - ground_chrom).max(axis=-1) < chroma)
     cand &= ~mask

@@ -27,12 +27,14 @@ Fuse = Callable[[int, np.ndarray, np.ndarray, float], np.ndarray]
 @dataclass
 class TrackFrame:
     """A track's mask in one frame (HxW bool), and how it got there: ``detected`` (a detection
-    matched it), or carried by flow ``distance`` frames from the nearest detection."""
+    matched it), or carried by flow ``distance`` frames from the nearest detection; ``tight``: the
+    mask was cut down to what moves against the shot (see :mod:`.core`)."""
 
     mask: np.ndarray
     detected: bool
     distance: int = 0
     detections: list[int] = field(default_factory=list)  # indices of the frame's detections in it
+    tight: bool = False
 
 
 @dataclass
