@@ -180,7 +180,8 @@ def test_large_frames_are_scored_at_the_working_size(frame, char_mask, checker):
 
 def test_defaults_are_the_calibrated_thresholds():
     qa = QAConfig()
-    assert (qa.residue_threshold, qa.flat_threshold, qa.seam_threshold) == (0.08, 0.25, 1.35)
+    assert (qa.residue_threshold, qa.residue_threshold_alone, qa.flat_threshold, qa.seam_threshold) == (
+        0.3, 0.08, 0.25, 1.35)
 
 
 # -------------------------------------------------------------------------------- PSNR and SSIM

@@ -60,6 +60,7 @@ class PlateChecker:
     def __init__(self, qa: QAConfig, device: str = "cpu", threads: int | None = None,
                  work_side: int = 1024) -> None:
         self.thresholds = {"residue": qa.residue_threshold, "flat": qa.flat_threshold, "seam": qa.seam_threshold}
+        self.residue_alone = qa.residue_threshold_alone  # the frame-only score has its own scale
         self.model = qa.saliency_model
         self.device = device
         self.threads = threads
@@ -175,7 +176,8 @@ class PlateChecker:
         seam = seam_score(pl, m) if m.any() else 0.0
         scores = {"residue": residue, "flat": flat, "seam": seam}
         out: dict[str, Any] = {k: round(float(v), 4) for k, v in scores.items()}
-        out["flags"] = [k for k in CHECKS if scores[k] > self.thresholds[k]]
+        limits = self.thresholds if evidence is not None else {**self.thresholds, "residue": self.residue_alone}
+        out["flags"] = [k for k in CHECKS if scores[k] > limits[k]]
         detail.update({"flat_fill": round(flat_fill, 4), "flat_ring": round(flat_ring, 4)})
         out["detail"] = detail
         return out
