@@ -162,11 +162,12 @@ def test_shape_mismatch_is_an_error():
 
 
 def test_create_checker_takes_thresholds_from_the_config(frame, char_mask):
-    cfg = load_config(overrides={"qa.residue_threshold": 1.0, "qa.flat_threshold": 0.0})
+    cfg = load_config(overrides={"qa.residue_threshold": 0.5, "qa.residue_threshold_alone": 1.0,
+                                 "qa.flat_threshold": 0.0})
     c = create_checker(cfg, "cpu")
-    assert c.thresholds == {"residue": 1.0, "flat": 0.0, "seam": cfg.qa.seam_threshold}
-    res = c.check(frame, frame, char_mask)
-    assert "residue" not in res["flags"]  # 1.0 is not above 1.0
+    assert c.thresholds == {"residue": 0.5, "flat": 0.0, "seam": cfg.qa.seam_threshold}
+    res = c.check(frame, frame, char_mask)  # a frame alone: the frame-only score and its own threshold
+    assert res["residue"] > 0.5 and "residue" not in res["flags"]  # 1.0 is not above 1.0
     assert [w.name for w in c.weights_used()] == ["u2netp"]
 
 
