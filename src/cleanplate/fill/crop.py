@@ -37,7 +37,7 @@ class CropSettings:
     """Context margin at least this many pixels."""
     merge_gap: int = 16
     """Holes closer than this many pixels form one cluster (one crop)."""
-    work_pixels: int = 120_000
+    work_pixels: int = 100_000
     """Crops with more pixels than this are solved scaled down to this many (0: always full size)."""
 
     @classmethod
