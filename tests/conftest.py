@@ -85,6 +85,22 @@ def small_sintel_dir(tmp_path: Path, sintel_frames: list[Path]):
     return make
 
 
+def tiny_sam2_vision(side: int, fpn_hidden: int):
+    """transformers' ``Sam2VisionConfig`` of a tiny Hiera image encoder (random-weight test models of
+    the real SAM2 architecture) for ``side`` x ``side`` input, with ``fpn_hidden`` channels out."""
+    from transformers.models.sam2.configuration_sam2 import Sam2HieraDetConfig, Sam2VisionConfig
+
+    s = side
+    backbone = Sam2HieraDetConfig(
+        hidden_size=16, num_attention_heads=1, image_size=[s, s], blocks_per_stage=[1, 1, 2, 1],
+        embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 2, 2],
+        window_size_per_stage=[8, 4, 8, 4], global_attention_blocks=[3],
+        window_positional_embedding_background_size=[4, 4])
+    return Sam2VisionConfig(backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
+                            backbone_feature_sizes=[[s // 4] * 2, [s // 8] * 2, [s // 16] * 2],
+                            fpn_hidden_size=fpn_hidden)
+
+
 def decoded(path: Path) -> np.ndarray:
     """The frame as cleanplate decodes it (HxWx3 uint8 RGB)."""
     from cleanplate.io.frames import load_image

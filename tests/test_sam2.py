@@ -27,6 +27,7 @@ from cleanplate.segment import sam2 as sam2_mod  # noqa: E402
 from cleanplate.segment.base import SEGMENTERS  # noqa: E402
 from cleanplate.segment.select import SALIENCY_MISSED  # noqa: E402
 from cleanplate.weights import REGISTRY  # noqa: E402
+from conftest import tiny_sam2_vision  # noqa: E402
 
 FRAME = Path("/work/shared/data/sintel_market/frame_0016.png")
 SIDE = 256
@@ -35,25 +36,12 @@ RECORD_KEYS = {"bbox", "area", "score", "predicted_iou", "stability_score", "poi
 
 def tiny_sam2_config():
     from transformers import Sam2Config
-    from transformers.models.sam2.configuration_sam2 import (
-        Sam2HieraDetConfig,
-        Sam2MaskDecoderConfig,
-        Sam2PromptEncoderConfig,
-        Sam2VisionConfig,
-    )
+    from transformers.models.sam2.configuration_sam2 import Sam2MaskDecoderConfig, Sam2PromptEncoderConfig
 
-    s = SIDE
-    backbone = Sam2HieraDetConfig(
-        hidden_size=16, num_attention_heads=1, image_size=[s, s], blocks_per_stage=[1, 1, 2, 1],
-        embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 2, 2],
-        window_size_per_stage=[8, 4, 8, 4], global_attention_blocks=[3],
-        window_positional_embedding_background_size=[4, 4],
-    )
-    vision = Sam2VisionConfig(backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
-                              backbone_feature_sizes=[[s // 4] * 2, [s // 8] * 2, [s // 16] * 2], fpn_hidden_size=32)
-    prompt = Sam2PromptEncoderConfig(hidden_size=32, image_size=s, patch_size=16, mask_input_channels=8)
+    prompt = Sam2PromptEncoderConfig(hidden_size=32, image_size=SIDE, patch_size=16, mask_input_channels=8)
     decoder = Sam2MaskDecoderConfig(hidden_size=32, mlp_dim=64, num_attention_heads=4, iou_head_hidden_dim=32)
-    return Sam2Config(vision_config=vision, prompt_encoder_config=prompt, mask_decoder_config=decoder)
+    return Sam2Config(vision_config=tiny_sam2_vision(SIDE, 32), prompt_encoder_config=prompt,
+                      mask_decoder_config=decoder)
 
 
 @pytest.fixture(scope="module")

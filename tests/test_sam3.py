@@ -23,6 +23,7 @@ from cleanplate.records import Instance, SegmentResult, bbox_xywh  # noqa: E402
 from cleanplate.segment import create_shot_segmenter  # noqa: E402
 from cleanplate.segment.sam2_video import Sam2VideoShotSegmenter, key_frame  # noqa: E402
 from cleanplate.segment.sam3 import Sam3ShotSegmenter, concepts  # noqa: E402
+from conftest import tiny_sam2_vision  # noqa: E402
 
 SIDE = 256
 
@@ -35,17 +36,8 @@ def tiny_sam2_video(folder: Path) -> Path:
         Sam2VideoProcessor,
         Sam2VideoVideoProcessor,
     )
-    from transformers.models.sam2.configuration_sam2 import Sam2HieraDetConfig, Sam2VisionConfig
-
     s, hidden = SIDE, 128  # the memory path needs hidden > its fixed 64-channel memory
-    backbone = Sam2HieraDetConfig(
-        hidden_size=16, num_attention_heads=1, image_size=[s, s], blocks_per_stage=[1, 1, 2, 1],
-        embed_dim_per_stage=[16, 32, 64, 128], num_attention_heads_per_stage=[1, 1, 2, 2],
-        window_size_per_stage=[8, 4, 8, 4], global_attention_blocks=[3],
-        window_positional_embedding_background_size=[4, 4])
-    vision = Sam2VisionConfig(backbone_config=backbone, backbone_channel_list=[128, 64, 32, 16],
-                              backbone_feature_sizes=[[s // 4] * 2, [s // 8] * 2, [s // 16] * 2],
-                              fpn_hidden_size=hidden)
+    vision = tiny_sam2_vision(s, hidden)
     config = Sam2VideoConfig(
         vision_config=vision.to_dict(),
         prompt_encoder_config={"hidden_size": hidden, "image_size": s, "patch_size": 16, "mask_input_channels": 8},

@@ -77,10 +77,7 @@ def _moving(mask: np.ndarray, foreground: np.ndarray) -> float:
 
 def moving_share(tr: Track, bg: ShotBackground) -> float:
     """Mean share of a track's detected pixels that disagree with the background model (0-1)."""
-    shares = []
-    for t in tr.detected_frames():
-        m = tr.frames[t].mask
-        shares.append(float((m & M.dilate(bg.foreground[t], 1)).sum()) / max(float(m.sum()), 1.0))
+    shares = [_moving(tr.frames[t].mask, M.dilate(bg.foreground[t], 1)) for t in tr.detected_frames()]
     return float(np.mean(shares)) if shares else 0.0
 
 
