@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             row = bench(name, args, images)
             rows.append(row)
             enc = f", encoder {row['encoder_s_per_frame']:.3f} s/frame" if "encoder_s_per_frame" in row else ""
-            print(f"{name}: {row['s_per_frame']:.3f} s/frame, {row['fps']:.2f} frames/s "
+            print(f"{name}: {row['s_per_frame']:.4f} s/frame, {row['fps']:.2f} frames/s "
                   f"(batch {row['batch']}{enc}; {row['note']})", flush=True)
     gpu = ""
     if args.device == "cuda":
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
           f"precision {args.precision}{', compiled' if args.compile else ''}, {os.cpu_count()} CPU cores)")
     print("|---|---:|---:|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['s_per_frame']:.3f} | {r['fps']:.2f} | {r['note']} |")
+        print(f"| {r['model']} | {r['s_per_frame']:.4f} | {r['fps']:.2f} | {r['note']} |")
     return 0
 
 
