@@ -27,6 +27,7 @@ from cleanplate.dataset import (
 )
 from cleanplate.dataset.kohya import toml_str
 from cleanplate.dataset.plates import character_words_in
+from cleanplate.dataset.ranking import COMPLETE, STEP
 from cleanplate.errors import ConfigError, InputError, OutputError, WeightsError
 from cleanplate.io.frames import load_image
 from cleanplate.io.outputs import read_mask
@@ -96,11 +97,13 @@ def test_dedupe_collapses_a_shot_and_keeps_clips_apart(out: Path) -> None:
     for fid in sintel[0]["members"]:
         if fid != sintel[0]["kept"]:
             assert data["dropped"][fid].startswith(f"near-duplicate of {sintel[0]['kept']}")
-    # all pass and are complete: the kept plate is the sharpest (5 % steps), then the least invented area
+    # all pass and are complete: the kept plate is the most complete (in 5 % steps), then the sharpest
+    # (5 % steps), then the one with the least invented area
     f = data["frames"]
-    assert all(f[m]["completeness"] >= 0.75 for m in sintel[0]["members"])
+    assert all(f[m]["completeness"] >= COMPLETE for m in sintel[0]["members"])
     top = max(f[m]["sharpness"] for m in sintel[0]["members"])
-    best = min(sintel[0]["members"], key=lambda m: (-round(20 * f[m]["sharpness"] / top), round(100 * f[m]["invented"])))
+    best = min(sintel[0]["members"], key=lambda m: (-round(f[m]["completeness"] / STEP),
+                                                    -round(20 * f[m]["sharpness"] / top), round(100 * f[m]["invented"])))
     assert sintel[0]["kept"] == best
 
 
@@ -395,7 +398,7 @@ def test_dedupe_never_keeps_the_plate_whose_mask_missed_part_of_the_character(ou
     data = _json(dedupe(out).path)
     group = next(g for g in data["groups"] if victim in g["members"])
     assert group["kept"] != victim
-    assert data["frames"][victim]["completeness"] < 0.75 and "coverage" in data["frames"][victim]["incomplete"]
+    assert data["frames"][victim]["completeness"] < COMPLETE and "coverage" in data["frames"][victim]["incomplete"]
     assert "mask is more complete" in data["dropped"][victim]
     # export leaves it out as flagged (even without dedupe's kept list), unless --include-flagged
     r = export_lora(out, tmp_path / "a", use_dedupe=False)

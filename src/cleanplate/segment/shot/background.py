@@ -158,5 +158,9 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
         bg.ratio.append(ratio.astype(np.float32))
         bg.covered.append(covered.astype(np.uint8))
         occ = (np.stack(occupied) & vmask).sum(axis=0)
-        bg.hidden.append((covered < 2) | (occ > 0.5 * covered))
+        # where most neighbours do not see a pixel (the frame's edge in a pan, the last frames of a
+        # shot, whose neighbours are all on one side), the median is mostly the frame's own pixels:
+        # a character there could never be foreground, so the model cannot judge it
+        few = (2 * covered < len(warped)) & (covered < 3)
+        bg.hidden.append((covered < 2) | (occ > 0.5 * covered) | few)
     return bg

@@ -16,7 +16,10 @@ Over the frames of one shot (a window of at most ``segment.shot.max_frames``):
    nothing of the track moves any more is dropped. A static track keeps the detector's masks;
 5. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
    (:mod:`.shadows`); a cast shadow only where at least three registered neighbours show the
-   pixels changed (a short shot's median still holds the character's ghosts).
+   pixels changed (a short shot's median still holds the character's ghosts). A track whose shadow
+   shows in most of its frames has each frame's own shadow carried along the flow into the
+   frames up to ``_SHADOW_CARRY`` away, where it joins what is dark there too: the far end of a
+   long shadow hardly moves, so a frame's own evidence often misses it.
 
 All of it runs at a work scale (long side ``work_side``); masks are scaled back and the per-frame
 detector's own full-resolution masks are kept where it found the character.
@@ -29,7 +32,7 @@ import numpy as np
 
 from cleanplate import masks as M
 from cleanplate.config import Config
-from cleanplate.motion.flow import FlowEstimator
+from cleanplate.motion.flow import FlowEstimator, pull_mask
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
@@ -39,14 +42,28 @@ from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
 
 _START_FRAMES = 2  # a track detected in the shot's first frames is supported by the shot itself
-_SHADOW_COVER = 3
-_MIN_KEPT = 0.1  # a detected frame whose track mask keeps less of its detection gets the detection back  # registered neighbours a pixel needs before its change of brightness is evidence
+_SHADOW_COVER = 3  # registered neighbours a pixel needs before its change of brightness is evidence
+_SHADOW_CARRY = 3
+"""Frames on either side whose own cast shadows are carried into a frame (see ``segment_shot``)."""
+_SHADOW_STEADY = 0.75
+"""Share of a track's frames that must show its own cast shadow before it is carried into the others."""
+_EMPTY = np.zeros((1, 1), bool)
+_MIN_KEPT = 0.1  # a detected frame whose track mask keeps less of its detection gets the detection back
 
 
 def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     if mask.shape == shape:
         return mask
     return cv2.resize(mask.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR) >= 0.5
+
+
+def _union(parts: list[dict[int, np.ndarray]]) -> dict[int, np.ndarray]:
+    """Track id -> the union of that track's masks over ``parts``."""
+    out: dict[int, np.ndarray] = {}
+    for d in parts:
+        for k, v in d.items():
+            out[k] = out[k] | v if k in out else v
+    return out
 
 
 def find_jumps(small: list[np.ndarray], back_flows: list[np.ndarray], bg: ShotBackground,
@@ -155,8 +172,42 @@ class TrackShotSegmenter:
         merged = linker.merge(kept)
         self._tighten(merged, bg, back, fwd)
         dropped = [(tr, v[1]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
-        return [self._frame_result(t, small[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
-                for t in range(n)]
+        out: list[SegmentResult] = []
+        own: list[dict[int, np.ndarray]] = []  # each frame's own shadows (work scale), by track
+        for t in range(n):
+            res, sh = self._frame_result(t, small[t], results[t], chars[t], merged, dropped, bg, shape, jumps)
+            out.append(res)
+            own.append(sh)
+        if not self.shadows or not any(own):
+            return out
+        # only a track whose shadow shows in most of its frames (the sun's, consistently) has it
+        # carried; ground that passes for a shadow now and then is not spread to other frames
+        steady = {tr.track_id for tr in merged
+                  if sum(1 for t in tr.frames if own[t].get(tr.track_id, _EMPTY).any())
+                  >= _SHADOW_STEADY * len(tr.frames)}
+        own = [{k: v for k, v in d.items() if k in steady} for d in own]
+        behind: list[dict[int, np.ndarray]] = [{} for _ in range(n)]
+        recent: list[dict[int, np.ndarray]] = []  # the last frames' own shadows, carried into frame t
+        for t in range(n):  # from the frames before
+            if t in jumps:
+                recent = []
+            behind[t] = _union(recent)
+            if t + 1 < n:
+                recent = [self._carry(d, back[t]) for d in (recent + [own[t]])[-_SHADOW_CARRY:]]
+        recent = []
+        for t in range(n - 1, -1, -1):  # from the frames after
+            prior = _union([behind[t], *recent])
+            if prior and not all(k in own[t] and not (v & ~own[t][k]).any() for k, v in prior.items()):
+                out[t] = self._frame_result(t, small[t], results[t], chars[t], merged, dropped, bg, shape,
+                                            jumps, prior)[0]
+            recent = [] if t in jumps or t == 0 else \
+                [self._carry(d, fwd[t - 1]) for d in (recent + [own[t]])[-_SHADOW_CARRY:]]
+        return out
+
+    @staticmethod
+    def _carry(shadows: dict[int, np.ndarray], flow: np.ndarray) -> dict[int, np.ndarray]:
+        """Each track's work-scale shadow carried along ``flow`` into the neighbouring frame."""
+        return {k: pull_mask(v, flow) for k, v in shadows.items() if v.any()}
 
     def _tighten(self, tracks: list[Track], bg: ShotBackground, back: list[np.ndarray],
                  fwd: list[np.ndarray]) -> None:
@@ -201,8 +252,12 @@ class TrackShotSegmenter:
 
     def _frame_result(self, t: int, small_image: np.ndarray, result: SegmentResult, chars: list[Instance],
                       tracks: list[Track], dropped: list[tuple[Track, str]], bg: ShotBackground,
-                      shape: tuple[int, int], jumps: set[int]) -> SegmentResult:
+                      shape: tuple[int, int], jumps: set[int], prior: dict[int, np.ndarray] | None = None,
+                      ) -> tuple[SegmentResult, dict[int, np.ndarray]]:
+        """Frame ``t``'s result, and each track's cast shadow there (work scale) for the neighbours;
+        ``prior``: track id -> a neighbour's shadow of that track carried into this frame."""
         instances: list[Instance] = []
+        shadows: dict[int, np.ndarray] = {}
         used: set[int] = set()
         n_carried = n_dropped = 0
         sal = result.saliency
@@ -248,8 +303,10 @@ class TrackShotSegmenter:
                 # a shadow joins only where enough registered neighbours show it moved (a short
                 # shot's median still holds the character's ghosts: no evidence there)
                 ratio = np.where(bg.covered[t] >= _SHADOW_COVER, bg.ratio[t], np.float32(1.0))
-                shadow = _upscale(cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=ratio),
-                                  shape)
+                shadow_small = cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=ratio,
+                                           prior=(prior or {}).get(tr.track_id))
+                shadows[tr.track_id] = shadow_small
+                shadow = _upscale(shadow_small, shape)
                 if shadow.any():
                     extra_parts.append("cast shadow")
                     mask |= shadow
@@ -287,4 +344,4 @@ class TrackShotSegmenter:
                       "shot_carried": n_carried, "shot_dropped_scenery": n_dropped,
                       "shot_jump_before": t in jumps,
                       "shot_registered": bg.reasons[t] == ""})
-        return SegmentResult(instances, extra, saliency=result.saliency)
+        return SegmentResult(instances, extra, saliency=result.saliency), shadows
