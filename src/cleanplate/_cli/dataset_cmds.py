@@ -10,6 +10,7 @@ import typer
 
 from cleanplate._cli.common import State, _guard
 from cleanplate._cli.ui import Reporter, err_console, out_console
+from cleanplate.dataset.ranking import EXPORT_RESIDUE
 
 OutArg = Annotated[Path, typer.Argument(help="Output folder of `cleanplate run` (backgrounds/, masks/, metadata).")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo even when inputs and settings are unchanged.")]
@@ -18,6 +19,9 @@ EmbOpt = Annotated[bool | None, typer.Option("--embeddings/--no-embeddings",
 ClipOpt = Annotated[Path | None, typer.Option("--clip-checkpoint", help="A transformers CLIP model folder to use.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="CLIP device: auto, cpu, cuda or mps.")]
 AllOpt = Annotated[bool, typer.Option("--all-plates", help="Ignore dedupe.json: use every plate, not only the kept ones.")]
+MaxResidueOpt = Annotated[float, typer.Option(
+    "--max-residue", help="Residue score above which a plate the checks passed may still show part of a character "
+    "and stays out of the training set (the checks flag at qa.residue_threshold, 0.3: where 20 % of one shows).")]
 
 
 def _show(result: Any, lines: list[str]) -> None:
@@ -57,15 +61,16 @@ def register(app: typer.Typer) -> None:
         embeddings: EmbOpt = None,
         embedding_threshold: Annotated[float, typer.Option("--embedding-threshold",
                                        help="CLIP cosine similarity that also makes near-duplicates.")] = 0.95,
+        max_residue: MaxResidueOpt = EXPORT_RESIDUE,
         clip_checkpoint: ClipOpt = None, device: DeviceOpt = "auto", force: ForceOpt = False,
     ) -> None:
-        """Group near-duplicate plates and keep the best of each (least invented area, passes checks, sharpest)."""
+        """Group near-duplicate plates and keep the best of each (passes the checks, most complete mask, sharpest)."""
 
         def body() -> int:
             from cleanplate.dataset import dedupe as run_dedupe
 
             r = run_dedupe(out, threshold=threshold, embeddings=embeddings, embedding_threshold=embedding_threshold,
-                           checkpoint=clip_checkpoint, device=device, force=force,
+                           max_residue=max_residue, checkpoint=clip_checkpoint, device=device, force=force,
                            progress=Reporter(State.quiet, State.log_json))
             s = r.summary
             _show(r, [f"dedupe: kept {s.get('kept')} of {s.get('plates')} plates ({s.get('groups')} groups, "
@@ -118,6 +123,7 @@ def register(app: typer.Typer) -> None:
         caption: Annotated[str, typer.Option("--caption", help="Caption template: {trigger}, {scene}, {concept}; "
                                              "comma-separated tags.")] = "{trigger}, {scene}, background, scenery",
         include_flagged: Annotated[bool, typer.Option("--include-flagged", help="Keep plates flagged by the checks.")] = False,
+        max_residue: MaxResidueOpt = EXPORT_RESIDUE,
         masked_loss: Annotated[bool, typer.Option("--masked-loss", help="Export the ORIGINAL frames with the inverted "
                                                   "removal mask as loss mask: no invented pixel is trained on.")] = False,
         mask_form: Annotated[str, typer.Option("--mask-form", help="Masked loss as conditioning mask images "
@@ -137,7 +143,7 @@ def register(app: typer.Typer) -> None:
 
             r = run_export(out, dataset, fmt=fmt, trigger=trigger, repeats=repeats, concept=concept,
                            resolution=resolution, batch_size=batch_size, caption=caption,
-                           include_flagged=include_flagged, masked_loss=masked_loss, mask_form=mask_form,
+                           include_flagged=include_flagged, max_residue=max_residue, masked_loss=masked_loss, mask_form=mask_form,
                            bucket=bucket, min_bucket_reso=min_bucket_reso, max_bucket_reso=max_bucket_reso,
                            bucket_steps=bucket_steps, use_dedupe=not all_plates, force=force,
                            progress=Reporter(State.quiet, State.log_json))

@@ -40,7 +40,7 @@ from cleanplate.dataset.plates import (
     step_hash,
     write_step,
 )
-from cleanplate.dataset.ranking import COMPLETE, HashIndex, completeness, rank_key, why_kept
+from cleanplate.dataset.ranking import COMPLETE, EXPORT_RESIDUE, HashIndex, completeness, rank_key, why_kept
 from cleanplate.errors import ConfigError
 from cleanplate.io.outputs import read_image_rgb
 
@@ -92,6 +92,7 @@ def dedupe(
     threshold: float = DEFAULT_THRESHOLD,
     embeddings: bool | None = None,
     embedding_threshold: float = DEFAULT_EMBEDDING_THRESHOLD,
+    max_residue: float = EXPORT_RESIDUE,
     checkpoint: str | Path | None = None,
     device: str = "auto",
     force: bool = False,
@@ -104,6 +105,8 @@ def dedupe(
     """
     if not 0 <= threshold <= 64:
         raise ConfigError(f"--threshold must be a Hamming distance between 0 and 64, got {threshold}")
+    if not 0 <= max_residue <= 1:
+        raise ConfigError(f"--max-residue must be a residue score in [0, 1], got {max_residue}")
     if not -1 <= embedding_threshold <= 1:
         raise ConfigError(f"--embedding-threshold must be a cosine similarity in [-1, 1], got {embedding_threshold}")
     out = Path(out)
@@ -111,7 +114,8 @@ def dedupe(
     plates = load_plates(out)
     embedder, emb_note = maybe_clip(embeddings, checkpoint, device)
     settings = {"threshold": float(threshold), "embeddings": embedder.key if embedder else None,
-                "embedding_threshold": float(embedding_threshold) if embedder else None}
+                "embedding_threshold": float(embedding_threshold) if embedder else None,
+                "max_residue": float(max_residue)}
     digest = step_hash(settings, plates, [Path(out) / "instances_metadata.json"])
     old = read_step(path) or {}
     if old.get("hash") == digest and not force:
@@ -166,7 +170,7 @@ def dedupe(
     for g, members in enumerate(groups_idx):
         top = max(sharp[readable[i].frame_id] for i in members)
         best = min(members, key=lambda i: rank_key(readable[i], comp[readable[i].frame_id][0],
-                                                   sharp[readable[i].frame_id], top))
+                                                   sharp[readable[i].frame_id], top, max_residue))
         bp = readable[best]
         kept.append(bp.frame_id)
         d_best = hash_distances(hashes[best], hashes[members])
@@ -178,7 +182,7 @@ def dedupe(
                 fr["incomplete"] = comp[readable[i].frame_id][1]
             if i != best:
                 dropped[readable[i].frame_id] = (f"near-duplicate of {bp.frame_id} (distance {d:.1f}); "
-                                                 f"{why_kept(bp, readable[i], comp, sharp)}")
+                                                 f"{why_kept(bp, readable[i], comp, sharp, max_residue)}")
         groups.append({"id": g, "kept": bp.frame_id, "members": [readable[i].frame_id for i in members],
                        "max_distance": round(float(d_best.max()), 2)})
     order = {p.frame_id: p.index for p in readable}

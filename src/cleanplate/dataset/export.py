@@ -37,7 +37,7 @@ from cleanplate.dataset.plates import (
     step_hash,
     write_step,
 )
-from cleanplate.dataset.ranking import COMPLETE, completeness
+from cleanplate.dataset.ranking import COMPLETE, EXPORT_RESIDUE, completeness, suspect
 from cleanplate.errors import ConfigError, FrameError, OutputError
 from cleanplate.io.frames import VIDEO_EXTS, VideoSource, load_image
 from cleanplate.io.outputs import atomic_write_bytes, read_mask, write_image
@@ -123,8 +123,9 @@ def _with_originals(plates: list[Plate], needed: bool) -> Iterator[tuple[Plate, 
             yield p, "original frame not found in the video"
 
 
-def untrusted(p: Plate, comp: tuple[float, str] | None) -> str | None:
-    """Why a usable plate cannot be trusted unseen (a flagged or failed check, an incomplete mask), or None."""
+def untrusted(p: Plate, comp: tuple[float, str] | None, max_residue: float = EXPORT_RESIDUE) -> str | None:
+    """Why a usable plate cannot be trusted unseen (a flagged or failed check, an incomplete mask, a
+    residue score above the training set's bar), or None."""
     if p.flagged:
         return f"flagged by the checks: {', '.join(p.flags)}"
     checks = p.checks or {}
@@ -132,7 +133,8 @@ def untrusted(p: Plate, comp: tuple[float, str] | None) -> str | None:
         return f"flagged by the checks: they failed ({checks.get('error') or checks.get('status')})"
     if comp is not None and comp[0] < COMPLETE:
         return f"flagged by the checks: mask looks incomplete ({comp[1]})"
-    return None
+    why = suspect(p, max_residue)
+    return f"flagged by the checks: {why}" if why else None
 
 
 def _validate(fmt: str, trigger: str, repeats: int, concept: str, resolution: int, batch_size: int,
@@ -168,6 +170,7 @@ def export_lora(
     batch_size: int = 1,
     caption: str = DEFAULT_CAPTION,
     include_flagged: bool = False,
+    max_residue: float = EXPORT_RESIDUE,
     masked_loss: bool = False,
     mask_form: str = "conditioning",
     bucket: bool = True,
@@ -180,13 +183,16 @@ def export_lora(
 ) -> StepResult:
     """Write the training set for the plates of ``out`` into ``dataset``; the step JSON goes to
     ``OUT/dataset/export.json``. Failed frames are always left out; flagged ones (a flagged or failed
-    check, or a mask less complete than its shot neighbours': :func:`untrusted`) unless
+    check, a mask less complete than its shot neighbours', or a residue score above
+    ``max_residue``: :func:`untrusted`) unless
     ``include_flagged``; near-duplicates when ``dedupe.json`` is there and ``use_dedupe``."""
     out, root = Path(out), Path(dataset).expanduser().resolve()
     concept = slug(concept)
     min_b = min_bucket_reso or max(bucket_steps, resolution // 4 // bucket_steps * bucket_steps)
     max_b = max_bucket_reso or resolution * 2 // bucket_steps * bucket_steps
     _validate(fmt, trigger, repeats, concept, resolution, batch_size, mask_form, bucket_steps, min_b, max_b)
+    if not 0 <= max_residue <= 1:
+        raise ConfigError(f"--max-residue must be a residue score in [0, 1], got {max_residue}")
     make_caption(caption, trigger, "x", concept)  # a bad template fails before any work
     path = export_path(out)
     plates = load_plates(out)
@@ -197,7 +203,7 @@ def export_lora(
         warnings.append("dedupe.json is older than the plates: rerun `cleanplate dedupe` to refresh the kept list")
     settings = {"format": fmt, "dataset": str(root), "trigger": trigger, "repeats": repeats, "concept": concept,
                 "resolution": resolution, "batch_size": batch_size, "caption": caption,
-                "include_flagged": include_flagged, "masked_loss": masked_loss,
+                "include_flagged": include_flagged, "max_residue": float(max_residue), "masked_loss": masked_loss,
                 "mask_form": mask_form if masked_loss else None, "bucket": bucket,
                 "buckets": [min_b, max_b, bucket_steps], "use_dedupe": use_dedupe}
     digest = step_hash(settings, plates, [dedupe_path(out), organize_path(out), out / "instances_metadata.json"])
@@ -221,7 +227,7 @@ def export_lora(
         if why is None and kept is not None and p.frame_id not in kept:
             why = "near-duplicate (dedupe)"
         if why is None and not include_flagged:
-            why = untrusted(p, comp.get(p.frame_id))
+            why = untrusted(p, comp.get(p.frame_id), max_residue)
         if why is None and masked_loss and p.mask_path is None:
             why = "no removal mask (masks/<frame>.png)"
         if why is None:

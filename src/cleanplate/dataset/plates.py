@@ -19,7 +19,7 @@ from cleanplate.errors import InputError
 from cleanplate.io.outputs import Layout, atomic_write_bytes, json_default
 
 DATASET_DIR = "dataset"
-STEP_VERSION = 2  # bump when a step's output format or algorithm changes: old JSONs are then redone
+STEP_VERSION = 3  # bump when a step's output format or algorithm changes: old JSONs are then redone
 
 ProgressFn = Callable[[Any], None]
 """Receives :class:`cleanplate.pipeline.ProgressEvent` objects (stage ``dedupe``, ``organize``, ``export``)."""
@@ -231,7 +231,10 @@ def step_hash(settings: dict[str, Any], plates: Iterable[Plate], files: Iterable
     h = hashlib.sha256()
     h.update(json.dumps({"v": STEP_VERSION, "settings": settings}, sort_keys=True, default=str).encode())
     for p in plates:
-        row = [p.frame_id, p.status, p.invented, list(p.flags), p.stamp(), file_stamp(p.mask_path), p.source]
+        checks = p.checks or {}
+        detail = checks.get("detail") if isinstance(checks.get("detail"), dict) else {}
+        row = [p.frame_id, p.status, p.invented, list(p.flags), p.stamp(), file_stamp(p.mask_path), p.source,
+               checks.get("residue"), detail.get("shot_neighbours")]  # the residue bar reads these
         h.update(json.dumps(row, default=str).encode())
     for f in files:
         h.update(json.dumps([str(f), file_stamp(f)]).encode())

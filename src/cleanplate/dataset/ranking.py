@@ -12,7 +12,8 @@ shot within :data:`WINDOW` frames; without shot ids, the frames within that wind
 The completeness is the smaller of the two, in [0, 1]; a plate is *complete* at
 :data:`COMPLETE` or more.
 
-**Rank** (:func:`rank_key`): passes every check, then complete masks (complete ones by
+**Rank** (:func:`rank_key`): passes every check, then under the training set's residue bar
+(:data:`EXPORT_RESIDUE`), then complete masks (complete ones by
 completeness in :data:`STEP` steps, incomplete ones by completeness), then sharpness (in 5 %
 steps of the group's sharpest), then the least invented area (whole percent) among complete
 plates only, then frame order.
@@ -43,6 +44,12 @@ COMPLETE = 0.85
 """Completeness at or above which a mask counts as complete. Read off the DAVIS bmx-trees default run
 (issue 12): at 0.75, 7 of the 75 trusted plates still showed more than 10 % of the rider; at 0.85, 1
 of 60 (the plates below are 9 that show him and 6 that do not)."""
+EXPORT_RESIDUE = 0.09
+"""The residue bar for the training set (``--max-residue``). The check flags a plate at
+``qa.residue_threshold`` (0.3): the line where it still shows 20 % of a character, with precision
+first. A LoRA set should not take a plate that may show a tenth of one: on the bench, plates showing
+more than 10 % score above 0.09 in 97 % of cases, correct plates in 14 %; on the DAVIS default runs,
+correct plates score at most 0.06 and the bmx plates that show 17-23 % of the rider 0.09-0.2."""
 STEP = 0.05
 """Completeness steps in which complete plates are ranked before sharpness (a plate whose mask covers
 5 % less than its neighbours' is more likely to have missed a part than to be merely smaller)."""
@@ -124,20 +131,39 @@ def completeness(out: str | Path, plates: Sequence[Plate],
     return result
 
 
-def rank_key(p: Plate, complete: float, sharp: float, group_sharpest: float) -> tuple[Any, ...]:
+def suspect(p: Plate, max_residue: float = EXPORT_RESIDUE) -> str | None:
+    """Why a plate the checks passed may still show part of a character (its shot-aware residue
+    score is above ``max_residue``), or None. A frame checked alone has the frame-only score, on
+    another scale, and only its flag counts."""
+    checks = p.checks or {}
+    detail = checks.get("detail") or {}
+    score = checks.get("residue")
+    if not detail.get("shot_neighbours") or not isinstance(score, (int, float)):
+        return None
+    if float(score) > max_residue:
+        return f"residue {float(score):.3f} above the training set's bar {max_residue:g} (may show part of a character)"
+    return None
+
+
+def rank_key(p: Plate, complete: float, sharp: float, group_sharpest: float,
+             max_residue: float = EXPORT_RESIDUE) -> tuple[Any, ...]:
     """Sort key of the best plate of a group (smallest first); see the module docstring."""
     is_complete = complete >= COMPLETE
     rel_sharp = round(20 * sharp / group_sharpest) if group_sharpest > 0 else 0
     tier = -int(round(complete / STEP)) if is_complete else -round(100 * complete)
-    return (int(p.flagged), int(not is_complete), tier, -rel_sharp,
+    return (int(p.flagged), int(suspect(p, max_residue) is not None), int(not is_complete), tier, -rel_sharp,
             int(round(100 * p.invented)) if is_complete else 0, p.index)
 
 
-def why_kept(kept: Plate, other: Plate, comp: dict[str, tuple[float, str]], sharp: dict[str, float]) -> str:
+def why_kept(kept: Plate, other: Plate, comp: dict[str, tuple[float, str]], sharp: dict[str, float],
+             max_residue: float = EXPORT_RESIDUE) -> str:
     """One line: why ``kept`` ranks before ``other``."""
     ck, co = comp.get(kept.frame_id, (1.0, ""))[0], comp.get(other.frame_id, (1.0, ""))[0]
     if other.flagged and not kept.flagged:
         return f"the kept plate passes the checks ({', '.join(other.flags)} flagged here)"
+    why = suspect(other, max_residue)
+    if why and not suspect(kept, max_residue):
+        return f"the kept plate is under the training set's residue bar ({why.split(' above')[0]} here)"
     if ((ck >= COMPLETE) != (co >= COMPLETE) or (co < COMPLETE and ck > co)
             or round(ck / STEP) > round(co / STEP)):
         return (f"the kept plate's mask is more complete ({ck:.2f} vs {co:.2f}: "
