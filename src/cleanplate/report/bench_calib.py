@@ -52,12 +52,18 @@ CURVE = (0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5)
 """Thresholds at which :func:`calibration_curve` scores a check."""
 
 
-def calibration_curve(rows: list[dict[str, Any]], check: str,
-                      thresholds: tuple[float, ...] = CURVE) -> list[dict[str, Any]]:
+BAR_SHOWN = 0.1
+"""The line the training set's residue bar (:data:`cleanplate.dataset.ranking.EXPORT_RESIDUE`) is
+judged at: a LoRA image should not show a tenth of a character."""
+
+
+def calibration_curve(rows: list[dict[str, Any]], check: str, thresholds: tuple[float, ...] = CURVE,
+                      shown: float = SHOWN) -> list[dict[str, Any]]:
     """Precision, recall and false flags of ``check`` if it flagged plates scoring above each threshold;
-    rows carry the check's score under its name (``{"shown": float, "residue": float, ...}``)."""
-    pos = [float(r[check]) for r in rows if r["shown"] >= SHOWN and r.get(check) is not None]
-    neg = [float(r[check]) for r in rows if r["shown"] < SHOWN and r.get(check) is not None]
+    rows carry the check's score under its name (``{"shown": float, "residue": float, ...}``); a plate
+    counts as showing the character from ``shown`` of it on."""
+    pos = [float(r[check]) for r in rows if r["shown"] >= shown and r.get(check) is not None]
+    neg = [float(r[check]) for r in rows if r["shown"] < shown and r.get(check) is not None]
     out = []
     for th in thresholds:
         tp, fp = sum(v > th for v in pos), sum(v > th for v in neg)
@@ -83,6 +89,11 @@ def calibrate(rows: list[dict[str, Any]], checks: tuple[str, ...]) -> dict[str, 
                   "false_flags": round(fp / len(neg), 4) if neg else None}
     if rows and all("residue" in r for r in rows):
         out["residue_curve"] = calibration_curve(rows, "residue")
+        from cleanplate.dataset.ranking import EXPORT_RESIDUE
+
+        bar = calibration_curve(rows, "residue", (EXPORT_RESIDUE,), shown=BAR_SHOWN)[0]
+        out["residue_bar"] = {**bar, "shown_line": BAR_SHOWN, "showing": sum(r["shown"] >= BAR_SHOWN for r in rows),
+                              "correct": sum(r["shown"] < BAR_SHOWN for r in rows)}
         split = held_out_residue(rows)
         if split:
             out["residue_held_out"] = split
@@ -153,6 +164,16 @@ def calibration_markdown(calib: dict[str, dict[str, Any]], checks: tuple[str, ..
             lines.append(f"| {method} | " + " | ".join("/".join("-" if p[k] is None else f"{p[k]:.0%}" for k in
                                                                 ("precision", "recall", "false_flags"))
                                                        for p in curve) + " |")
+    bars = {m: cal["residue_bar"] for m, cal in calib.items() if cal.get("residue_bar")}
+    if bars:
+        lines += ["", f"The training set's residue bar (dedupe / export-lora `--max-residue`) against plates "
+                  f"showing >= {BAR_SHOWN:.0%} of the character.", "",
+                  "| method | bar | plates (showing / correct) | precision | recall | kept out (of correct) |",
+                  "|---|---:|---|---:|---:|---:|"]
+        for method, b in bars.items():
+            scores = " | ".join("-" if b[k] is None else f"{b[k]:.0%}" for k in ("precision", "recall", "false_flags"))
+            lines.append(f"| {method} | {b['threshold']:g} | {b['showing'] + b['correct']} "
+                         f"({b['showing']} / {b['correct']}) | {scores} |")
     split = {m: cal["residue_held_out"] for m, cal in calib.items() if cal.get("residue_held_out")}
     if split:
         lines += ["", "Residue out of sample: each composite judged with the threshold chosen on the others "
@@ -168,5 +189,5 @@ def calibration_markdown(calib: dict[str, dict[str, Any]], checks: tuple[str, ..
     return lines
 
 
-__all__ = ["CURVE", "MAX_FALSE_FLAGS", "SHOWN", "SOURCES", "SPLIT_GRID", "TRUNCATE", "calibrate", "calibration_curve",
+__all__ = ["BAR_SHOWN", "CURVE", "MAX_FALSE_FLAGS", "SHOWN", "SOURCES", "SPLIT_GRID", "TRUNCATE", "calibrate", "calibration_curve",
            "calibration_markdown", "choose_threshold", "held_out_residue", "shown_fraction", "truncate"]
