@@ -40,8 +40,12 @@ def test_shots_stage_cuts_between_two_davis_clips_and_labels_failed_frames():
     assert shots == ["shot0000"] * 7 + ["shot0001"] * 5  # the cut is where the clip changes
     assert all(r.timings.get("shots", 0) >= 0 for r in recs if r.image is not None)
     windows = list(shot_windows(recs, max_frames=3))
+    # never across a cut; a shot longer than 3 frames hands on half a window at a time, so its last
+    # window is never a lone frame (cut at 3, the first shot would end in ["f006"])
     assert [[r.frame_id for r in w] for w in windows] == [
-        ["f000", "f001", "f002"], ["f003", "f004", "f005"], ["f006"], ["f007", "f008", "f009"], ["f010", "f011"]]
+        ["f000", "f001"], ["f002", "f003"], ["f004", "f005", "f006"], ["f007", "f008"], ["f009", "f010", "f011"]]
+    sizes = [len(w) for w in shot_windows((_rec(i, None) for i in range(130)), max_frames=120)]
+    assert sizes == [60, 70]
 
 
 def test_run_decodes_once_keeps_masks_in_memory_and_writes_thumbnails(tmp_path: Path, sintel_dir,
@@ -180,11 +184,11 @@ def test_characters_stage_gets_shot_windows_and_its_results_make_the_masks(tmp_p
     cfg = load_config(overrides={"segment.shot.method": "test-every-other", "segment.shot.max_frames": 3,
                                  "fill.method": "opencv-telea", "qa.enabled": False})
     cleanplate.pipeline.run(frames, tmp_path / "out", cfg)
-    assert _KeepEveryOther.windows == [3, 2]  # one shot, windows of at most max_frames
+    assert _KeepEveryOther.windows == [2, 3]  # one shot, windows of at most max_frames (none under half of it)
     seg = json.loads((tmp_path / "out" / "instances_metadata.json").read_text())["frames"]
     for k, fid in enumerate(["00000", "00001", "00002", "00003", "00004"]):
         mask = read_mask(tmp_path / "out" / "masks" / f"{fid}.png")
-        kept = (k % 3) % 2 == 0  # position in its window
+        kept = (k if k < 2 else k - 2) % 2 == 0  # position in its window
         assert bool(mask.any()) == kept, fid
         assert seg[fid]["n_characters"] == (1 if kept else 0)
 

@@ -78,7 +78,8 @@ class ShotSegmentConfig(_Section):
         "results only).")
     max_frames: int = Field(
         120, ge=2, description="Longest run of frames a shot-level stage holds at once; longer shots are "
-        "processed in consecutive windows of this many frames (memory bounded by the window).")
+        "processed in consecutive windows of at most this many frames and at least half as many (memory bounded by "
+        "the window).")
     work_side: int = Field(
         512, ge=64, description="tracks: registration, background model and optical flow run on frames "
         "scaled to this long side (masks are scaled back).")

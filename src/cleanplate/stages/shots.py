@@ -116,12 +116,22 @@ class ShotStage:
 
 
 def shot_windows(records: Iterable[FrameRecord], max_frames: int) -> Iterator[Window]:
-    """Group consecutive records of one shot into windows of at most ``max_frames`` frames."""
+    """Group consecutive records of one shot into windows of at most ``max_frames`` frames.
+
+    A shot longer than that is split so that no window of it holds fewer than ``max_frames // 2``
+    frames: when a full window's shot goes on, its first half is handed on and the rest starts the
+    next window. (Cut at ``max_frames``, a 130-frame shot would end in a 10-frame window, too little
+    for the shot-level stages: a background model and tracks need the frames around.)
+    """
     window: Window = []
     for rec in records:
-        if window and (rec.shot_id != window[-1].shot_id or len(window) >= max_frames):
+        if window and rec.shot_id != window[-1].shot_id:
             yield window
             window = []
+        elif len(window) >= max_frames:
+            cut = max(1, max_frames - max_frames // 2)
+            yield window[:cut]
+            window = window[cut:]
         window.append(rec)
     if window:
         yield window
