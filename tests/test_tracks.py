@@ -296,13 +296,20 @@ def test_linker_refuses_a_jump_and_carries_a_missed_frame() -> None:
     assert len(tracks) == 2 and max(tracks[0].frames) == 1 and min(tracks[1].frames) == 2
 
 
-def test_cast_shadow_joins_the_character() -> None:
-    rng = np.random.default_rng(3)
-    ground = np.clip(np.array([200, 120, 70], np.float32) + rng.normal(0, 4, (120, 200, 3)), 0, 255)
+def _shadow_scene(seed: int, noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.random.Generator]:
+    """A person standing on warm ground (float32 RGB), his mask, and the mask of his cast shadow:
+    a band along the ground from his feet, not yet drawn."""
+    rng = np.random.default_rng(seed)
+    ground = np.clip(np.array([200, 120, 70], np.float32) + rng.normal(0, noise, (120, 200, 3)), 0, 255)
     person = np.zeros((120, 200), bool)
     person[30:90, 90:105] = True
     shadow = np.zeros_like(person)
     shadow[84:90, 105:170] = True
+    return ground, person, shadow, rng
+
+
+def test_cast_shadow_joins_the_character() -> None:
+    ground, person, shadow, rng = _shadow_scene(3, 4)
     image = ground.copy()
     image[shadow] *= 0.6
     image[person] = (40, 90, 200)
@@ -321,12 +328,7 @@ def test_cast_shadow_joins_the_character() -> None:
 def test_a_cast_shadow_takes_its_soft_edge_and_no_more() -> None:
     """A shadow's edge (penumbra) is only a little darker than the ground: it joins the shadow,
     the ground just beyond it does not."""
-    rng = np.random.default_rng(5)
-    ground = np.clip(np.array([200, 120, 70], np.float32) + rng.normal(0, 2, (120, 200, 3)), 0, 255)
-    person = np.zeros((120, 200), bool)
-    person[30:90, 90:105] = True
-    core = np.zeros_like(person)
-    core[84:90, 105:170] = True
+    ground, person, core, _ = _shadow_scene(5, 2)
     soft = M.dilate(core, 2) & ~core & ~person
     image = ground.copy()
     image[core] *= 0.6
