@@ -410,7 +410,7 @@ def test_dedupe_never_keeps_the_plate_whose_mask_missed_part_of_the_character(ou
 
 def test_a_plate_above_the_training_sets_residue_bar_stays_out(out: Path, tmp_path: Path) -> None:
     """The checks flag at 0.3 (20 % of a character still showing); the training set's bar is lower
-    (0.09): a plate that passed the checks but may show a tenth of a character is not the one dedupe
+    (0.08): a plate that passed the checks but may show a tenth of a character is not the one dedupe
     keeps, and export leaves it out unless the bar is raised."""
     first = _json(dedupe(out).path)
     kept = next(g["kept"] for g in first["groups"] if g["kept"].startswith("sintel"))
@@ -422,7 +422,7 @@ def test_a_plate_above_the_training_sets_residue_bar_stays_out(out: Path, tmp_pa
     assert "under the training set's residue bar (residue 0.150 here)" in data["dropped"][kept]
     r = export_lora(out, tmp_path / "a", use_dedupe=False)
     assert _json(r.path)["excluded"][kept] == ("flagged by the checks: residue 0.150 above the training set's bar "
-                                               "0.09 (may show part of a character)")
+                                               "0.08 (may show part of a character)")
     r = export_lora(out, tmp_path / "b", use_dedupe=False, max_residue=0.2)
     assert kept in [p.stem for p in _images(tmp_path / "b" / "img" / "10_background")]
     # a frame checked alone has the frame-only score, on another scale: only its flag counts
