@@ -47,7 +47,6 @@ _SHADOW_CARRY = 3
 """Frames on either side whose own cast shadows are carried into a frame (see ``segment_shot``)."""
 _SHADOW_STEADY = 0.75
 """Share of a track's frames that must show its own cast shadow before it is carried into the others."""
-_EMPTY = np.zeros((1, 1), bool)
 _MIN_KEPT = 0.1  # a detected frame whose track mask keeps less of its detection gets the detection back
 
 
@@ -183,8 +182,7 @@ class TrackShotSegmenter:
         # only a track whose shadow shows in most of its frames (the sun's, consistently) has it
         # carried; ground that passes for a shadow now and then is not spread to other frames
         steady = {tr.track_id for tr in merged
-                  if sum(1 for t in tr.frames if own[t].get(tr.track_id, _EMPTY).any())
-                  >= _SHADOW_STEADY * len(tr.frames)}
+                  if sum(tr.track_id in own[t] for t in tr.frames) >= _SHADOW_STEADY * len(tr.frames)}
         own = [{k: v for k, v in d.items() if k in steady} for d in own]
         behind: list[dict[int, np.ndarray]] = [{} for _ in range(n)]
         recent: list[dict[int, np.ndarray]] = []  # the last frames' own shadows, carried into frame t
@@ -207,7 +205,7 @@ class TrackShotSegmenter:
     @staticmethod
     def _carry(shadows: dict[int, np.ndarray], flow: np.ndarray) -> dict[int, np.ndarray]:
         """Each track's work-scale shadow carried along ``flow`` into the neighbouring frame."""
-        return {k: pull_mask(v, flow) for k, v in shadows.items() if v.any()}
+        return {k: pull_mask(v, flow) for k, v in shadows.items()}
 
     def _tighten(self, tracks: list[Track], bg: ShotBackground, back: list[np.ndarray],
                  fwd: list[np.ndarray]) -> None:
@@ -254,8 +252,9 @@ class TrackShotSegmenter:
                       tracks: list[Track], dropped: list[tuple[Track, str]], bg: ShotBackground,
                       shape: tuple[int, int], jumps: set[int], prior: dict[int, np.ndarray] | None = None,
                       ) -> tuple[SegmentResult, dict[int, np.ndarray]]:
-        """Frame ``t``'s result, and each track's cast shadow there (work scale) for the neighbours;
-        ``prior``: track id -> a neighbour's shadow of that track carried into this frame."""
+        """Frame ``t``'s result, and the cast shadows found there (work scale, by track id; tracks
+        without one are left out) for the neighbours; ``prior``: track id -> a neighbour's shadow of
+        that track carried into this frame."""
         instances: list[Instance] = []
         shadows: dict[int, np.ndarray] = {}
         used: set[int] = set()
@@ -305,7 +304,8 @@ class TrackShotSegmenter:
                 ratio = np.where(bg.covered[t] >= _SHADOW_COVER, bg.ratio[t], np.float32(1.0))
                 shadow_small = cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=ratio,
                                            prior=(prior or {}).get(tr.track_id))
-                shadows[tr.track_id] = shadow_small
+                if shadow_small.any():
+                    shadows[tr.track_id] = shadow_small
                 shadow = _upscale(shadow_small, shape)
                 if shadow.any():
                     extra_parts.append("cast shadow")

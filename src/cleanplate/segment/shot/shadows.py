@@ -49,8 +49,9 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
     the ground around them (a window a quarter of the character's height), and whose chromaticity
     (r, g, b over their sum) is within ``chroma`` of the ground's, connected to the character's
     base; holes filled. The local test tells a character's shadow from broad shade the set casts (a
-    wall's, across a court), which is as dark against the ground at the base. Empty when the ground around the base is itself dark or unclear, or
-    when the base is cut off by the frame's lower edge (a character seen from the waist up).
+    wall's, across a court), which is as dark against the ground at the base. Empty when the ground
+    around the base is itself dark or unclear, or when the base is cut off by the frame's lower edge
+    (a character seen from the waist up).
     ``shot_ratio`` (optional, HxW float32): the frame's luminance over the shot's background model
     there. A dark region of which less than ``min_moved`` is darker than ``moved`` times the
     background is shade the set casts (the foot of a wall), not the character's shadow, which
@@ -104,9 +105,10 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
     # court) is as dark as a shadow against the ground at the base, but not against its own
     # surroundings; a character's shadow is narrow there (its holes are filled below)
     k = min(255, max(15, int(_LOCAL_SIDE * height) | 1))
-    local = cv2.medianBlur(np.clip(lum / 3, 0, 255).astype(np.uint8), k).astype(np.float32) * 3
-    cand &= lum < local_darker * local
-    found = touching(cand, base, limit, gap=max(3, height // 8))
+    around = cv2.medianBlur(np.clip(lum / 3, 0, 255).astype(np.uint8), k).astype(np.float32) * 3
+    cand &= lum < local_darker * around
+    gap = max(3, height // 8)  # how far from the base a shadow may start
+    found = touching(cand, base, limit, gap=gap)
     if shot_ratio is not None and found.any():
         n, labels = cv2.connectedComponents(found.astype(np.uint8), connectivity=8)
         total = np.bincount(labels.ravel(), minlength=n)
@@ -117,7 +119,7 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
     if prior is not None:
         carried = cand & prior[roi]
         if carried.any():
-            found |= touching(found | carried, base | found, limit, gap=max(3, height // 8))
+            found |= touching(found | carried, base | found, limit, gap=gap)
     if found.any():
         found = fill_holes(found)  # the middle of a shadow wider than the local window
         # the penumbra: a shadow's edge is soft, and the threshold above cuts through it; the
@@ -126,7 +128,7 @@ def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma
         edge = M.dilate(found, width) & ~found & ~mask
         ring = M.dilate(found, width + 3) & ~edge & ~found & ~mask  # the lit ground beyond the edge
         if ring.sum() >= 16:
-            local = float(np.median(lum[ring]))
-            found |= edge & (lum < soft * local) & (np.abs(chrom - ground_chrom).max(axis=-1) < chroma)
+            beyond = float(np.median(lum[ring]))
+            found |= edge & (lum < soft * beyond) & (np.abs(chrom - ground_chrom).max(axis=-1) < chroma)
     out[roi] = found
     return out
