@@ -143,7 +143,8 @@ def register(app: typer.Typer) -> None:
 
             r = run_export(out, dataset, fmt=fmt, trigger=trigger, repeats=repeats, concept=concept,
                            resolution=resolution, batch_size=batch_size, caption=caption,
-                           include_flagged=include_flagged, max_residue=max_residue, masked_loss=masked_loss, mask_form=mask_form,
+                           include_flagged=include_flagged, max_residue=max_residue, masked_loss=masked_loss,
+                           mask_form=mask_form,
                            bucket=bucket, min_bucket_reso=min_bucket_reso, max_bucket_reso=max_bucket_reso,
                            bucket_steps=bucket_steps, use_dedupe=not all_plates, force=force,
                            progress=Reporter(State.quiet, State.log_json))

@@ -40,7 +40,15 @@ from cleanplate.dataset.plates import (
     step_hash,
     write_step,
 )
-from cleanplate.dataset.ranking import COMPLETE, EXPORT_RESIDUE, HashIndex, completeness, rank_key, why_kept
+from cleanplate.dataset.ranking import (
+    COMPLETE,
+    EXPORT_RESIDUE,
+    HashIndex,
+    check_max_residue,
+    completeness,
+    rank_key,
+    why_kept,
+)
 from cleanplate.errors import ConfigError
 from cleanplate.io.outputs import read_image_rgb
 
@@ -105,8 +113,7 @@ def dedupe(
     """
     if not 0 <= threshold <= 64:
         raise ConfigError(f"--threshold must be a Hamming distance between 0 and 64, got {threshold}")
-    if not 0 <= max_residue <= 1:
-        raise ConfigError(f"--max-residue must be a residue score in [0, 1], got {max_residue}")
+    check_max_residue(max_residue)
     if not -1 <= embedding_threshold <= 1:
         raise ConfigError(f"--embedding-threshold must be a cosine similarity in [-1, 1], got {embedding_threshold}")
     out = Path(out)

@@ -37,7 +37,7 @@ from cleanplate.dataset.plates import (
     step_hash,
     write_step,
 )
-from cleanplate.dataset.ranking import COMPLETE, EXPORT_RESIDUE, completeness, suspect
+from cleanplate.dataset.ranking import COMPLETE, EXPORT_RESIDUE, check_max_residue, completeness, suspect
 from cleanplate.errors import ConfigError, FrameError, OutputError
 from cleanplate.io.frames import VIDEO_EXTS, VideoSource, load_image
 from cleanplate.io.outputs import atomic_write_bytes, read_mask, write_image
@@ -191,8 +191,7 @@ def export_lora(
     min_b = min_bucket_reso or max(bucket_steps, resolution // 4 // bucket_steps * bucket_steps)
     max_b = max_bucket_reso or resolution * 2 // bucket_steps * bucket_steps
     _validate(fmt, trigger, repeats, concept, resolution, batch_size, mask_form, bucket_steps, min_b, max_b)
-    if not 0 <= max_residue <= 1:
-        raise ConfigError(f"--max-residue must be a residue score in [0, 1], got {max_residue}")
+    check_max_residue(max_residue)
     make_caption(caption, trigger, "x", concept)  # a bad template fails before any work
     path = export_path(out)
     plates = load_plates(out)

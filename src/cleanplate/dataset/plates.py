@@ -55,6 +55,17 @@ class Plate:
     def flagged(self) -> bool:
         return bool(self.flags)
 
+    @property
+    def shot_residue(self) -> float | None:
+        """The residue score when the frame was checked with its shot (``detail.shot_neighbours``),
+        else None: a frame checked alone has the frame-only score, on another scale."""
+        checks = self.checks or {}
+        detail = checks.get("detail") if isinstance(checks.get("detail"), dict) else {}
+        score = checks.get("residue")
+        if not detail.get("shot_neighbours") or not isinstance(score, int | float):
+            return None
+        return float(score)
+
     def stamp(self) -> list[int]:
         """Size and mtime (ns) of the plate file: the cheap identity used for resume and caches."""
         return file_stamp(self.path)
@@ -231,10 +242,8 @@ def step_hash(settings: dict[str, Any], plates: Iterable[Plate], files: Iterable
     h = hashlib.sha256()
     h.update(json.dumps({"v": STEP_VERSION, "settings": settings}, sort_keys=True, default=str).encode())
     for p in plates:
-        checks = p.checks or {}
-        detail = checks.get("detail") if isinstance(checks.get("detail"), dict) else {}
         row = [p.frame_id, p.status, p.invented, list(p.flags), p.stamp(), file_stamp(p.mask_path), p.source,
-               checks.get("residue"), detail.get("shot_neighbours")]  # the residue bar reads these
+               p.shot_residue]  # the residue bar reads it
         h.update(json.dumps(row, default=str).encode())
     for f in files:
         h.update(json.dumps([str(f), file_stamp(f)]).encode())

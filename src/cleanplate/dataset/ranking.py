@@ -13,10 +13,9 @@ The completeness is the smaller of the two, in [0, 1]; a plate is *complete* at
 :data:`COMPLETE` or more.
 
 **Rank** (:func:`rank_key`): passes every check, then under the training set's residue bar
-(:data:`EXPORT_RESIDUE`), then complete masks (complete ones by
-completeness in :data:`STEP` steps, incomplete ones by completeness), then sharpness (in 5 %
-steps of the group's sharpest), then the least invented area (whole percent) among complete
-plates only, then frame order.
+(:data:`EXPORT_RESIDUE`), then complete masks (complete ones by completeness in :data:`STEP`
+steps, incomplete ones by completeness), then sharpness (in 5 % steps of the group's sharpest),
+then the least invented area (whole percent) among complete plates only, then frame order.
 
 **Index** (:class:`HashIndex`): 128-bit codes (pHash + dHash) cut into eight 16-bit chunks, one
 bucket table per chunk; a query probes its chunks and their 16 one-bit neighbours. Every code
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from cleanplate.dataset.plates import Plate, iter_frames
+from cleanplate.errors import ConfigError
 
 WINDOW = 12
 """Frames on either side compared for mask completeness."""
@@ -132,18 +132,23 @@ def completeness(out: str | Path, plates: Sequence[Plate],
     return result
 
 
+def check_max_residue(max_residue: float) -> None:
+    """One-line error for a ``--max-residue`` outside [0, 1]."""
+    if not 0 <= max_residue <= 1:
+        raise ConfigError(f"--max-residue must be a residue score in [0, 1], got {max_residue}")
+
+
+def above_bar(p: Plate, max_residue: float = EXPORT_RESIDUE) -> bool:
+    """True when a plate's shot-aware residue score is above ``max_residue`` (a frame checked alone
+    has the frame-only score, on another scale: only its flag counts)."""
+    return p.shot_residue is not None and p.shot_residue > max_residue
+
+
 def suspect(p: Plate, max_residue: float = EXPORT_RESIDUE) -> str | None:
-    """Why a plate the checks passed may still show part of a character (its shot-aware residue
-    score is above ``max_residue``), or None. A frame checked alone has the frame-only score, on
-    another scale, and only its flag counts."""
-    checks = p.checks or {}
-    detail = checks.get("detail") or {}
-    score = checks.get("residue")
-    if not detail.get("shot_neighbours") or not isinstance(score, (int, float)):
+    """Why a plate the checks passed may still show part of a character (:func:`above_bar`), or None."""
+    if not above_bar(p, max_residue):
         return None
-    if float(score) > max_residue:
-        return f"residue {float(score):.3f} above the training set's bar {max_residue:g} (may show part of a character)"
-    return None
+    return f"residue {p.shot_residue:.3f} above the training set's bar {max_residue:g} (may show part of a character)"
 
 
 def rank_key(p: Plate, complete: float, sharp: float, group_sharpest: float,
@@ -152,7 +157,7 @@ def rank_key(p: Plate, complete: float, sharp: float, group_sharpest: float,
     is_complete = complete >= COMPLETE
     rel_sharp = round(20 * sharp / group_sharpest) if group_sharpest > 0 else 0
     tier = -int(round(complete / STEP)) if is_complete else -round(100 * complete)
-    return (int(p.flagged), int(suspect(p, max_residue) is not None), int(not is_complete), tier, -rel_sharp,
+    return (int(p.flagged), int(above_bar(p, max_residue)), int(not is_complete), tier, -rel_sharp,
             int(round(100 * p.invented)) if is_complete else 0, p.index)
 
 
@@ -162,9 +167,8 @@ def why_kept(kept: Plate, other: Plate, comp: dict[str, tuple[float, str]], shar
     ck, co = comp.get(kept.frame_id, (1.0, ""))[0], comp.get(other.frame_id, (1.0, ""))[0]
     if other.flagged and not kept.flagged:
         return f"the kept plate passes the checks ({', '.join(other.flags)} flagged here)"
-    why = suspect(other, max_residue)
-    if why and not suspect(kept, max_residue):
-        return f"the kept plate is under the training set's residue bar ({why.split(' above')[0]} here)"
+    if above_bar(other, max_residue) and not above_bar(kept, max_residue):
+        return f"the kept plate is under the training set's residue bar (residue {other.shot_residue:.3f} here)"
     if ((ck >= COMPLETE) != (co >= COMPLETE) or (co < COMPLETE and ck > co)
             or round(ck / STEP) > round(co / STEP)):
         return (f"the kept plate's mask is more complete ({ck:.2f} vs {co:.2f}: "
