@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from cleanplate.dataset.ranking import EXPORT_RESIDUE
+
 SHOWN = 0.2
 """A plate still shows the character when at least this share of it is outside the removal mask."""
 TRUNCATE = 0.6
@@ -89,8 +91,6 @@ def calibrate(rows: list[dict[str, Any]], checks: tuple[str, ...]) -> dict[str, 
                   "false_flags": round(fp / len(neg), 4) if neg else None}
     if rows and all("residue" in r for r in rows):
         out["residue_curve"] = calibration_curve(rows, "residue")
-        from cleanplate.dataset.ranking import EXPORT_RESIDUE
-
         bar = calibration_curve(rows, "residue", (EXPORT_RESIDUE,), shown=BAR_SHOWN)[0]
         out["residue_bar"] = {**bar, "shown_line": BAR_SHOWN, "showing": sum(r["shown"] >= BAR_SHOWN for r in rows),
                               "correct": sum(r["shown"] < BAR_SHOWN for r in rows)}
