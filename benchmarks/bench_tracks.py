@@ -3,7 +3,7 @@
 For each DAVIS clip in ../shared/data (``davis_bmx-trees``, ``davis_tennis``: frames/ with the
 ground-truth object in masks/, 432x240) it runs the default per-frame segmenter (bundled u2netp
 saliency) over the whole clip, then the shot segmenter over each window of a shot as ``cleanplate
-run`` cuts the clip (its shots stage, then windows of ``segment.shot.max_frames``; ``--one-shot``:
+run`` cuts the clip (its shots stage, then windows of ``shots.max_frames``; ``--one-shot``:
 the clip as one shot), combines the character masks and dilates them with the configured dilation (relative by default), and prints,
 before (``segment.shot.method: none``) and after (the configured method, default ``tracks``):
 
@@ -57,13 +57,13 @@ def measure(results: list[SegmentResult], gts: list[np.ndarray], cfg: Config) ->
 
 def windows(paths: list[Path], images: list[np.ndarray], cfg: Config) -> list[tuple[int, int]]:
     """(start, stop) of each window the run hands the shot segmenter: its shots stage's cuts, then
-    at most ``segment.shot.max_frames`` frames."""
+    at most ``shots.max_frames`` frames."""
     from cleanplate.records import FrameRecord
     from cleanplate.stages.shots import ShotStage, shot_windows
 
     recs = [FrameRecord(p.stem, i, str(p), str(p), image=im) for i, (p, im) in enumerate(zip(paths, images, strict=True))]
     out = []
-    for win in shot_windows(ShotStage(cfg)(recs), cfg.segment.shot.max_frames):
+    for win in shot_windows(ShotStage(cfg)(recs), cfg.shots.max_frames):
         out.append((win[0].index, win[-1].index + 1))
     return out
 

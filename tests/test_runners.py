@@ -107,7 +107,7 @@ def test_ray_equals_local_on_a_davis_clip_and_the_stage_commands(tmp_path: Path,
     for p in sorted(TENNIS.glob("*.png"))[:16]:
         shutil.copy(p, frames / p.name)
     # the temporal fill takes shot windows (of 6 frames here): several windows, one Ray chunk each
-    over = {"qa.enabled": False, "segment.shot.max_frames": 6, "fill.method": "temporal+opencv-telea"}
+    over = {"qa.enabled": False, "shots.max_frames": 6, "fill.method": "temporal+opencv-telea"}
     run(frames, tmp_path / "local", _cfg("local", **over))
     run(frames, tmp_path / "ray", _cfg("ray", **over, **{"run.ray_chunk_frames": 6}))
     _assert_same_run(tmp_path / "local", tmp_path / "ray")

@@ -156,7 +156,7 @@ class _KeepEveryOther:
     def __init__(self, config, device) -> None:
         pass
 
-    def segment_shot(self, images, results):
+    def segment_shot(self, images, results, shot=None):
         type(self).windows.append(len(images))
         out = []
         for k, res in enumerate(results):
@@ -181,7 +181,7 @@ def test_characters_stage_gets_shot_windows_and_its_results_make_the_masks(tmp_p
     frames.mkdir()
     for p in sorted((DAVIS / "davis_tennis" / "frames").glob("*.png"))[:5]:
         shutil.copy(p, frames / p.name)
-    cfg = load_config(overrides={"segment.shot.method": "test-every-other", "segment.shot.max_frames": 3,
+    cfg = load_config(overrides={"segment.shot.method": "test-every-other", "shots.max_frames": 3,
                                  "fill.method": "opencv-telea", "qa.enabled": False})
     cleanplate.pipeline.run(frames, tmp_path / "out", cfg)
     assert _KeepEveryOther.windows == [2, 3]  # one shot, windows of at most max_frames (none under half of it)

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cleanplate.config import load_config
+from cleanplate.config import ShotsConfig, load_config
 from cleanplate.errors import ConfigError
 from cleanplate.fill import INPAINTERS, SequentialInpainter, create_inpainter
 from cleanplate.fill.temporal import TemporalFiller
 from cleanplate.motion.shots import compile_pattern, parse_shot
 from cleanplate.records import FrameRecord, SequenceFrame
-from cleanplate.stages.shots import ShotStage
+from cleanplate.stages.shots import ShotModelStage, ShotStage, shot_windows
 
 H, W = 180, 240
 
@@ -68,7 +68,8 @@ def panning(n: int = 7, seed: int = 0, xs: list[int] | None = None, step: tuple[
 
 def filler(method: str = "temporal+opencv-telea", **temporal: object) -> TemporalFiller:
     overrides = {"fill.method": method, "fill.temporal.window": 2}
-    overrides.update({f"fill.temporal.{k}": v for k, v in temporal.items()})
+    shot_keys = set(ShotsConfig.model_fields)
+    overrides.update({f"{'shots' if k in shot_keys else 'fill.temporal'}.{k}": v for k, v in temporal.items()})
     f = create_inpainter(load_config(overrides=overrides), "cpu")
     assert isinstance(f, TemporalFiller) and isinstance(f, SequentialInpainter)
     return f
@@ -77,11 +78,11 @@ def filler(method: str = "temporal+opencv-telea", **temporal: object) -> Tempora
 def run(f: TemporalFiller, frames, masks, ids=None, todo=None):
     ids = ids or [f"frame_{i:04d}" for i in range(len(frames))]
     todo = todo or [True] * len(frames)
-    # shots come from the pipeline's shots stage, with the filler's detector settings
-    labelled = ShotStage(f.tc)(FrameRecord(i, k, "", image=im) for k, (i, im) in enumerate(zip(ids, frames, strict=True)))
-    shots = [r.shot_id for r in labelled]
-    seq = (SequenceFrame(i, k, im, m, t, s)
-           for k, (i, im, m, t, s) in enumerate(zip(ids, frames, masks, todo, shots, strict=True)))
+    # shots and shot models come from the pipeline's shots stages, with the filler's shot settings
+    labelled = ShotStage(f.shots)(FrameRecord(i, k, "", image=im) for k, (i, im) in enumerate(zip(ids, frames, strict=True)))
+    recs = [r for w in shot_windows(labelled, 1000) for r in ShotModelStage(f.shots)(w)]
+    seq = (SequenceFrame(i, k, im, m, t, r.shot_id, r.shot)
+           for k, (i, im, m, t, r) in enumerate(zip(ids, frames, masks, todo, recs, strict=True)))
     out = list(f.fill_sequence(seq))
     for _, res in out:
         assert not isinstance(res, BaseException), res
@@ -99,7 +100,7 @@ def test_temporal_names_resolve_in_the_registry():
 
 
 def test_shot_pattern():
-    rx = compile_pattern(load_config().fill.temporal.shot_pattern)
+    rx = compile_pattern(load_config().shots.shot_pattern)
     assert parse_shot("scene0535_0012", rx) == "scene0535"
     assert parse_shot("sq010_sh020.0001", rx) == "sq010_sh020"
     assert parse_shot("frame_0016", rx) is None and parse_shot("00012", rx) is None

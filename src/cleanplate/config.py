@@ -76,10 +76,6 @@ class ShotSegmentConfig(_Section):
         "(a registered shot segmenter: tracks — background model + optical-flow tracks + shadows, no "
         "downloads; sam3; sam2-video; auto — sam3 when its weights are here, else tracks; none: per-frame "
         "results only).")
-    max_frames: int = Field(
-        120, ge=2, description="Longest run of frames a shot-level stage holds at once; longer shots are "
-        "processed in consecutive windows of at most this many frames and at least half as many (memory bounded by "
-        "the window).")
     work_side: int = Field(
         512, ge=64, description="tracks: registration, background model and optical flow run on frames "
         "scaled to this long side (masks are scaled back).")
@@ -175,23 +171,7 @@ class LamaConfig(_Section):
 class TemporalConfig(_Section):
     window: int = Field(4, ge=0, description="Neighbour frames on each side (K).")
     keyframes: int = Field(0, ge=0, description="Extra keyframes further away in the shot.")
-    detector: Literal["content", "adaptive", "none"] = Field("content")
-    scene_threshold: float = Field(27.0, gt=0)
     keyframe_stride: int = Field(8, ge=1, description="Keyframe k sits window + k*stride frames away (each side).")
-    adaptive_threshold: float = Field(3.0, gt=0, description="detector: adaptive — score ratio that makes a cut.")
-    min_shot_length: int = Field(1, ge=1, description="Detector: frames a shot lasts at least (1: cut anywhere).")
-    shot_pattern: str = Field(
-        r"^(?P<shot>.*\d)[_.-]\d+$",
-        description="Regex on frame ids; a change of its group 'shot' is a cut (scene0535_0012 -> scene0535). Empty: off.",
-    )
-    features: Literal["orb", "sift"] = Field("orb", description="Keypoints used to register neighbours.")
-    max_features: int = Field(2000, ge=100, description="Keypoints per frame.")
-    min_inliers: int = Field(25, ge=4, description="Reject a neighbour whose homography has fewer RANSAC inliers.")
-    max_reprojection_error: float = Field(2.5, gt=0, description="RANSAC inlier threshold (px).")
-    ecc: bool = Field(True, description="Refine each homography with ECC (cv2.findTransformECC).")
-    ecc_max_side: int = Field(512, ge=64, description="Long side ECC works at (frames are downscaled to it).")
-    snap_px: float = Field(0.15, ge=0, description="A warp within this many px of a whole-pixel shift copies "
-                           "pixels without resampling (0: never).")
     ring: int = Field(12, ge=2, description="Width (px) of the unmasked ring around each hole used for gain and checks.")
     gain: bool = Field(True, description="Per-channel gain compensation of each neighbour, from the ring.")
     neighbour_margin: int = Field(
@@ -202,6 +182,46 @@ class TemporalConfig(_Section):
     )
     border_tolerance: float = Field(10.0, gt=0, description="Reject a neighbour for a hole when its median "
                                     "difference from the ring around the hole exceeds this (0-255 levels).")
+
+
+class ShotsConfig(_Section):
+    """Shot detection and the shot model: every stage that reads a shot (characters, temporal fill,
+    checks) reads the one model built from these settings, so all of them are in the resume hash of
+    the segment and the fill stage."""
+
+    detector: Literal["content", "adaptive", "none"] = Field(
+        "content", description="PySceneDetect detector that finds cuts as the frames stream past (none: cuts "
+        "only from scene ids in frame names and frame-size changes).")
+    scene_threshold: float = Field(27.0, gt=0, description="detector: content — score that makes a cut.")
+    adaptive_threshold: float = Field(3.0, gt=0, description="detector: adaptive — score ratio that makes a cut.")
+    min_shot_length: int = Field(1, ge=1, description="Detector: frames a shot lasts at least (1: cut anywhere).")
+    shot_pattern: str = Field(
+        r"^(?P<shot>.*\d)[_.-]\d+$",
+        description="Regex on frame ids; a change of its group 'shot' is a cut (scene0535_0012 -> scene0535). Empty: off.",
+    )
+    max_frames: int = Field(
+        120, ge=2, description="Longest run of frames a shot-level stage holds at once (a shot window); longer "
+        "shots are processed in consecutive windows of at most this many frames and at least half as many "
+        "(memory bounded by the window).")
+    work_side: int = Field(
+        512, ge=64, description="The shot model registers each frame onto the one before it at this long side "
+        "(its matrices are scaled to any resolution).")
+    same_view_tolerance: float = Field(
+        10.0, gt=0, description="A detector's cut is vetoed when the two frames register onto each other and "
+        "the median difference of the scenery both show is at most this (0-255 levels): a fast pan, not a cut.")
+    features: Literal["orb", "sift"] = Field("orb", description="Keypoints used to register the frames.")
+    max_features: int = Field(2000, ge=100, description="Keypoints per frame.")
+    min_inliers: int = Field(25, ge=4, description="A registration with fewer RANSAC inliers fails (a new run of "
+                             "registered frames starts).")
+    max_reprojection_error: float = Field(2.5, gt=0, description="RANSAC inlier threshold (px at work_side).")
+    ecc: bool = Field(True, description="Refine each homography with ECC (cv2.findTransformECC).")
+    snap_px: float = Field(0.15, ge=0, description="A warp within this many px of a whole-pixel shift copies "
+                           "pixels without resampling (0: never).")
+
+    @property
+    def ecc_max_side(self) -> int:
+        """ECC works at the registration's own scale."""
+        return self.work_side
 
 
 class FillConfig(_Section):
@@ -293,6 +313,7 @@ class RunConfig(_Section):
 class Config(_Section):
     profile: str = Field("default", description="Profile this config started from.")
     input: InputConfig = InputConfig()
+    shots: ShotsConfig = ShotsConfig()
     segment: SegmentConfig = SegmentConfig()
     masks: MaskConfig = MaskConfig()
     fill: FillConfig = FillConfig()
@@ -308,7 +329,8 @@ class Config(_Section):
 
     def stage_parts(self, stage: Literal["segment", "fill"]) -> dict[str, Any]:
         """The settings that change a stage's outputs (not run-time knobs like limit or device)."""
-        parts: dict[str, Any] = {"masks": self.masks.model_dump(mode="json")}
+        parts: dict[str, Any] = {"masks": self.masks.model_dump(mode="json"),
+                                 "shots": self.shots.model_dump(mode="json")}
         if stage == "segment":
             # run-time knobs of the encoder do not change the masks
             parts["segment"] = self.segment.model_dump(mode="json", exclude={"batch_size": True, "sam2": {"encoder_batch", "compile"}})

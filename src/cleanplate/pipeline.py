@@ -11,6 +11,7 @@ rerun skips frames whose record matches the current configuration (``force`` red
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,24 +28,29 @@ from cleanplate.io.metadata import StageSummary
 from cleanplate.io.outputs import Layout
 from cleanplate.records import FrameRecord
 from cleanplate.runners import Runner, create_runner
-from cleanplate.stages.base import StageSpec
+from cleanplate.stages.base import StageGroup, StageSpec
 from cleanplate.stages.commit import Committer, FillOptions
 from cleanplate.stages.decode import decode, load_mask, new_record
 from cleanplate.stages.fill import ChecksStage, FillStage
 from cleanplate.stages.segment import CharactersStage, MaskStage, SegmentStage
-from cleanplate.stages.shots import ShotStage
+from cleanplate.stages.shots import ShotModelStage, ShotStage
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """Reported to the ``progress`` callback: a stage starts, a frame finishes, a stage ends."""
+    """Reported to the ``progress`` callback as it happens: a stage starts; a frame is committed
+    (``frame``: its outputs and manifest line are written, ``status`` ok, skipped or failed); a frame
+    leaves a step of a stage's work (``work``: ``step`` detect, characters, masks, fill or checks;
+    not yet committed); a stage ends. ``time``: when (seconds since the epoch)."""
 
     stage: str  # "segment" | "fill"
-    kind: str  # "start" | "frame" | "end"
+    kind: str  # "start" | "frame" | "work" | "end"
     total: int | None = None
     frame_id: str | None = None
     status: str | None = None  # "ok" | "skipped" | "failed"
     message: str | None = None
+    step: str | None = None
+    time: float = field(default_factory=time.time)
 
 
 ProgressFn = Callable[[ProgressEvent], None]
@@ -116,23 +122,24 @@ class _Plan:
     extra_relative: bool = False  # extra_dilate is masks.dilate, relative to a 1080-line frame
 
 
-def _groups(plan: _Plan) -> list[list[StageSpec]]:
-    """The model stages, grouped by where they run together (one Ray actor pool per group)."""
+def _groups(plan: _Plan) -> list[StageGroup]:
+    """The model stages, grouped by where they run together (one Ray actor pool per group) and
+    by what the driver commits once a record leaves the group (the masks, the plates)."""
     c, d, r = plan.config, plan.device, plan.raise_errors
-    groups: list[list[StageSpec]] = []
+    groups: list[StageGroup] = []
     if "segment" in plan.stages:
         seg = [StageSpec("segment", SegmentStage, {"config": c, "device": d, "raise_errors": r}, model=True)]
         if c.segment.shot.method != "none":
             seg.append(StageSpec("characters", CharactersStage, {"config": c, "device": d, "raise_errors": r},
                                  model=True))
         seg.append(StageSpec("masks", MaskStage, {"config": c, "raise_errors": r}))
-        groups.append(seg)
+        groups.append(StageGroup("segment", seg))
     if "fill" in plan.stages:
         fill = [StageSpec("fill", FillStage, {"config": c, "device": d, "raise_errors": r}, model=True,
                           instance=None if plan.inpainter is None else FillStage(c, d, r, plan.inpainter))]
         if c.qa.enabled:
             fill.append(StageSpec("checks", ChecksStage, {"config": c, "device": d, "raise_errors": r}, model=True))
-        groups.append(fill)
+        groups.append(StageGroup("fill", fill))
     return groups
 
 
@@ -141,14 +148,14 @@ PER_FRAME_WINDOW = 4
 
 
 def _window_frames(plan: _Plan) -> int:
-    """Window size: a shot (at most ``segment.shot.max_frames``) when a stage needs the shot's
+    """Window size: a shot (at most ``shots.max_frames``) when a stage needs the shot's
     frames together (shot-level characters, a sequential fill, the checks against the shot);
     otherwise a few frames (at least a fill batch)."""
     c = plan.config
     shot_level = "segment" in plan.stages and c.segment.shot.method != "none"
     shot_fill = "fill" in plan.stages and (plan.sequential or c.qa.enabled)
     if shot_level or shot_fill:
-        return c.segment.shot.max_frames
+        return c.shots.max_frames
     return max(PER_FRAME_WINDOW, c.fill.batch_size if "fill" in plan.stages else 1)
 
 
@@ -197,6 +204,14 @@ def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fil
         committer = Committer(plan.layout, plan.config, plan.stages, force, fill)
         committer.on_frame = lambda stage, fid, status, error: progress(
             ProgressEvent(stage, "frame", frame_id=fid, status=status, message=error))
+        steps = {"segment": ("segment", "detect"), "characters": ("segment", "characters"),
+                 "masks": ("segment", "masks"), "fill": ("fill", "fill"), "checks": ("fill", "checks")}
+
+        def on_work(step: str, rec: FrameRecord) -> None:
+            stage, name = steps.get(step, ("segment", step))
+            if stage in plan.stages and (rec.segment_todo if stage == "segment" else rec.fill_todo) \
+                    and not rec.failed:
+                progress(ProgressEvent(stage, "work", frame_id=rec.frame_id, step=name))
         total = len(plan.source)
         for stage in plan.stages:
             progress(ProgressEvent(stage, "start", total=total))
@@ -206,8 +221,8 @@ def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fil
                 for rec in done:
                     committer.commit(rec)
             else:
-                runner.execute(_thunks(plan, committer), ShotStage(plan.config), _window_frames(plan),
-                               _groups(plan), committer.commit)
+                runner.execute(_thunks(plan, committer), ShotStage(plan.config), ShotModelStage(plan.config),
+                               _window_frames(plan), _groups(plan), committer.commit, on_work)
         finally:
             committer.close()
         summaries = committer.finish(plan.source.describe(), plan.device)

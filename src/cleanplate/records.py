@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,10 @@ class FrameRecord:
     stages still have to commit this frame (False: done in an earlier run, the frame is context).
     ``error`` and ``failed_stage`` record the first failure; later stages pass a failed record on.
     ``timings`` are seconds per stage; ``weights`` the weights the stages used on it.
+    ``link`` the frame's registration onto the decoded frame before it (shots stage; a
+    :class:`~cleanplate.motion.shot_model.Link`), ``small`` the frame at the shot model's work
+    scale, ``shot`` the shot model of its window (shared by the window's records; None when it
+    could not be built, ``shot_note`` then says why and the shot-level stages fall back).
     """
 
     frame_id: str
@@ -124,6 +129,10 @@ class FrameRecord:
     failed_stage: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     weights: list[WeightsNote] = field(default_factory=list)
+    link: Any = None
+    small: np.ndarray | None = None
+    shot: Any = None
+    shot_note: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -145,6 +154,8 @@ class SequenceFrame:
     ``todo`` is False for frames that are only context (their plate is already done).
     ``shot_id`` is the frame's shot (from the shots stage); a temporal fill never borrows pixels
     across a change of it. None: the frame belongs to the same shot as the frame before it.
+    ``shot`` the shot model of its window (:class:`~cleanplate.motion.shot_model.ShotModel`), whose
+    registration the fill reads; None: the fill registers the frames itself.
     """
 
     frame_id: str
@@ -153,6 +164,7 @@ class SequenceFrame:
     mask: np.ndarray
     todo: bool = True
     shot_id: str | None = None
+    shot: Any = None
 
 
 @dataclass
@@ -166,7 +178,7 @@ class CheckFrame:
 
     frame_id: str
     image: np.ndarray
-    plate: np.ndarray
+    plate: np.ndarray | None
     mask: np.ndarray
     saliency: np.ndarray | None = None
     shot_id: str | None = None

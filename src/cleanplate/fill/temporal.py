@@ -1,9 +1,10 @@
 """Temporal clean plates (``fill.method: temporal+<inpainter>``): real pixels from other frames first.
 
 In a shot the set stays while characters move, so most of what a character hides in one frame
-another frame shows. For each frame the filler registers its neighbours in the same shot (the
-``window`` frames each side, plus ``keyframes`` further away; see :mod:`.registration`), warps
-them onto it, and fills every masked pixel with the per-pixel median of the neighbours that show
+another frame shows. For each frame the filler takes its neighbours in the same shot (the
+``window`` frames each side, plus ``keyframes`` further away), warps them onto it along the shot
+model's registration (``SequenceFrame.shot``, built once per window by the pipeline; frames that
+come without one are registered here), and fills every masked pixel with the per-pixel median of the neighbours that show
 scenery there, after per-channel gain compensation and a check of each neighbour against the
 unmasked ring around each hole. Only what no neighbour saw goes to the inner inpainter, which gets
 the frame with the borrowed pixels already in place. Shots come with the frames
@@ -32,6 +33,7 @@ from cleanplate.config import Config, TemporalConfig
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import INPAINTERS, Inpainter
 from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
+from cleanplate.motion.shot_model import ShotModel
 from cleanplate.records import FillResult, SequenceFrame
 from cleanplate.weights import WeightsUse
 
@@ -156,7 +158,8 @@ class TemporalFiller:
     def __init__(self, config: Config, device: str) -> None:
         self.tc = config.fill.temporal
         self.inner: Inpainter = INPAINTERS.get(self.inner_name)(config, device)
-        self.registrar = Registrar(self.tc)
+        self.shots = config.shots
+        self.registrar = Registrar(config.shots)  # only for frames that come without a shot model
         k, stride = self.tc.window, self.tc.keyframe_stride
         offs = list(range(1, k + 1)) + [k + stride * i for i in range(1, self.tc.keyframes + 1)]
         self.offsets = [s * o for o in offs for s in (-1, 1)]  # nearest first
@@ -169,7 +172,10 @@ class TemporalFiller:
 
     def fill(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[FillResult]:
         """A batch is taken as consecutive frames of a sequence; a frame's failure is raised."""
-        frames = (SequenceFrame(f"{i:06d}", i, im, mk) for i, (im, mk) in enumerate(zip(images, masks, strict=True)))
+        ids = [f"{i:06d}" for i in range(len(images))]
+        shot = ShotModel.build(images, frame_ids=ids) if images and len({im.shape for im in images}) == 1 else None
+        frames = (SequenceFrame(ids[i], i, im, mk, shot=shot)
+                  for i, (im, mk) in enumerate(zip(images, masks, strict=True)))
         out = []
         for _, res in self.fill_sequence(frames):
             if isinstance(res, BaseException):
@@ -222,6 +228,12 @@ class TemporalFiller:
 
     def _register(self, target: _Entry, source: _Entry) -> Registration:
         key = (target.pos, source.pos)
+        shot = target.frame.shot
+        if key not in self._pairs and shot is not None and source.frame.shot is shot:
+            ti, si = shot.index(target.frame.frame_id), shot.index(source.frame.frame_id)
+            if ti is not None and si is not None:  # read off the shot model: no registration here
+                h, w = target.frame.image.shape[:2]
+                self._pairs[key] = shot.registration(si, ti, (w, h))
         if key not in self._pairs:
             back = self._pairs.get((source.pos, target.pos))
             if back is not None:

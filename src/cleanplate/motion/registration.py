@@ -19,13 +19,17 @@ import cv2
 import numpy as np
 
 from cleanplate import masks as M
-from cleanplate.config import TemporalConfig
+from cleanplate.config import ShotsConfig
 
 _FEATURE_MARGIN = 16  # px kept between keypoints and masks: an ORB patch is 31 px wide
 _RATIO = 0.8  # Lowe's ratio test
 _STATIC_MEAN = 1.0  # a neighbour is the same view when the mean |difference| of common scenery is below this
 _STATIC_OUTLIERS = 0.01  # ... and at most this share of it differs by more than _STATIC_LEVEL
 _STATIC_LEVEL = 6
+_STILL_LEVEL = 1  # ... or, unmasked, this share of all pixels and of the textured ones is within 1 level
+_STILL_SHARE = 0.8
+_TEXTURE = 16.0  # |Sobel x| + |Sobel y| of a textured pixel (0-255 grey levels)
+_TEXTURED = 0.1  # the textured pixels decide when they are at least this share of the frame
 
 
 @dataclass
@@ -102,7 +106,7 @@ def _plausible(matrix: np.ndarray, shape: tuple[int, ...]) -> bool:
 class Registrar:
     """Finds :class:`FrameFeatures` of frames and :class:`Registration` of neighbour onto target."""
 
-    def __init__(self, tc: TemporalConfig) -> None:
+    def __init__(self, tc: ShotsConfig) -> None:
         self.tc = tc
         if tc.features == "sift":
             self._detector = cv2.SIFT_create(nfeatures=tc.max_features)
@@ -171,7 +175,19 @@ class Registrar:
         if both.mean() < 0.05:
             return False
         d = cv2.absdiff(target.gray, source.gray)[both]
-        return float(d.mean()) <= _STATIC_MEAN and float((d > _STATIC_LEVEL).mean()) <= _STATIC_OUTLIERS
+        if float(d.mean()) <= _STATIC_MEAN and float((d > _STATIC_LEVEL).mean()) <= _STATIC_OUTLIERS:
+            return True
+        # frames registered with no mask (the shot model: characters not found yet): a locked-off
+        # camera leaves most pixels, textured ones included, exactly as they were while a
+        # character moves; any camera motion changes nearly every textured pixel
+        still = d <= _STILL_LEVEL
+        if float(still.mean()) < _STILL_SHARE:
+            return False
+        g = target.gray.astype(np.float32)
+        texture = (np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(g, cv2.CV_32F, 0, 1)))[both] >= _TEXTURE
+        if texture.mean() < _TEXTURED:  # too little texture to tell: the still share decides
+            return True
+        return float(still[texture].mean()) >= _STILL_SHARE
 
     def _refine(self, target: FrameFeatures, source: FrameFeatures, matrix: np.ndarray) -> np.ndarray:
         """ECC refinement of ``matrix`` at ECC scale; the keypoint fit is kept when ECC fails or drifts."""

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from cleanplate.config import TemporalConfig
+from cleanplate.config import ShotsConfig
 from cleanplate.errors import BackendUnavailableError, ConfigError
 
 T = TypeVar("T")
@@ -45,9 +45,9 @@ def compile_pattern(pattern: str) -> re.Pattern[str] | None:
     try:
         rx = re.compile(pattern)
     except re.error as exc:
-        raise ConfigError(f"fill.temporal.shot_pattern is not a valid regex: {exc}") from None
+        raise ConfigError(f"shots.shot_pattern is not a valid regex: {exc}") from None
     if "shot" not in rx.groupindex:
-        raise ConfigError("fill.temporal.shot_pattern needs a named group (?P<shot>...)")
+        raise ConfigError("shots.shot_pattern needs a named group (?P<shot>...)")
     return rx
 
 
@@ -62,14 +62,14 @@ def parse_shot(frame_id: str, rx: re.Pattern[str] | None) -> str | None:
 class _Detector:
     """A PySceneDetect detector fed one frame at a time; ``push`` returns the cut positions it finds."""
 
-    def __init__(self, tc: TemporalConfig) -> None:
+    def __init__(self, tc: ShotsConfig) -> None:
         try:
             import scenedetect
             from scenedetect import AdaptiveDetector, ContentDetector
         except ImportError as exc:
             raise BackendUnavailableError(
                 f"shot detection needs PySceneDetect ({exc}): pip install scenedetect-headless "
-                "(or set fill.temporal.detector: none)"
+                "(or set shots.detector: none)"
             ) from None
         self._timecodes = _version(getattr(scenedetect, "__version__", "0")) >= (0, 7)
         self._FrameTimecode: Any = getattr(scenedetect, "FrameTimecode", None)
@@ -140,7 +140,7 @@ class ShotLabeller:
     the content detector).
     """
 
-    def __init__(self, tc: TemporalConfig) -> None:
+    def __init__(self, tc: ShotsConfig) -> None:
         self.tc = tc
         self.rx = compile_pattern(tc.shot_pattern)
         self._new_detector: Callable[[], _Detector] | None = None

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from cleanplate.config import Config, QAConfig
+from cleanplate.motion.shot_model import ShotModel
 from cleanplate.qa.appearance import ShotColours
 from cleanplate.qa.metrics import flat_score, residue_score, seam_score
 from cleanplate.qa.residue import shot_residue_score
@@ -50,6 +52,18 @@ def _scaled(image: np.ndarray, plate: np.ndarray, mask: np.ndarray, side: int
     small_mask = cv2.resize(mask.astype(np.float32), size, interpolation=cv2.INTER_AREA) >= 0.5
     return (cv2.resize(image, size, interpolation=cv2.INTER_AREA),
             cv2.resize(plate, size, interpolation=cv2.INTER_AREA), small_mask)
+
+
+@dataclass
+class ShotContext:
+    """:meth:`PlateChecker.prepare_shot`'s result: per frame the background evidence (None: checked
+    alone), saliency map and reference mask fraction, and the shot's colours."""
+
+    evidence: list[ShotEvidence | None] | None
+    saliency: list[np.ndarray | None]
+    colours: ShotColours | None
+    refs: list[float]
+    alone: bool
 
 
 class PlateChecker:
@@ -91,30 +105,46 @@ class PlateChecker:
                 self._cache.popitem(last=False)
         return hit
 
-    def check_shot(self, frames: list[CheckFrame]) -> list[dict[str, Any]]:
+    def check_shot(self, frames: list[CheckFrame], model: ShotModel | None = None) -> list[dict[str, Any]]:
         """Score the plates of (part of) one shot, frames in order; one result dict per frame.
 
         With three or more frames of one size, the residue check also uses the shot: each frame's
-        registered neighbours give a background model (:mod:`cleanplate.qa.shot`) and the frames'
+        registered neighbours (read off ``model``, the shot model of these frames; built here
+        when not given) give a background model (:mod:`cleanplate.qa.shot`) and the frames'
         masks the characters' colours (:mod:`cleanplate.qa.appearance`), so a plate that matches
         the background is not residue and a character part the mask missed is
         (:func:`cleanplate.qa.residue.shot_residue_score`). The result's ``detail`` then holds
         ``residue_missed``, ``residue_attached``, ``residue_appearance`` and ``shot_neighbours``.
-        Fewer frames: each is checked alone.
+        Fewer frames: each is checked alone. The same as :meth:`prepare_shot` then
+        :meth:`check_prepared` for each frame (what the pipeline does, plate by plate).
         """
+        ctx = self.prepare_shot(frames, model)
+        return [self.check_prepared(ctx, k, f) for k, f in enumerate(frames)]
+
+    def prepare_shot(self, frames: list[CheckFrame], model: ShotModel | None = None) -> ShotContext:
+        """What the shot says about each frame, before its plate exists: the background evidence,
+        the saliency maps, the characters' colours and each frame's reference mask size. Reads
+        only the frames' images and masks (``plate`` may be None)."""
         if len(frames) < 3 or len({f.image.shape for f in frames}) != 1:
-            return [self.check(f.image, f.plate, f.mask, saliency=f.saliency) for f in frames]
-        evidence = shot_evidence([f.image for f in frames], [f.mask for f in frames])
-        saliency = [self._frame_saliency(f.image, f.saliency) for f in frames]
-        colours = self._colours(frames, saliency, evidence)
+            return ShotContext(None, [f.saliency for f in frames], None, [0.0] * len(frames), alone=True)
+        evidence = shot_evidence([f.image for f in frames], [f.mask for f in frames], model=model)
+        saliency: list[np.ndarray | None] = [self._frame_saliency(f.image, f.saliency) for f in frames]
+        colours = self._colours(frames, saliency, evidence)  # type: ignore[arg-type]
         areas = [float(f.mask.mean()) for f in frames]
-        out = []
-        for k, (f, ev, sal) in enumerate(zip(frames, evidence, saliency, strict=True)):
+        refs = []
+        for k in range(len(frames)):
             others = [a for j, a in enumerate(areas) if j != k and a > 0]
-            ref = float(np.median(others)) if others else 0.0
-            out.append(self.check(f.image, f.plate, f.mask, saliency=sal, evidence=ev, ref_fraction=ref,
-                                  colours=colours))
-        return out
+            refs.append(float(np.median(others)) if others else 0.0)
+        return ShotContext(evidence, saliency, colours, refs, alone=False)
+
+    def check_prepared(self, ctx: ShotContext, k: int, frame: CheckFrame) -> dict[str, Any]:
+        """Score frame ``k``'s plate (``frame.plate``) with what :meth:`prepare_shot` found."""
+        if frame.plate is None:
+            raise ValueError(f"no plate to check for {frame.frame_id}")
+        if ctx.alone or ctx.evidence is None:
+            return self.check(frame.image, frame.plate, frame.mask, saliency=ctx.saliency[k])
+        return self.check(frame.image, frame.plate, frame.mask, saliency=ctx.saliency[k], evidence=ctx.evidence[k],
+                          ref_fraction=ctx.refs[k], colours=ctx.colours)
 
     @staticmethod
     def _colours(frames: list[CheckFrame], saliency: list[np.ndarray],

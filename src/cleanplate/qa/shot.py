@@ -1,8 +1,8 @@
 """What the other frames of a shot say about one plate: a background model and the moving foreground.
 
-For each frame, its neighbours in the shot (up to :data:`NEIGHBOURS` on each side) are registered
-onto it (:class:`cleanplate.motion.registration.Registrar`: homography, or identity for a locked-off
-camera) and their scenery (outside their removal masks) is warped there. The per-pixel median of
+For each frame, its neighbours in the shot (up to :data:`NEIGHBOURS` on each side) are warped onto
+it along the shot model's registration (:class:`cleanplate.motion.shot_model.ShotModel`: homography,
+or identity for a locked-off camera), their scenery (outside their removal masks) only. The per-pixel median of
 at least two warped neighbours is the **background model**: what the scenery looks like at that
 place when no character stands there. Where the frame differs from it by more than
 :data:`FOREGROUND_LEVEL` grey levels (after a light blur and a 3x3 opening, against the best of a
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cleanplate.config import TemporalConfig
-from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
+from cleanplate.motion.registration import warp_into
+from cleanplate.motion.shot_model import ShotModel, median_of_valid
 
 NEIGHBOURS = 3
 """Frames on each side registered onto a frame."""
@@ -78,21 +78,6 @@ def differs(image: np.ndarray, background: np.ndarray, level: float = FOREGROUND
     return cv2.morphologyEx(out, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
 
 
-def median_of_valid(stack: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Per-pixel median over the valid layers of ``stack`` (NxHxWx3 uint8), ``valid`` NxHxW bool: HxWx3 uint8.
-
-    An even count averages the two middle values (rounded down), like ``np.nanmedian``; a pixel no
-    layer saw is 0. A sort of the few layers, not a masked-array median (10x faster, no warnings).
-    """
-    v = np.where(valid[..., None], stack, np.uint16(256)).astype(np.uint16)  # invalid sorts last
-    v.sort(axis=0)
-    count = valid.sum(axis=0)[None, ..., None].astype(np.intp)
-    lo = np.take_along_axis(v, np.maximum(count - 1, 0) // 2, axis=0)[0]
-    hi = np.take_along_axis(v, count // 2, axis=0)[0]  # the same layer as lo for an odd count
-    out = (lo + hi) // 2
-    return np.where(count[0] > 0, out, 0).astype(np.uint8)
-
-
 def _neighbour_order(i: int, n: int, neighbours: int, skip: int) -> list[int]:
     """The frames whose scenery builds frame ``i``'s background model: the ``2 * neighbours`` nearest
     ones at least ``skip + 1`` frames away (so a slow character is elsewhere in them), nearest first;
@@ -106,28 +91,27 @@ def _neighbour_order(i: int, n: int, neighbours: int, skip: int) -> list[int]:
 
 def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
                   neighbours: int = NEIGHBOURS, side: int = WORK_SIDE,
-                  skip: int = SKIP) -> list[ShotEvidence | None]:
+                  skip: int = SKIP, model: ShotModel | None = None) -> list[ShotEvidence | None]:
     """The background model of each frame of one shot (frames in order), or None where fewer than
-    two neighbours register. Cost: one feature pass per frame and ``neighbours`` registrations (a pair is
-    registered once: the later frame uses the inverse of the earlier one's warp)."""
+    two neighbours register. ``model``: the shot model of these frames (same order); without one,
+    the frames are registered one after the other here (:meth:`ShotModel.build`). No frame is
+    registered twice: a neighbour's warp is read off the model's chained matrices."""
     if len(images) < 3:
         return [None] * len(images)
-    registrar = Registrar(TemporalConfig(ecc=False, max_features=1000, min_inliers=20))
+    if model is None:
+        model = ShotModel.build(images)
+    if len(model) != len(images):
+        raise ValueError(f"shot model of {len(model)} frames for {len(images)} images")
     small = [_small(im, side) for im in images]
     small_masks = [_small_mask(m, s.shape[:2]) for m, s in zip(masks, small, strict=True)]
-    feats: list[FrameFeatures] = [registrar.features(s, m) for s, m in zip(small, small_masks, strict=True)]
     out: list[ShotEvidence | None] = []
-    regs: dict[tuple[int, int], Registration] = {}  # (target, neighbour) pairs the later frame will reuse
     for i, target in enumerate(small):
         h, w = target.shape[:2]
         stack, valid = [], []
         for j in _neighbour_order(i, len(small), neighbours, skip):
             if small[j].shape != target.shape:
                 continue
-            back = regs.pop((j, i), None)  # j onto i was found while building j's model: invert it
-            reg = back.inverse() if back is not None else registrar.register(feats[i], feats[j])
-            if back is None and j > i:
-                regs[(i, j)] = reg
+            reg = model.registration(j, i, (w, h))
             if not reg.ok:
                 continue
             px, ok = warp_into(small[j], ~small_masks[j], reg, (0, 0, w, h))

@@ -2,9 +2,12 @@
 
 :meth:`Runner.execute` takes the frames as thunks (each returns a decoded
 :class:`~cleanplate.records.FrameRecord`), the shots stage (sequential, run where the frames
-stream in), the window size, the model stages as groups of :class:`~cleanplate.stages.base.StageSpec`
-(a group runs in one place, one after the other: a Ray actor pool, or the local main thread) and
-the commit callback, which a runner always calls in the driver, in input order.
+stream in), the shot-model stage (once per window), the window size, the model stages as
+:class:`~cleanplate.stages.base.StageGroup` (a group runs in one place, one after the other: a Ray
+actor pool, or the local main thread; its ``commits`` names the metadata stage committed when a
+record leaves it) and the commit callback ``commit(rec, stage)``, which a runner always calls in
+the driver, in input order per stage. ``on_work(stage, rec)``, when given, is called as a record
+leaves each stage (progress that moves while a window is worked on).
 """
 
 from __future__ import annotations
@@ -17,20 +20,21 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from cleanplate.records import FrameRecord
-from cleanplate.stages.base import StageSpec, Window
+from cleanplate.stages.base import Stage, StageGroup, Window
 
 T = TypeVar("T")
 
 Thunk = Callable[[], FrameRecord]
 ShotsFn = Callable[[Iterable[FrameRecord]], Iterator[FrameRecord]]
-CommitFn = Callable[[FrameRecord], None]
+CommitFn = Callable[[FrameRecord, str], None]
+WorkFn = Callable[[str, FrameRecord], None]
 
 
 class Runner(Protocol):
     name: str
 
-    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
-                groups: list[list[StageSpec]], commit: CommitFn) -> None: ...
+    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, shot_model: Stage, max_frames: int,
+                groups: list[StageGroup], commit: CommitFn, on_work: WorkFn | None = None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -89,33 +93,34 @@ def background(items: Iterable[T], maxsize: int) -> Iterator[T]:
 
 
 class Writer:
-    """Commits windows on a thread, at most ``maxsize`` windows behind; its exception is raised
-    at the next :meth:`put` or at :meth:`close`."""
+    """Commits (stage, records) items on a thread, at most ``maxsize`` items behind; its exception
+    is raised at the next :meth:`put` or at :meth:`close`."""
 
     def __init__(self, commit: CommitFn, maxsize: int) -> None:
         self.commit = commit
-        self.q: queue.Queue[Window | None] = queue.Queue(maxsize=max(1, maxsize))
+        self.q: queue.Queue[tuple[str, Window] | None] = queue.Queue(maxsize=max(1, maxsize))
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._work, name="cleanplate-writer", daemon=True)
         self.thread.start()
 
     def _work(self) -> None:
         while True:
-            window = self.q.get()
-            if window is None:
+            item = self.q.get()
+            if item is None:
                 return
             if self.error is not None:
                 continue
+            stage, window = item
             try:
                 for rec in window:
-                    self.commit(rec)
+                    self.commit(rec, stage)
             except BaseException as exc:
                 self.error = exc
 
-    def put(self, window: Window) -> None:
+    def put(self, stage: str, window: Window) -> None:
         if self.error is not None:
             raise self.error
-        self.q.put(window)
+        self.q.put((stage, window))
 
     def close(self) -> None:
         self.q.put(None)

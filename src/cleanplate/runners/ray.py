@@ -6,8 +6,10 @@ together: one dataset row per window. Windows go to Ray in chunks of about
 ``run.ray_chunk_frames`` frames (memory on the driver stays bounded); each stage group is one
 ``map_batches`` over a callable class (:class:`RayStage`, which builds its stages once in
 ``__init__``) with ``compute=ActorPoolStrategy(size=run.ray_actors)``, ``num_gpus`` per model
-actor and ``batch_size=1`` window. The driver iterates the results in input order and commits
-them: only the driver writes outputs, manifests and metadata. Ray is imported lazily.
+actor and ``batch_size=1`` window. The driver builds each window's shot model (from the links the
+shots stage found) before handing it on, iterates the results in input order and commits them,
+a window at a time (its masks, then its plates): only the driver writes outputs, manifests and
+metadata, and a kill loses the windows in flight. Ray is imported lazily.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import numpy as np
 
 from cleanplate.config import Config
 from cleanplate.errors import BackendUnavailableError
-from cleanplate.runners.base import CommitFn, ShotsFn, Thunk, background, ordered_map
+from cleanplate.runners.base import CommitFn, ShotsFn, Thunk, WorkFn, background, ordered_map
 from cleanplate.runners.local import DECODE_THREADS
-from cleanplate.stages.base import Stage, StageSpec, Window
+from cleanplate.stages.base import Stage, StageGroup, StageSpec, Window
 from cleanplate.stages.shots import shot_windows
 
 INSTALL = "pip install 'cleanplate[ray]'"
@@ -105,24 +107,26 @@ class RayRunner:
         ctx.enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines on the console
 
-    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
-                groups: list[list[StageSpec]], commit: CommitFn) -> None:
+    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, shot_model: Stage, max_frames: int,
+                groups: list[StageGroup], commit: CommitFn, on_work: WorkFn | None = None) -> None:
         from ray.data import ActorPoolStrategy
 
         def chunks() -> Iterator[list[Window]]:
             decoded = ordered_map(frames, DECODE_THREADS, 2 * DECODE_THREADS)
-            yield from _chunks(shot_windows(shots(decoded), max_frames), self.chunk)
+            yield from _chunks((shot_model(w) for w in shot_windows(shots(decoded), max_frames)), self.chunk)
 
         for chunk in background(chunks(), 1):  # the next chunk decodes while this one runs
             ds = self.ray.data.from_items([{"window": _dumps(w)} for w in chunk])
             for group in groups:
-                model = any(spec.model for spec in group)
-                ds = ds.map_batches(_stage_class(group), batch_size=1,
+                model = any(spec.model for spec in group.specs)
+                ds = ds.map_batches(_stage_class(group.specs), batch_size=1,
                                     batch_format="numpy", compute=ActorPoolStrategy(size=self.actors),
                                     num_cpus=self.cpus, num_gpus=self.gpus if model else 0)
-            for row in ds.iter_rows():
-                for rec in _loads(bytes(row["window"])):
-                    commit(rec)
+            for row in ds.iter_rows():  # a window comes back whole: its masks, then its plates
+                window = _loads(bytes(row["window"]))
+                for group in groups:
+                    for rec in window:
+                        commit(rec, group.commits)
 
     def close(self) -> None:
         if self._owns and self.ray.is_initialized():

@@ -6,7 +6,7 @@ returns a :class:`~cleanplate.records.SegmentResult` whose instances have ``char
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -48,9 +48,12 @@ class ShotSegmenter(Protocol):
 
     def __init__(self, config: Config, device: str) -> None: ...
 
-    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult],
+                     shot: Any = None) -> list[SegmentResult]:
         """``images``: the shot's frames in order, HxWx3 uint8 RGB; ``results``: their per-frame
-        results (same order). Returns one refined result per frame, same order."""
+        results (same order); ``shot``: their :class:`~cleanplate.motion.shot_model.ShotModel`
+        (same frames; None: the segmenter registers them itself if it needs to). Returns one
+        refined result per frame, same order."""
         ...
 
     def weights_used(self) -> list[WeightsUse]: ...

@@ -73,7 +73,8 @@ class Sam2VideoShotSegmenter:
                     out[int(o.frame_idx)] = masks[:, 0].cpu().numpy().astype(bool)
         return out
 
-    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult],
+                     shot: Any = None) -> list[SegmentResult]:
         """``images``: HxWx3 uint8 RGB frames of one shot; ``results``: their per-frame results."""
         if len(images) != len(results):
             raise ValueError(f"{len(images)} frames but {len(results)} per-frame results")

@@ -83,7 +83,8 @@ class Sam3ShotSegmenter:
                 out[int(o.frame_idx)] = found
         return out
 
-    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult],
+                     shot: Any = None) -> list[SegmentResult]:
         """``images``: HxWx3 uint8 RGB frames of one shot; ``results``: their per-frame results."""
         if len(images) != len(results):
             raise ValueError(f"{len(images)} frames but {len(results)} per-frame results")
@@ -136,8 +137,9 @@ class AutoShotSegmenter:
     def weights_used(self) -> list[WeightsUse]:
         return self.inner.weights_used()
 
-    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
-        out = self.inner.segment_shot(images, results)
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult],
+                     shot: Any = None) -> list[SegmentResult]:
+        out = self.inner.segment_shot(images, results, shot)
         if self.why:
             for r in out:
                 r.extra["shot_auto"] = self.why

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -56,6 +56,59 @@ class StageSpec:
 
     def __getstate__(self) -> dict[str, object]:  # a built instance stays in its process
         return {**self.__dict__, "instance": None}
+
+
+@dataclass
+class StageGroup:
+    """Stages that run together (one Ray actor pool, or the local main thread), and the metadata
+    stage whose outputs the driver commits once a record leaves the group (``segment``: the
+    masks, ``fill``: the plates)."""
+
+    commits: str
+    specs: list[StageSpec]
+
+
+class InOrder:
+    """Releases a window's records in order: :meth:`upto` yields those not yet released up to and
+    including ``rec`` (all that are left for None), so a stage that finishes records out of turn,
+    or skips some, still hands them on in input order as soon as it can."""
+
+    def __init__(self, window: Iterable[FrameRecord]) -> None:
+        self._pending = iter(window)
+
+    def upto(self, rec: FrameRecord | None) -> Iterator[FrameRecord]:
+        for r in self._pending:
+            yield r
+            if r is rec:
+                return
+
+
+def run_streaming(stages: list[Stage], window: Window,
+                  on_record: Callable[[str, FrameRecord], None] | None = None) -> Iterator[FrameRecord]:
+    """Chain ``stages`` over ``window`` and yield each record, in order, as soon as the last stage
+    is done with it. A stage with ``stream(window, upstream)`` hands records on one by one; any
+    other stage takes the whole window once every record reached it. ``on_record(stage, rec)``
+    is called as each record leaves each stage (progress)."""
+    it: Iterator[FrameRecord] = iter(window)
+    for stage in stages:
+        stream = getattr(stage, "stream", None)
+        it = stream(window, it) if stream is not None else _whole(stage, window, it)
+        if on_record is not None:
+            it = _reporting(it, getattr(stage, "name", type(stage).__name__), on_record)
+    return it
+
+
+def _whole(stage: Stage, window: Window, upstream: Iterator[FrameRecord]) -> Iterator[FrameRecord]:
+    for _ in upstream:
+        pass
+    yield from stage(window)
+
+
+def _reporting(it: Iterator[FrameRecord], name: str, fn: Callable[[str, FrameRecord], None]
+               ) -> Iterator[FrameRecord]:
+    for rec in it:
+        fn(name, rec)
+        yield rec
 
 
 def failure_text(exc: BaseException) -> str:

@@ -82,19 +82,22 @@ class Committer:
         return self.manifests[stage].is_done(frame_id, self.hashes[stage], self.layout.root)
 
     # ---------------------------------------------------------------------------------- commit
-    def commit(self, rec: FrameRecord) -> None:
-        """Write what ``rec`` brings for each stage still to do, then its manifest lines."""
-        self.order.append(rec.frame_id)
-        for note in rec.weights:
-            if note.stage in self.weights:
+    def commit(self, rec: FrameRecord, stage: str | None = None) -> None:
+        """Write what ``rec`` brings for ``stage`` (None: every stage of the command) when it is
+        still to do, then its manifest line. A frame's segment outputs come before its fill's."""
+        stages = self.stages if stage is None else (stage,)
+        if stages[0] == self.stages[0]:
+            self.order.append(rec.frame_id)
+        for note in list(rec.weights):
+            if note.stage in self.weights and note.stage in stages:
                 self.weights[note.stage][(note.name, note.path)] = {
                     "name": note.name, "path": note.path, "sha256": note.sha256, "source": note.source}
-        if "segment" in self.stages:
+        if "segment" in self.stages and "segment" in stages:
             if rec.segment_todo:
                 self._finish("segment", self._segment_record(rec))
             else:
                 self._skip("segment", rec.frame_id)
-        if "fill" in self.stages:
+        if "fill" in self.stages and "fill" in stages:
             if rec.fill_todo:
                 self._finish("fill", self._fill_record(rec))
             else:
@@ -124,7 +127,8 @@ class Committer:
 
     def _segment_record(self, rec: FrameRecord) -> Record:
         out = self._base(rec, "segment")
-        timings = {k: v for k, v in rec.timings.items() if k in (*SEGMENT_STEPS, "shots")}
+        # the fill may already work on this record in the main thread: read a copy
+        timings = {k: v for k, v in dict(rec.timings).items() if k in (*SEGMENT_STEPS, "shots")}
         if rec.failed and rec.failed_stage in SEGMENT_STEPS:
             out.update({"status": "failed", "error": rec.error, "outputs": [], "timings": timings})
             return out
@@ -178,7 +182,7 @@ class Committer:
         out = self._base(rec, "fill")
         out.update({"method": self.fill.method, "extra_dilate": self.fill.extra_dilate})
         keys = ("fill", "checks") if "segment" in self.stages else ("decode", "shots", "fill", "checks")
-        timings = {k: v for k, v in rec.timings.items() if k in keys}
+        timings = {k: v for k, v in dict(rec.timings).items() if k in keys}
         if rec.failed:
             seg_failed = "segment" in self.stages and rec.failed_stage in SEGMENT_STEPS
             out.update({"status": "failed", "error": f"segmentation failed: {rec.error}" if seg_failed else rec.error,

@@ -14,24 +14,34 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol
 
 from cleanplate import masks as M
 from cleanplate.config import Config
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import Inpainter, SequentialInpainter, create_inpainter
+from cleanplate.motion.shot_model import ShotModel
 from cleanplate.qa.checks import create_checker
 from cleanplate.records import CheckFrame, FillResult, FrameRecord, SequenceFrame
-from cleanplate.stages.base import Window, fail, note_weights, share_time, timed
+from cleanplate.stages.base import InOrder, Window, fail, note_weights, share_time, timed
 from cleanplate.weights import WeightsUse
 
 
 class Checker(Protocol):
     """Scores finished plates (:class:`~cleanplate.qa.checks.PlateChecker` is the one cleanplate ships)."""
 
-    def check_shot(self, frames: list[CheckFrame]) -> list[dict[str, object]]:
+    def check_shot(self, frames: list[CheckFrame], model: ShotModel | None = None) -> list[dict[str, object]]:
         """One result per frame, in order: scores, ``flags`` and ``detail`` (see :mod:`cleanplate.qa.checks`)."""
+        ...
+
+    def prepare_shot(self, frames: list[CheckFrame], model: ShotModel | None = None) -> Any:
+        """What the shot says about each frame, from images and masks (before the plates)."""
+        ...
+
+    def check_prepared(self, ctx: Any, k: int, frame: CheckFrame) -> dict[str, object]:
+        """Frame ``k``'s result, with ``prepare_shot``'s context."""
         ...
 
     def weights_used(self) -> list[WeightsUse]: ...
@@ -63,18 +73,34 @@ class FillStage:
         self.raise_errors = raise_errors
 
     def __call__(self, window: Window) -> Window:
+        for _ in self.stream(window, iter(window)):
+            pass
+        return window
+
+    def stream(self, window: Window, upstream: Iterator[FrameRecord]) -> Iterator[FrameRecord]:
+        """Fill the window; yield its records in order, each as soon as its plate is done (records
+        with nothing to fill as soon as the ones before them are)."""
+        for _ in upstream:  # the fill comes first in its group: the window is there
+            pass
+        upto = InOrder(window).upto
+
         if isinstance(self.inpainter, SequentialInpainter):
-            self._sequence(window, self.inpainter)
-            return window
+            for rec in self._sequence(window, self.inpainter):
+                yield from upto(rec)
+            yield from upto(None)
+            return
         todo = [r for r in window if r.fill_todo and _usable(r)]
         if self.workers > 1 and len(todo) > 1:
             with ThreadPoolExecutor(min(self.workers, len(todo)), thread_name_prefix="cleanplate-fill") as pool:
-                for _ in pool.map(lambda rec: self._batch([rec]), todo):
-                    pass  # each thread writes only its own record; pool.map re-raises an error here
+                # each thread writes only its own record; map re-raises an error here, in order
+                for rec in pool.map(lambda rec: (self._batch([rec]), rec)[1], todo):
+                    yield from upto(rec)
         else:
             for start in range(0, len(todo), self.batch_size):
-                self._batch(todo[start:start + self.batch_size])
-        return window
+                batch = todo[start:start + self.batch_size]
+                self._batch(batch)
+                yield from upto(batch[-1])
+        yield from upto(None)
 
     def _batch(self, batch: list[FrameRecord]) -> None:
         t = time.perf_counter()
@@ -95,10 +121,10 @@ class FillStage:
             rec.timings["fill"] = round(rec.timings.get("fill", 0.0) + secs, 4)
             self._composite(rec, res)
 
-    def _sequence(self, window: Window, inpainter: SequentialInpainter) -> None:
+    def _sequence(self, window: Window, inpainter: SequentialInpainter) -> Iterator[FrameRecord]:
         usable = [r for r in window if _usable(r)]
         by_id = {r.frame_id: r for r in usable if r.fill_todo}
-        frames = (SequenceFrame(r.frame_id, r.index, r.image, r.mask, r.fill_todo, r.shot_id)  # type: ignore[arg-type]
+        frames = (SequenceFrame(r.frame_id, r.index, r.image, r.mask, r.fill_todo, r.shot_id, r.shot)  # type: ignore[arg-type]
                   for r in usable)
         t = time.perf_counter()
         for frame, res in inpainter.fill_sequence(frames):
@@ -109,6 +135,7 @@ class FillStage:
                 fail(rec, res, "fill", self.raise_errors)
             else:
                 self._composite(rec, res)
+            yield rec
 
     def _composite(self, rec: FrameRecord, res: FillResult) -> None:
         """Paste the fill into the frame (unmasked pixels untouched, feather blended once)."""
@@ -117,6 +144,8 @@ class FillStage:
             try:
                 rec.plate = M.composite(rec.image, res.plate, rec.mask, self.feather)
                 rec.fill = res
+                if rec.shot is None and rec.shot_note:  # the window fell back: no shot model
+                    res.extra["shot_fallback"] = rec.shot_note
             except Exception as exc:
                 fail(rec, exc, "fill", self.raise_errors)
         note_weights(rec, "fill", self.inpainter.weights_used())
@@ -133,34 +162,50 @@ class ChecksStage:
         self.raise_errors = raise_errors
 
     def __call__(self, window: Window) -> Window:
-        recs = [r for r in window if r.fill_todo and not r.failed and r.plate is not None]
-        if not recs:
-            return window
-        frames = [self._frame(r) for r in recs]
-        t = time.perf_counter()
-        try:
-            results = self.checker.check_shot(frames)
-        except Exception:  # find the frame that fails: check them one by one
-            if self.raise_errors:
-                raise
-            results = None
-        if results is not None:
+        for _ in self.stream(window, iter(window)):
+            pass
+        return window
+
+    def stream(self, window: Window, ready: Iterator[FrameRecord]) -> Iterator[FrameRecord]:
+        """Check each record of ``ready`` (the window's records, in order, as their plates are
+        done) and yield it. What the shot says (background evidence, colours) is found once, from
+        the images and masks of the window's frames to fill, before the first plate comes."""
+        recs = [r for r in window if r.fill_todo and not r.failed and r.mask is not None and r.image is not None]
+        ctx, index = None, {r.frame_id: k for k, r in enumerate(recs)}
+        if recs:
+            t = time.perf_counter()
+            model = self._model(recs)
+            try:
+                ctx = self.checker.prepare_shot([self._frame(r) for r in recs], model)
+            except Exception:  # each frame is then checked alone
+                if self.raise_errors:
+                    raise
             share_time(recs, "checks", time.perf_counter() - t)
-            for rec, res in zip(recs, results, strict=True):
-                rec.checks = res
-        else:
-            for rec, frame in zip(recs, frames, strict=True):
+        for rec in ready:
+            if rec.frame_id in index and not rec.failed and rec.plate is not None:
                 with timed(rec, "checks"):
                     try:
-                        rec.checks = self.checker.check_shot([frame])[0]
+                        frame = self._frame(rec)
+                        rec.checks = (self.checker.check_prepared(ctx, index[rec.frame_id], frame) if ctx is not None
+                                      else self.checker.check_shot([frame])[0])
                     except Exception as exc:
                         fail(rec, exc, "checks", self.raise_errors)
-        for rec in recs:
-            note_weights(rec, "fill", self.checker.weights_used())
-        return window
+                note_weights(rec, "fill", self.checker.weights_used())
+            yield rec
+
+    @staticmethod
+    def _model(recs: list[FrameRecord]) -> ShotModel | None:
+        """The window's shot model, restricted to ``recs`` (None when they do not share one)."""
+        shot = recs[0].shot
+        if shot is None or any(r.shot is not shot for r in recs):
+            return None
+        try:
+            return shot.subset([r.frame_id for r in recs])
+        except KeyError:
+            return None
 
     @staticmethod
     def _frame(rec: FrameRecord) -> CheckFrame:
-        assert rec.image is not None and rec.plate is not None and rec.mask is not None
+        assert rec.image is not None and rec.mask is not None
         saliency = rec.segment.saliency if rec.segment is not None else None
         return CheckFrame(rec.frame_id, rec.image, rec.plate, rec.mask, saliency, rec.shot_id)

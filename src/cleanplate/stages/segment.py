@@ -11,6 +11,7 @@ the characters' masks combined and dilated (``masks.dilate``, relative to 1080 l
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 from cleanplate import masks as M
 from cleanplate.config import Config
@@ -22,7 +23,7 @@ from cleanplate.segment.base import (
     create_segmenter,
     create_shot_segmenter,
 )
-from cleanplate.stages.base import Window, fail, note_weights, share_time, timed
+from cleanplate.stages.base import InOrder, Window, fail, failure_text, note_weights, share_time, timed
 
 
 def _wanted(window: Window, shot_level: bool) -> list[FrameRecord]:
@@ -47,14 +48,23 @@ class SegmentStage:
         self.raise_errors = raise_errors
 
     def __call__(self, window: Window) -> Window:
+        for _ in self.stream(window, iter(window)):
+            pass
+        return window
+
+    def stream(self, window: Window, upstream: Iterator[FrameRecord]) -> Iterator[FrameRecord]:
+        """Segment the window's frames batch by batch, yielding records in order as they are done."""
+        for _ in upstream:  # the segment stage comes first in its group: the window is there
+            pass
         todo = _wanted(window, self.shot_level)
+        order = InOrder(window)
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
-            if len(chunk) > 1 and self._batch(chunk):
-                continue
-            for rec in chunk:
-                self._one(rec)
-        return window
+            if not (len(chunk) > 1 and self._batch(chunk)):
+                for rec in chunk:
+                    self._one(rec)
+            yield from order.upto(chunk[-1])
+        yield from order.upto(None)
 
     def _one(self, rec: FrameRecord) -> None:
         assert rec.image is not None
@@ -83,9 +93,18 @@ class SegmentStage:
 
 
 class CharactersStage:
-    """Runs the shot-level segmenter over each window; a no-op for ``segment.shot.method: none``."""
+    """Runs the shot-level segmenter over each window; a no-op for ``segment.shot.method: none``.
+
+    The segmenter reads the window's shot model (``rec.shot``). When it raises, the frame that
+    makes it fail is found by halving the window (a part that fails holds it) and fails alone,
+    with its reason; the rest of the window is run again without it. A window without a shot
+    model, or one that fails with every frame on its own, keeps its per-frame results, and the
+    fallback is recorded in each frame's metadata (``shot_fallback``).
+    """
 
     name = "characters"
+    MAX_CULPRITS = 3
+    """Frames failed one by one before the window falls back to per-frame results."""
 
     def __init__(self, config: Config, device: str, raise_errors: bool = False) -> None:
         self.shot: ShotSegmenter | None = create_shot_segmenter(config, device)
@@ -96,19 +115,75 @@ class CharactersStage:
         if self.shot is None or not recs:
             return window
         t = time.perf_counter()
-        try:
-            results = self.shot.segment_shot([r.image for r in recs if r.image is not None],
-                                             [r.segment for r in recs if r.segment is not None])
-            if len(results) != len(recs):
-                raise RuntimeError(f"shot segmenter returned {len(results)} results for {len(recs)} frames")
-            for rec, res in zip(recs, results, strict=True):
-                rec.segment = res
-                note_weights(rec, "segment", self.shot.weights_used())
-        except Exception as exc:  # the window's frames fail together: one call made them
-            for rec in recs:
-                fail(rec, exc, "characters", self.raise_errors)
-        share_time(recs, "characters", time.perf_counter() - t)
+        if any(r.shot is None for r in recs):
+            note = next((r.shot_note for r in recs if r.shot_note), None) or "no shot model for this window"
+            self._fallback(recs, note)
+        else:
+            culprits = 0
+            while recs:
+                try:
+                    self._run(recs)
+                    break
+                except Exception as exc:
+                    if self.raise_errors:
+                        raise
+                    bad = self._culprit(recs) if culprits < self.MAX_CULPRITS else None
+                    if bad is None:
+                        self._fallback(recs, f"shot-level stage failed: {failure_text(exc)}")
+                        break
+                    fail(bad[0], bad[1], "characters", False)
+                    culprits += 1
+                    recs = [r for r in recs if r is not bad[0]]
+        share_time([r for r in window if r.segment is not None], "characters", time.perf_counter() - t)
         return window
+
+    def _run(self, recs: list[FrameRecord]) -> None:
+        """The shot segmenter over ``recs``; results are set only when the whole call succeeds."""
+        assert self.shot is not None
+        shot = recs[0].shot
+        model = shot.subset([r.frame_id for r in recs]) if shot is not None and all(r.shot is shot for r in recs) \
+            else None
+        results = self.shot.segment_shot([r.image for r in recs if r.image is not None],
+                                         [r.segment for r in recs if r.segment is not None], shot=model)
+        if len(results) != len(recs):
+            raise RuntimeError(f"shot segmenter returned {len(results)} results for {len(recs)} frames")
+        for rec, res in zip(recs, results, strict=True):
+            rec.segment = res
+            note_weights(rec, "segment", self.shot.weights_used())
+
+    def _culprit(self, recs: list[FrameRecord]) -> tuple[FrameRecord, BaseException] | None:
+        """The first frame that alone makes the shot segmenter fail, found by halving; None when
+        no single frame does (the failure needs the frames together)."""
+        assert self.shot is not None
+        part = recs
+        while len(part) > 1:
+            half = len(part) // 2
+            for side in (part[:half], part[half:]):
+                if self._fails(side) is not None:
+                    part = side
+                    break
+            else:
+                return None
+        exc = self._fails(part)
+        return (part[0], exc) if exc is not None else None
+
+    def _fails(self, recs: list[FrameRecord]) -> BaseException | None:
+        assert self.shot is not None
+        try:
+            shot = recs[0].shot
+            model = shot.subset([r.frame_id for r in recs]) if shot is not None else None
+            self.shot.segment_shot([r.image for r in recs if r.image is not None],
+                                   [r.segment.__class__(list(r.segment.instances), dict(r.segment.extra), r.segment.saliency)
+                                    for r in recs if r.segment is not None], shot=model)
+        except Exception as exc:
+            return exc
+        return None
+
+    @staticmethod
+    def _fallback(recs: list[FrameRecord], note: str) -> None:
+        for rec in recs:
+            if rec.segment is not None:
+                rec.segment.extra["shot_fallback"] = note
 
 
 class MaskStage:

@@ -1,5 +1,6 @@
-"""The background model of one shot: the frames registered onto each other, and per frame the
-robust median of its registered neighbours, which shows the set without whatever moves.
+"""The background model of one shot: the frames warped onto each other along the shot model's
+registration (:class:`~cleanplate.motion.shot_model.ShotModel`; nothing is registered here), and
+per frame the robust median of its registered neighbours, which shows the set without whatever moves.
 
 A pixel is foreground when it disagrees *consistently* with the shot: it differs from the median
 of the registered neighbours and from most of them one by one (one flickering neighbour does not
@@ -17,8 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cleanplate.config import TemporalConfig
-from cleanplate.motion.registration import Registrar
+from cleanplate.motion.shot_model import ShotModel
 
 _OFFSETS = (3, 7, 12, 18, 26, 36)  # neighbours each side used for the median (near and far in time)
 
@@ -80,33 +80,29 @@ def resize_to(image: np.ndarray, scale: float) -> np.ndarray:
 
 
 def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_side: int = 512,
-                     threshold: float = 28.0, agree: float = 0.6) -> ShotBackground:
-    """Register the frames of one shot and model its background.
+                     threshold: float = 28.0, agree: float = 0.6, model: ShotModel | None = None) -> ShotBackground:
+    """Model the background of one shot along its shot model's registration.
 
     ``images``: HxWx3 uint8 RGB frames in order; ``detected``: HxW bool, what the per-frame
-    detector found (kept out of keypoint matching). ``threshold``: colour distance (0-255 levels)
-    above which a pixel disagrees; ``agree``: share of the neighbours it must disagree with.
+    detector found; ``model``: the shot model of these frames (same order; built here when not
+    given). ``threshold``: colour distance (0-255 levels) above which a pixel disagrees;
+    ``agree``: share of the neighbours it must disagree with.
     """
     n = len(images)
+    if model is None:
+        model = ShotModel.build(images)
+    if len(model) != n:
+        raise ValueError(f"shot model of {len(model)} frames for {n} images")
     scale = work_scale(images[0].shape, work_side)
     small = [resize_to(im, scale) for im in images]
     small_det = [resize_to(d.astype(bool), scale) for d in detected]
-    registrar = Registrar(TemporalConfig(ecc=False, max_features=1000, snap_px=0.0))
-    feats = [registrar.features(im, d) for im, d in zip(small, small_det, strict=True)]
-    to_ref = [np.eye(3)]
-    run = [0]
-    reasons = [""]
-    for i in range(1, n):
-        reg = registrar.register(feats[i - 1], feats[i])  # frame i -> frame i-1
-        if reg.ok and reg.matrix is not None:
-            m = to_ref[-1] @ reg.matrix
-            to_ref.append(m / m[2, 2])
-            run.append(run[-1])
-            reasons.append("")
-        else:
-            to_ref.append(np.eye(3))
-            run.append(run[-1] + 1)
-            reasons.append(reg.reason)
+    h0, w0 = small[0].shape[:2]
+    # each run keeps its own reference: frame i onto the first frame of its run, at work scale
+    firsts = {r: model.run.index(r) for r in set(model.run)}
+    to_ref = [model.scaled(i, firsts[model.run[i]], (w0, h0)) for i in range(n)]
+    run = list(model.run)
+    reasons = [(model.reasons[i] or "not registered") if model.kinds[i] == "start" and i > 0 else ""
+               for i in range(n)]
     bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], [], [], reasons)
     h, w = small[0].shape[:2]
     for t in range(n):

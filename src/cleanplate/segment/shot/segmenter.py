@@ -1,8 +1,8 @@
 """The default shot segmenter, ``tracks``: background model + tracks + shadows, no downloads.
 
-Over the frames of one shot (a window of at most ``segment.shot.max_frames``):
+Over the frames of one shot (a window of at most ``shots.max_frames``):
 
-1. the frames are registered onto each other and a background model is built (:mod:`.background`);
+1. a background model is built along the shot model's registration (:mod:`.background`);
 2. the per-frame detections are linked into tracks along DIS optical flow, and carried into the
    frames where the detector missed them (:mod:`.tracks`); a carried mask is corrected with the
    background-model foreground next to it;
@@ -33,6 +33,7 @@ import numpy as np
 from cleanplate import masks as M
 from cleanplate.config import Config
 from cleanplate.motion.flow import FlowEstimator, pull_mask
+from cleanplate.motion.shot_model import ShotModel
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
@@ -111,8 +112,10 @@ class TrackShotSegmenter:
     def weights_used(self) -> list[WeightsUse]:
         return []
 
-    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult]) -> list[SegmentResult]:
-        """``images``: HxWx3 uint8 RGB frames of one shot, in order; ``results``: their per-frame results.
+    def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult],
+                     shot: ShotModel | None = None) -> list[SegmentResult]:
+        """``images``: HxWx3 uint8 RGB frames of one shot, in order; ``results``: their per-frame results;
+        ``shot``: their shot model (same frames, same order; built here when not given).
         Returns one result per frame whose instances carry ``track_id``."""
         if len(images) != len(results):
             raise ValueError(f"{len(images)} frames but {len(results)} per-frame results")
@@ -126,7 +129,7 @@ class TrackShotSegmenter:
         small = [resize_to(im, scale) for im in images]
         chars = [[i for i in r.instances if i.character] for r in results]
         detected = [M.combine([i.mask for i in c], shape) for c in chars]
-        bg = build_background(images, detected, sc.work_side, sc.bg_threshold)
+        bg = build_background(images, detected, sc.work_side, sc.bg_threshold, model=shot)
         n = len(images)
         back = [self.flow.flow(small[t + 1], small[t]) for t in range(n - 1)]  # t+1 -> t: carries t into t+1
         fwd = [self.flow.flow(small[t], small[t + 1]) for t in range(n - 1)]  # t -> t+1: carries t+1 into t
