@@ -1,4 +1,5 @@
-"""Resume: SIGKILL mid-run loses only frames in flight; a changed config is refused or redone."""
+"""Resume: SIGKILL mid-run loses at most the window in segmentation and the plates in flight; a changed
+config is refused or redone."""
 
 from __future__ import annotations
 
@@ -47,23 +48,31 @@ def reference(tmp_path_factory: pytest.TempPathFactory, sintel_frames: list[Path
     return frames, out
 
 
-@pytest.mark.parametrize("stage,when", [("segment", 2), ("fill", 2)])
-def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path, reference: tuple[Path, Path], stage: str, when: int):
+@pytest.mark.parametrize("when", [0, 2])
+def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path, reference: tuple[Path, Path], when: int):
+    """A one-shot run killed after its window's masks are committed (``when`` plates too): the rerun
+    reuses the masks (and the plates), says how many, and every output equals an uninterrupted run's."""
     frames, ref = reference
     out = tmp_path / "out"
     proc = _cli(frames, out)
-    manifest = out / ".cleanplate" / f"{stage}.jsonl"
+    masks, plates = out / ".cleanplate" / "segment.jsonl", out / ".cleanplate" / "fill.jsonl"
     deadline = time.time() + 240
-    while _lines(manifest) < when and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+    while (_lines(masks) < 6 or _lines(plates) < when) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
     assert proc.poll() is None, "the run ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed_at = _lines(manifest)
-    assert 0 < killed_at < 6  # killed mid-stage
+    assert _lines(masks) == 6  # the window's masks were committed once its characters were decided
+    killed_at = _lines(plates)
+    assert when <= killed_at < 6  # killed while filling
 
-    rerun = _cli(frames, out)
-    assert rerun.wait(timeout=300) == 0, rerun.stderr.read().decode()
+    rerun = subprocess.run([sys.executable, "-m", "cleanplate._cli.main", "--log-json", "run", str(frames), "-o",
+                            str(out), *[a for a in ARGS if a != "--quiet"]], capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    ends = [json.loads(line) for line in rerun.stdout.splitlines() if '"end"' in line]
+    said = {e["stage"]: e.get("message") for e in ends if e.get("kind") == "end"}
+    assert said["segment"] == "6 frame(s) reused from an earlier run"
+    assert (said["fill"] or "").startswith(f"{killed_at} frame(s)") if killed_at else said["fill"] is None
     assert _files(out) == _files(ref)
     assert not list(out.rglob(f"*{TMP_SUFFIX}")), "temp files left behind"
     for name in ("instances_metadata.json", "inpainting_metadata.json"):
@@ -71,9 +80,9 @@ def test_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path, reference: tupl
         b = json.loads((ref / name).read_text())
         assert {k: v["status"] for k, v in a["frames"].items()} == {k: v["status"] for k, v in b["frames"].items()}
         assert a["summary"]["frames_ok"] == 6
-    fill = json.loads((out / "run.json").read_text())["fill"]
-    if stage == "fill":
-        assert fill["skipped"] >= 1 and fill["done"] + fill["skipped"] == 6
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["segment"]["skipped"] == 6 and run_json["segment"]["done"] == 0
+    assert run_json["fill"]["skipped"] == killed_at and run_json["fill"]["done"] == 6 - killed_at
     for p in (out / "backgrounds").iterdir():  # every plate decodes: nothing truncated
         assert np.asarray(Image.open(p)).shape == (218, 512, 3)
 

@@ -230,7 +230,9 @@ def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fil
             both = RunSummary(plan.layout.root, segment=summaries["segment"], fill=summaries["fill"])
             committer.write_run_summary(both.stats())
         for stage in plan.stages:
-            progress(ProgressEvent(stage, "end"))
+            reused = summaries[stage].skipped
+            progress(ProgressEvent(stage, "end", message=f"{reused} frame(s) reused from an earlier run"
+                                   if reused else None))
         return summaries
     finally:
         runner.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from typing import Any
 
 from rich.console import Console
@@ -27,9 +28,16 @@ out_console = Console()
 
 
 class _RateColumn(ProgressColumn):
+    """Frames committed per second of wall time since the stage started (what the summary's images/s
+    measures too), not rich's estimate over the last few updates, which a window committed at once
+    would blow up."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f} frames/s" if speed else "-- frames/s", style="progress.data.speed")
+        elapsed = task.elapsed
+        done = task.completed - task.fields.get("skipped", 0)
+        if not elapsed or done <= 0:
+            return Text("-- frames/s", style="progress.data.speed")
+        return Text(f"{done / elapsed:.2f} frames/s", style="progress.data.speed")
 
 
 class Reporter:
@@ -40,9 +48,23 @@ class Reporter:
         self.progress: Progress | None = None
         self.tasks: dict[str, Any] = {}
         self.counts: dict[str, dict[str, int]] = {}
+        self.work: dict[str, dict[str, int]] = {}
         self.open: set[str] = set()
+        self.lock = threading.Lock()  # events come from the model stages and the writer thread
 
     def __call__(self, ev: ProgressEvent) -> None:
+        with self.lock:
+            self._event(ev)
+
+    def _note(self, stage: str) -> str:
+        counts = self.counts[stage]
+        parts = [f"{v} {k}" for k, v in counts.items() if v and k != "ok"]
+        committed = sum(counts.values())
+        ahead = {k: v - committed for k, v in self.work.get(stage, {}).items() if v > committed}
+        parts += [f"{k} +{v}" for k, v in ahead.items()]  # frames worked on, not yet committed
+        return ", ".join(parts)
+
+    def _event(self, ev: ProgressEvent) -> None:
         if self.log_json:
             print(json.dumps({k: v for k, v in ev.__dict__.items() if v is not None}), flush=True)
             return
@@ -56,17 +78,24 @@ class Reporter:
                     console=err_console, transient=False,
                 )
                 self.progress.start()
-            self.tasks[ev.stage] = self.progress.add_task(ev.stage, total=ev.total or None, note="")
+            self.tasks[ev.stage] = self.progress.add_task(ev.stage, total=ev.total or None, note="", skipped=0)
             self.counts[ev.stage] = {"ok": 0, "skipped": 0, "failed": 0}
+            self.work[ev.stage] = {}
             self.open.add(ev.stage)
+        elif ev.kind == "work" and self.progress is not None and ev.stage in self.tasks and ev.step:
+            steps = self.work[ev.stage]
+            steps[ev.step] = steps.get(ev.step, 0) + 1
+            self.progress.update(self.tasks[ev.stage], note=self._note(ev.stage))
         elif ev.kind == "frame" and self.progress is not None and ev.stage in self.tasks:
             counts = self.counts[ev.stage]
             counts[ev.status or "ok"] = counts.get(ev.status or "ok", 0) + 1
-            note = ", ".join(f"{v} {k}" for k, v in counts.items() if v and k != "ok")
-            self.progress.update(self.tasks[ev.stage], advance=1, note=note)
+            self.progress.update(self.tasks[ev.stage], advance=1, note=self._note(ev.stage),
+                                 skipped=counts["skipped"])
             if ev.status == "failed":
                 self.progress.console.print(f"[yellow]{ev.stage}: {ev.frame_id} failed: {ev.message}")
         elif ev.kind == "end" and self.progress is not None:
+            if ev.message:
+                self.progress.console.print(f"{ev.stage}: {ev.message}")
             self.open.discard(ev.stage)
             if not self.open:
                 self.progress.stop()
