@@ -8,6 +8,7 @@ every test copies. The CLIP path runs a tiny random-weight ``CLIPModel`` saved i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tomllib
 from pathlib import Path
@@ -530,3 +531,63 @@ def test_hash_index_candidates_are_the_chunk_neighbours_and_stay_few_at_20000_se
         assert set(cand.tolist()) == expected
         assert q in expected
     assert total / 200 < RECENT + 200, total / 200  # all pairs would be 20 000 per query
+
+
+# ------------------------------------------------------------- one verdict: report == export (issue 25)
+
+def _report_left_out(page: Path) -> dict[str, tuple[str, str]]:
+    """``{frame: (shot cell, reason)}`` of the report's "Left out of the training set" list."""
+    import html
+
+    text = page.read_text()
+    table = re.search(r'<table id="left-out-list">(.*?)</table>', text, re.S)
+    rows = re.findall(r'<tr data-frame="([^"]+)"><td><code>[^<]*</code></td><td>([^<]*)</td>'
+                      r'<td class="reason">([^<]*)</td></tr>', table.group(1) if table else "")
+    return {html.unescape(f): (html.unescape(s), html.unescape(r)) for f, s, r in rows}
+
+
+def _report_rows(out: Path) -> dict[str, list]:
+    """The report table's data rows (report_files/data/page_*.js) by frame id."""
+    rows = {}
+    for page in sorted((out / "report_files" / "data").glob("page_*.js")):
+        body = page.read_text()
+        rows.update({r[0]: r for r in json.loads(body[body.index(",") + 1:body.rindex(")")])})
+    return rows
+
+
+def test_the_report_lists_every_plate_the_export_leaves_out_with_the_same_reason(out: Path, tmp_path: Path) -> None:
+    """The real DAVIS tennis + bmx-trees (and Sintel) run: one plate flagged by a check, one failed, one above
+    the residue bar, one whose mask lost most of the rider. The report, written before the export, lists
+    exactly the plates ``export-lora`` then leaves out, each with the reason export.json gives, and its shot."""
+    from cleanplate.report import write_report
+
+    seg = _json(out / "instances_metadata.json")["frames"]
+    shots = {fid: rec["shot_id"] for fid, rec in seg.items()}
+    assert all(isinstance(s, str) and s for s in shots.values()), shots  # the shots stage names every frame's shot
+    cov = _json(out / "inpainting_metadata.json")["frames"]["bmx_00002"]["coverage"]
+    _edit_metadata(out, "bmx_00001", checks={"residue": 0.1, "flat": 0.9, "seam": 0.5, "flags": ["flat"]})
+    _edit_metadata(out, "tennis_00002", status="failed", error="boom")
+    _edit_metadata(out, "tennis_00001", checks={"residue": 0.15, "flat": 0.0, "seam": 0.5, "flags": [],
+                                                "detail": {"shot_neighbours": 2}})
+    _edit_metadata(out, "bmx_00002", coverage=cov / 4)  # a mask that missed three quarters of the rider
+    dedupe(out)
+    for settings in ({}, {"use_dedupe": False}):
+        listed = _report_left_out(write_report(out))  # 1st: written before the export, with its defaults
+        r = export_lora(out, tmp_path / f"set{len(settings)}", **settings)
+        excluded = _json(r.path)["excluded"]
+        if settings:  # 2nd: written after an export with other settings, the report follows them
+            listed = _report_left_out(write_report(out))
+        assert len(excluded) >= 4 and {f: why for f, (_s, why) in listed.items()} == excluded
+        assert all(shot == shots[f] for f, (shot, _why) in listed.items())  # the shot id, not "—"
+        assert f"Left out of the training set ({len(excluded)} of 10 plates)" in (out / "report.html").read_text()
+    assert excluded == {
+        "bmx_00001": "flagged by the checks: flat",
+        "tennis_00002": "failed: boom",
+        "tennis_00001": "flagged by the checks: residue 0.150 above the training set's bar 0.08 "
+                        "(may show part of a character)",
+        "bmx_00002": excluded["bmx_00002"],
+    }, excluded
+    assert excluded["bmx_00002"].startswith("flagged by the checks: mask looks incomplete (coverage")
+    rows = _report_rows(out)  # the table: every frame's shot id and the same verdict
+    assert {f: r[2] for f, r in rows.items()} == shots
+    assert {f: r[13] for f, r in rows.items() if r[13]} == excluded

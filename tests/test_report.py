@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from cleanplate._cli.common import State
 from cleanplate._cli.main import app
+from cleanplate.dataset import export_lora
 from cleanplate.report import compare, write_report
 from cleanplate.report.html import load_frames, svg_histogram
 from conftest import SINTEL, need_chromium
@@ -320,7 +321,8 @@ N_BIG = 500
 
 def _big_output(root: Path) -> tuple[Path, dict[str, dict]]:
     """A synthetic output folder of a 500-frame *video* run: tiny plates, masks and thumbs/ originals,
-    10 shots of 50 frames, check scores that vary, 5 failed frames. Returns the folder and the fill records."""
+    10 shots of 50 frames named as the shots stage names them (``shot0003``, on both records), check
+    scores that vary, 5 failed frames. Returns the folder and the fill records."""
     out = root / "big"
     for d in ("backgrounds", "masks", "thumbs"):
         (out / d).mkdir(parents=True)
@@ -331,7 +333,7 @@ def _big_output(root: Path) -> tuple[Path, dict[str, dict]]:
         src = f"{root}/clip.mp4#{k}"
         shot = k // 50
         failed = k % 100 == 99
-        seg[fid] = {"index": k, "source": src, "status": "ok", "shot_id": shot, "n_instances": 1 + k % 3,
+        seg[fid] = {"index": k, "source": src, "status": "ok", "shot_id": f"shot{shot:04d}", "n_instances": 1 + k % 3,
                     "n_characters": 1 + k % 2, "coverage": round(0.05 + 0.3 * rng.random(), 4),
                     "outputs": [f"masks/{fid}.png", f"thumbs/{fid}.jpg"]}
         colour = np.array([(37 * shot) % 255, (5 * k) % 255, 120], np.uint8)
@@ -340,14 +342,15 @@ def _big_output(root: Path) -> tuple[Path, dict[str, dict]]:
         cv2.imwrite(str(out / "masks" / f"{fid}.png"), np.where(np.arange(32)[None, :] < 10, 255, 0).astype(np.uint8)
                     .repeat(18, 0))
         if failed:
-            fill[fid] = {"index": k, "source": src, "status": "failed", "error": "fill failed: synthetic"}
+            fill[fid] = {"index": k, "source": src, "status": "failed", "error": "fill failed: synthetic",
+                         "shot_id": f"shot{shot:04d}"}
             continue
         cv2.imwrite(str(out / "backgrounds" / f"{fid}.jpg"), (255 - img)[..., ::-1])
         scores = {"residue": round(float(rng.random()) * 0.2, 4), "flat": round(float(rng.random()) * 0.3, 4),
                   "seam": round(0.5 + float(rng.random()), 4)}
         flags = [c for c, t in (("residue", 0.05), ("flat", 0.25), ("seam", 1.35)) if scores[c] > t]
         fill[fid] = {"index": k, "source": src, "status": "ok", "coverage": seg[fid]["coverage"],
-                     "outputs": [f"backgrounds/{fid}.jpg"], "extra": {"shot_id": shot},
+                     "outputs": [f"backgrounds/{fid}.jpg"], "shot_id": f"shot{shot:04d}",
                      "checks": {**scores, "flags": flags}}
     (out / "instances_metadata.json").write_text(json.dumps({"frames": seg, "summary": {}}))
     (out / "inpainting_metadata.json").write_text(json.dumps({"frames": fill, "summary": {"success_rate": 0.99}}))
@@ -362,7 +365,9 @@ _HARNESS = """<script>
   function snap(name) {
     log.push({step: name, page: st.getAttribute("data-page"), count: st.getAttribute("data-count"),
               rows: st.getAttribute("data-rows"), images: st.getAttribute("data-images"),
-              broken: st.getAttribute("data-broken")});
+              broken: st.getAttribute("data-broken"),
+              shotCell: document.querySelector("#frames-body tr td:nth-child(3)").textContent,
+              strip: document.querySelector("#shot-strips .frame-head a").textContent});
   }
   function set(id, value) { var el = document.getElementById(id); el.value = value; el.dispatchEvent(new Event("change")); }
   function click(id) { document.getElementById(id).click(); }
@@ -370,8 +375,9 @@ _HARNESS = """<script>
   for (var k = 1; k < 10; k++) { steps.push(["page" + k, function () { click("next-page"); }]); }
   steps.push(["sorted", function () { set("f-sort", "residue"); }]);
   steps.push(["filtered", function () { set("f-flag", "seam"); }]);
-  steps.push(["shot", function () { set("f-sort", "index"); set("f-flag", "all"); set("f-shot", "3"); }]);
+  steps.push(["shot", function () { set("f-sort", "index"); set("f-flag", "all"); set("f-shot", "shot0003"); }]);
   steps.push(["failed", function () { set("f-shot", "all"); set("f-flag", "failed"); }]);
+  steps.push(["out", function () { set("f-flag", "out"); }]);
   var i = 0;
   function run() {
     if (!ready()) { return setTimeout(run, 20); }
@@ -432,4 +438,9 @@ def test_a_500_frame_report_pages_sorts_and_filters_in_chromium(tmp_path: Path):
     seam = [f for f in by_residue if "seam" in fill[f]["checks"]["flags"]]
     assert log["filtered"]["count"] == str(len(seam)) and log["filtered"]["rows"].split(",") == seam[:50]
     assert log["shot"]["rows"].split(",") == ids[150:200]
+    assert log["shot"]["shotCell"] == "shot0003" and log["first"]["strip"] == "shot0000"  # not "—"
     assert log["failed"]["rows"].split(",") == [f for f in ids if fill[f]["status"] == "failed"]
+    # "left out of the training set": exactly the plates export-lora leaves out, in frame order
+    excluded = json.loads(export_lora(out, tmp_path / "set").path.read_text())["excluded"]
+    assert excluded and log["out"]["count"] == str(len(excluded))
+    assert log["out"]["rows"].split(",") == [f for f in ids if f in excluded][:50]

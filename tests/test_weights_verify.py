@@ -67,12 +67,29 @@ def test_check_available_reports_a_corrupt_file_and_a_missing_checkpoint(tmp_pat
     (weights.cache_dir() / "big-lama.pt").unlink()
 
 
-def test_verify_profile_exits_non_zero_listing_all_missing() -> None:
+def _section(out: str) -> tuple[list[str], list[str]]:
+    """``weights verify`` output: the lines of the "needed by" section, and the lines after it."""
+    lines = out.splitlines()
+    assert lines[0].startswith("needed by "), out
+    end = next((k for k, ln in enumerate(lines) if ln.startswith("optional ")), len(lines))
+    return lines[1:end], lines[end:]
+
+
+def test_verify_profile_exits_5_with_the_download_command_of_each_missing_file() -> None:
     code, out, err = _cli("weights", "verify", "--profile", "luca")
     assert code == 5, out + err
-    assert re.search(r"missing\s+sam2\.1-hiera-large \(needed\)", out), out
-    assert re.search(r"missing\s+big-lama \(needed\)", out), out
-    assert re.search(r"ok\s+u2netp \(needed\)", out), out
+    needed, optional = _section(out)
+    assert out.splitlines()[0] == "needed by profile 'luca':"
+    states = [ln.split()[:2] for ln in needed if not ln.startswith("   " + " " * 8)]
+    assert states == [["missing", "sam2.1-hiera-large"], ["ok", "u2netp"], ["missing", "big-lama"]], needed
+    cache = str(weights.cache_dir())
+    for name, file in (("sam2.1-hiera-large", "'sam2.1-hiera-large'"), ("big-lama", "'big-lama.pt'")):
+        k = next(i for i, ln in enumerate(needed) if ln.split()[:2] == ["missing", name])
+        hint = needed[k + 1].strip()  # the line under the missing file
+        assert hint.startswith(f"get it with `cleanplate weights download {name}`, or offline download http"), hint
+        assert f"put {file} in {cache}" in hint, hint
+    assert len(optional) == 1 and optional[0].startswith("optional (not needed by profile 'luca'): 0 here, 14 not")
+    assert "missing" not in "".join(optional)  # the optional models are counted, not listed one per line
     error = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(error) == 1 and "2 weights file(s)" in error[0] and "big-lama" in error[0], err
     assert "Traceback" not in out + err
@@ -81,12 +98,40 @@ def test_verify_profile_exits_non_zero_listing_all_missing() -> None:
 def test_verify_default_profile_passes_with_optional_weights_missing() -> None:
     code, out, err = _cli("weights", "verify")
     assert code == 0, out + err
-    assert re.search(r"missing\s+isnet-anime ", out)  # listed, not needed by the default profile
+    needed, optional = _section(out)
+    assert len(needed) == 1 and needed[0].split()[:2] == ["ok", "u2netp"], out  # bundled
+    n_optional = len(weights.list_specs()) - 1
+    assert optional == [f"optional (not needed by profile 'default'): 0 here, {n_optional} not; "
+                        "`cleanplate weights list` shows them all"], out
+    assert "isnet-anime" not in out and err == ""
+
+
+def test_verify_lists_an_optional_file_that_is_here_and_exits_5_on_a_corrupt_one() -> None:
+    weights.cache_dir().mkdir(parents=True)
+    (weights.cache_dir() / "isnet-anime.onnx").write_bytes(b"not the weights")
+    code, out, err = _cli("weights", "verify")
+    assert code == 5, out + err
+    assert re.search(r"corrupt.*isnet-anime \(optional\)", out), out
+    assert err.startswith("error: 1 weights file(s) not usable (profile 'default'): isnet-anime corrupt"), err
 
 
 def test_verify_names_a_missing_file_explicitly_asked_for() -> None:
     code, out, err = _cli("weights", "verify", "u2netp", "anime-lama")
     assert code == 5 and err.rstrip().endswith(": anime-lama missing"), err
+    needed, optional = _section(out)
+    assert out.startswith("needed by u2netp, anime-lama:") and optional == [], out
+    assert "cleanplate weights download anime-lama" in needed[-1], out
+
+
+def test_run_with_a_profile_whose_weights_are_missing_says_how_to_get_them(tmp_path: Path, small_sintel_dir) -> None:
+    frames = small_sintel_dir(2)
+    code, out, err = _cli("run", str(frames), "-o", str(tmp_path / "out"), "--profile", "luca")
+    assert code == 5, out + err
+    error = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(error) == 1 and error[0].startswith("error: 2 weights file(s) needed and not usable"), err
+    for name, file in (("sam2.1-hiera-large", "sam2.1-hiera-large"), ("big-lama", "big-lama.pt")):
+        assert f"get it with `cleanplate weights download {name}`, or offline download http" in error[0]
+        assert f"put '{file}' in {weights.cache_dir()}" in error[0]
 
 
 

@@ -155,6 +155,13 @@ def _where_msg(spec: WeightsSpec) -> str:
     return f"download {url} and put '{spec.filename}' in {' or '.join(dirs)} (or a folder listed in $CLEANPLATE_WEIGHTS)"
 
 
+def how_to_get(spec: WeightsSpec) -> str:
+    """How a user gets a missing file: the download command, and where to put it for offline use."""
+    if not (spec.urls or spec.hf_repo):
+        return _where_msg(spec)
+    return f"get it with `cleanplate weights download {spec.name}`, or offline {_where_msg(spec)}"
+
+
 # --- resolution --------------------------------------------------------------------------------
 
 def candidates(spec: WeightsSpec) -> list[tuple[Path, str]]:
@@ -193,7 +200,7 @@ def resolve(
                 raise WeightsError(f"{path} is corrupt ({bad}); delete it, then {_where_msg(spec)}")
             return WeightsUse(name=spec.name, path=str(path), sha256=sha, source=source)
     if not download or offline():
-        raise WeightsError(f"weights '{spec.name}' not found and offline: {_where_msg(spec)}")
+        raise WeightsError(f"weights '{spec.name}' not found and offline: {how_to_get(spec)}")
     path = download_file(spec, progress=progress)
     return WeightsUse(name=spec.name, path=str(path), sha256=cached_digest(path), source="download")
 
@@ -425,9 +432,9 @@ def check_available(config: Any) -> list[str]:
             continue
         spec, state, _path = verify([need.name])[0]
         if state.startswith("corrupt"):
-            problems.append(f"{need.why}: '{spec.name}' is {state}; delete it, then {_where_msg(spec)}")
+            problems.append(f"{need.why}: '{spec.name}' is {state}; delete it, then {how_to_get(spec)}")
         elif state == "missing" and (offline() or not (spec.urls or spec.hf_repo)):
-            problems.append(f"{need.why}: '{spec.name}' not found: {_where_msg(spec)}")
+            problems.append(f"{need.why}: '{spec.name}' not found: {how_to_get(spec)}")
     return problems
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,21 @@ EXIT_CODES: dict[type[CleanplateError], int] = {
     WeightsError: 5,
     BackendUnavailableError: 6,
 }
+
+@functools.lru_cache(maxsize=1)
+def _default_config() -> Config:
+    return load_config()
+
+
+def from_config(key: str) -> str:
+    """``show_default`` text of an option that overrides the config key ``key`` (dotted): the key and
+    its value in the default profile, e.g. ``run.max_failed: 0.05``."""
+    value: Any = _default_config()
+    for part in key.split("."):
+        value = getattr(value, part)
+    text = "none" if value is None else ("on" if value is True else "off" if value is False else str(value))
+    return f"{key}: {text}"
+
 
 class State:
     debug = False

@@ -13,12 +13,16 @@ from cleanplate._cli.ui import Reporter, err_console, out_console
 from cleanplate.dataset.ranking import EXPORT_RESIDUE
 
 OutArg = Annotated[Path, typer.Argument(help="Output folder of `cleanplate run` (backgrounds/, masks/, metadata).")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo even when inputs and settings are unchanged.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo even when inputs and settings are unchanged.",
+                                        show_default="off")]
 EmbOpt = Annotated[bool | None, typer.Option("--embeddings/--no-embeddings",
-                   help="CLIP image embeddings (default: when the clip-vit-b-32 weights are here; never downloads).")]
-ClipOpt = Annotated[Path | None, typer.Option("--clip-checkpoint", help="A transformers CLIP model folder to use.")]
+                   help="CLIP image embeddings (never downloads).",
+                   show_default="auto: on when the clip-vit-b-32 weights are here")]
+ClipOpt = Annotated[Path | None, typer.Option("--clip-checkpoint", help="A transformers CLIP model folder to use.",
+                                      show_default="the registry's clip-vit-b-32")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="CLIP device: auto, cpu, cuda or mps.")]
-AllOpt = Annotated[bool, typer.Option("--all-plates", help="Ignore dedupe.json: use every plate, not only the kept ones.")]
+AllOpt = Annotated[bool, typer.Option("--all-plates", help="Ignore dedupe.json: use every plate, not only the kept ones.",
+                                      show_default="off")]
 MaxResidueOpt = Annotated[float, typer.Option(
     "--max-residue", help="Residue score above which a plate the checks passed may still show part of a character "
     "and stays out of the training set (the checks flag at qa.residue_threshold, 0.3: where 20 % of one shows).")]
@@ -84,10 +88,11 @@ def register(app: typer.Typer) -> None:
     def organize(
         out: OutArg,
         labels: Annotated[Path | None, typer.Option("--labels", help="Scene labels file (YAML list or one per line) "
-                                                    "for CLIP zero-shot labels.")] = None,
-        clusters: Annotated[int | None, typer.Option("--clusters", "-k", help="Number of clusters "
-                                                     "(default: chosen by silhouette score).")] = None,
-        copy: Annotated[bool, typer.Option("--copy", help="Copy plates into the cluster folders instead of symlinking.")] = False,
+                                                    "for CLIP zero-shot labels.", show_default="none")] = None,
+        clusters: Annotated[int | None, typer.Option("--clusters", "-k", help="Number of clusters.",
+                                                     show_default="chosen by silhouette score")] = None,
+        copy: Annotated[bool, typer.Option("--copy", help="Copy plates into the cluster folders instead of symlinking.",
+                                             show_default="off: symlinks")] = False,
         all_plates: AllOpt = False, embeddings: EmbOpt = None, clip_checkpoint: ClipOpt = None,
         device: DeviceOpt = "auto", seed: Annotated[int, typer.Option("--seed", help="k-means seed.")] = 0,
         force: ForceOpt = False,
@@ -122,19 +127,23 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 1,
         caption: Annotated[str, typer.Option("--caption", help="Caption template: {trigger}, {scene}, {concept}; "
                                              "comma-separated tags.")] = "{trigger}, {scene}, background, scenery",
-        include_flagged: Annotated[bool, typer.Option("--include-flagged", help="Keep plates flagged by the checks.")] = False,
+        include_flagged: Annotated[bool, typer.Option("--include-flagged", help="Keep plates flagged by the checks.",
+                                                         show_default="off")] = False,
         max_residue: MaxResidueOpt = EXPORT_RESIDUE,
         masked_loss: Annotated[bool, typer.Option("--masked-loss", help="Export the ORIGINAL frames with the inverted "
-                                                  "removal mask as loss mask: no invented pixel is trained on.")] = False,
+                                                  "removal mask as loss mask: no invented pixel is trained on.",
+                                                  show_default="off")] = False,
         mask_form: Annotated[str, typer.Option("--mask-form", help="Masked loss as conditioning mask images "
                                                "(conditioning_data_dir) or the PNG alpha channel (alpha_mask).")] = "conditioning",
         bucket: Annotated[bool, typer.Option("--bucket/--no-bucket", help="Aspect-ratio buckets.")] = True,
-        min_bucket_reso: Annotated[int | None, typer.Option("--min-bucket-reso", help="Default: resolution/4.")] = None,
-        max_bucket_reso: Annotated[int | None, typer.Option("--max-bucket-reso", help="Default: 2 x resolution.")] = None,
+        min_bucket_reso: Annotated[int | None, typer.Option("--min-bucket-reso", help="Smallest bucket side.",
+                                                   show_default="resolution/4")] = None,
+        max_bucket_reso: Annotated[int | None, typer.Option("--max-bucket-reso", help="Largest bucket side.",
+                                                   show_default="2 x resolution")] = None,
         bucket_steps: Annotated[int, typer.Option("--bucket-steps", help="bucket_reso_steps.")] = 64,
         all_plates: AllOpt = False,
         force: Annotated[bool, typer.Option("--force", help="Redo even when unchanged; also write into a non-empty "
-                                            "folder that holds no cleanplate export.")] = False,
+                                            "folder that holds no cleanplate export.", show_default="off")] = False,
     ) -> None:
         """Write a kohya-ss training set: images + captions, dataset_config.toml, train_command.sh, README.md."""
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from cleanplate._cli.common import State, _config, _guard
+from cleanplate._cli.common import State, _config, _guard, from_config
 from cleanplate._cli.ui import err_console, out_console
 
 
@@ -25,7 +25,7 @@ def report(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random sample.")] = 0,
     worst: Annotated[int, typer.Option("--worst", help="Frames shown per check among the worst flagged.")] = 6,
     checks: Annotated[bool, typer.Option("--checks", help="Score plates that have no stored checks now "
-                                         "(~0.4 s per frame on CPU).")] = False,
+                                         "(~0.4 s per frame on CPU).", show_default="off")] = False,
 ) -> None:
     """Write OUT/report.html: statistics vs targets, histograms, a random sample, the worst flagged frames."""
 
@@ -46,10 +46,11 @@ def compare(
     old: Annotated[Path, typer.Argument(help="Output folder (or folder of plates) of the old version.")],
     new: Annotated[Path, typer.Argument(help="Output folder (or folder of plates) of the new version.")],
     sheet: Annotated[Path | None, typer.Option("--output", "-o", help="Sheet path (.png; the .html goes "
-                                               "beside it). Default: NEW/compare.png.")] = None,
+                                               "beside it).", show_default="NEW/compare.png")] = None,
     sample: Annotated[int, typer.Option("--sample", help="Frames on the sheet (0: all common frames).")] = 16,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random sample.")] = 0,
-    pattern: Annotated[str | None, typer.Option("--pattern", help="Glob on frame names, e.g. 'scene0535*'.")] = None,
+    pattern: Annotated[str | None, typer.Option("--pattern", help="Glob on frame names, e.g. 'scene0535*'.",
+                                                  show_default="all frames")] = None,
 ) -> None:
     """Side-by-side contact sheet (PNG + HTML) of the same frames' plates from two output folders."""
 
@@ -68,17 +69,19 @@ def bench(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where composites, runs and bench.json/.md go.")]
     = Path("bench-out"),
     methods: Annotated[list[str] | None, typer.Option("--methods", "-m", help="Fill methods (repeatable or "
-                       "comma-separated). Default: opencv-telea, opencv-ns, patchmatch, lama, temporal+patchmatch; "
-                       "unavailable ones are skipped.")] = None,
+                       "comma-separated); unavailable ones are skipped.",
+                       show_default="opencv-telea, opencv-ns, patchmatch, lama, temporal+patchmatch")] = None,
     frames: Annotated[int, typer.Option("--frames", help="Frames per composite.")] = 16,
     composites: Annotated[list[str] | None, typer.Option("--composite", help="Composites to run (repeatable): "
-                          "tennis-over-bmx, bmx-over-sintel, bmx-beside-girl.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="The shared footage folder "
-                    "(default: $CLEANPLATE_DATA, else ../shared/data next to the repository).")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Named profile.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="Any setting as dotted.key=value.")] = None,
+                          "tennis-over-bmx, bmx-over-sintel, bmx-beside-girl.", show_default="all three")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="The shared footage folder.",
+                    show_default="$CLEANPLATE_DATA, else ../shared/data next to the repository")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.", show_default="none")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Named profile.", show_default="default")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.",
+                                              show_default=from_config("run.device"))] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Any setting as dotted.key=value.",
+                                                   show_default="none")] = None,
 ) -> None:
     """Ground-truth benchmark: paste DAVIS objects over other footage, remove them, measure each method."""
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cleanplate import __version__
-from cleanplate._cli.common import State, _config, _guard
+from cleanplate._cli.common import State, _config, _guard, from_config
 from cleanplate._cli.ui import Reporter, err_console, print_summary
 from cleanplate.config import Config
 from cleanplate.errors import TooManyFailuresError
@@ -32,10 +32,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and re-raise internal errors.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
-    log_json: Annotated[bool, typer.Option("--log-json", help="JSON lines on stdout instead of progress bars.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and re-raise internal errors.", show_default="off")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.", show_default="off")] = False,
+    log_json: Annotated[bool, typer.Option("--log-json", help="JSON lines on stdout instead of progress bars.", show_default="off")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.", show_default="off")] = False,
 ) -> None:
     State.debug, State.quiet, State.log_json = debug, quiet, log_json
     logging.basicConfig(level=logging.DEBUG if debug else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
@@ -43,50 +43,52 @@ def _main(
 
 # ------------------------------------------------------------------------------------- options
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Named profile (default, luca, ...).")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.")]
-MethodOpt = Annotated[str | None, typer.Option("--method", help="Fill method: patchmatch, opencv-telea, opencv-ns, lama, ...")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo frames already done (and outputs of another config).")]
-LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process at most N frames.")]
-PlateOpt = Annotated[str | None, typer.Option("--plate-format", help="jpg or png.")]
-MaxFailedOpt = Annotated[float | None, typer.Option("--max-failed", help="Allowed fraction of failed frames (default 0.05).")]
-RecursiveOpt = Annotated[bool | None, typer.Option("--recursive/--no-recursive", help="Find frames in sub-folders.")]
-EveryOpt = Annotated[int | None, typer.Option("--every", help="Video input: keep every N-th frame.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Any setting as dotted.key=value (repeatable).")]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Frames per fill batch.")]
-DilateOpt = Annotated[int | None, typer.Option("--mask-dilate", help="Dilation in px (elliptical kernel).")]
-MinSizeOpt = Annotated[int | None, typer.Option("--min-instance-size", help="Drop instances smaller than PX pixels.")]
-ContextOpt = Annotated[str | None, typer.Option("--context-mode", help="Cut-outs: transparent, black, white, blur, context.")]
-BackendOpt = Annotated[str | None, typer.Option("--backend", help="Segmenter: saliency or sam2.")]
-ModelTypeOpt = Annotated[str | None, typer.Option("--model-type", help="SAM2 model, e.g. sam2.1_hiera_large.")]
-SelectOpt = Annotated[str | None, typer.Option("--select", help="Which instances are characters: all, salient, largest-k.")]
-PointsOpt = Annotated[int | None, typer.Option("--points-per-side", help="SAM2 automatic-mask grid.")]
-IouOpt = Annotated[float | None, typer.Option("--pred-iou-thresh", help="SAM2 predicted-IoU threshold.")]
-StabOpt = Annotated[float | None, typer.Option("--stability-score-thresh", help="SAM2 stability threshold.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.", show_default="none")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", "-p", help="Named profile (default, luca, ...).", show_default="default")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or mps.", show_default=from_config("run.device"))]
+MethodOpt = Annotated[str | None, typer.Option("--method", help="Fill method: patchmatch, opencv-telea, opencv-ns, lama, ...", show_default=from_config("fill.method"))]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo frames already done (and outputs of another config).", show_default="off")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Process at most N frames.", show_default=from_config("input.limit") + " (all frames)")]
+PlateOpt = Annotated[str | None, typer.Option("--plate-format", help="jpg or png.", show_default=from_config("output.plate_format"))]
+MaxFailedOpt = Annotated[float | None, typer.Option("--max-failed", help="Allowed fraction of failed frames.", show_default=from_config("run.max_failed"))]
+RecursiveOpt = Annotated[bool | None, typer.Option("--recursive/--no-recursive", help="Find frames in sub-folders.", show_default=from_config("input.recursive"))]
+EveryOpt = Annotated[int | None, typer.Option("--every", help="Video input: keep every N-th frame.", show_default=from_config("input.every"))]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Any setting as dotted.key=value (repeatable).", show_default="none")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Frames per fill batch.", show_default=from_config("fill.batch_size"))]
+DILATE_HELP = ("Dilation of the removal mask (elliptical kernel), in px of a 1080-line frame, scaled with the "
+               "frame: 20 gives 4 px at 240 lines, 8 px at 436.")
+DilateOpt = Annotated[int | None, typer.Option("--mask-dilate", help=DILATE_HELP, show_default=from_config("masks.dilate"))]
+MinSizeOpt = Annotated[int | None, typer.Option("--min-instance-size", help="Drop instances smaller than PX pixels.", show_default=from_config("segment.min_instance_size"))]
+ContextOpt = Annotated[str | None, typer.Option("--context-mode", help="Cut-outs: transparent, black, white, blur, context.", show_default=from_config("output.context_mode"))]
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="Segmenter: saliency or sam2.", show_default=from_config("segment.backend"))]
+ModelTypeOpt = Annotated[str | None, typer.Option("--model-type", help="SAM2 model, e.g. sam2.1_hiera_large.", show_default=from_config("segment.sam2.model_type"))]
+SelectOpt = Annotated[str | None, typer.Option("--select", help="Which instances are characters: all, salient, largest-k.", show_default=from_config("segment.select"))]
+PointsOpt = Annotated[int | None, typer.Option("--points-per-side", help="SAM2 automatic-mask grid.", show_default=from_config("segment.sam2.points_per_side"))]
+IouOpt = Annotated[float | None, typer.Option("--pred-iou-thresh", help="SAM2 predicted-IoU threshold.", show_default=from_config("segment.sam2.pred_iou_thresh"))]
+StabOpt = Annotated[float | None, typer.Option("--stability-score-thresh", help="SAM2 stability threshold.", show_default=from_config("segment.sam2.stability_score_thresh"))]
 _SAM2 = "SAM2 "
-Sam2CkptOpt = Annotated[str | None, typer.Option("--sam2-checkpoint", help="SAM2 transformers folder (config.json + safetensors).")]
-PpbOpt = Annotated[int | None, typer.Option("--points-per-batch", help=_SAM2 + "points decoded per batch.")]
-StabOffOpt = Annotated[float | None, typer.Option("--stability-score-offset", help=_SAM2 + "stability offset.")]
-MaskThrOpt = Annotated[float | None, typer.Option("--mask-threshold", help=_SAM2 + "mask logit threshold.")]
-BoxNmsOpt = Annotated[float | None, typer.Option("--box-nms-thresh", help=_SAM2 + "NMS IoU within a crop.")]
-CropLayersOpt = Annotated[int | None, typer.Option("--crop-n-layers", help=_SAM2 + "crop layers (0: whole frame only).")]
-CropNmsOpt = Annotated[float | None, typer.Option("--crop-nms-thresh", help=_SAM2 + "NMS IoU between crops.")]
-CropOverlapOpt = Annotated[float | None, typer.Option("--crop-overlap-ratio", help=_SAM2 + "crop overlap.")]
-CropDownOpt = Annotated[int | None, typer.Option("--crop-n-points-downscale-factor", help=_SAM2 + "grid downscale per crop layer.")]
-MinRegionOpt = Annotated[int | None, typer.Option("--min-mask-region-area", help=_SAM2 + "remove holes/islands below PX (OpenCV).")]
-MultimaskOpt = Annotated[bool | None, typer.Option("--multimask-output/--no-multimask-output", help=_SAM2 + "three masks per point.")]
-CacheClearOpt = Annotated[int | None, typer.Option("--cache-clear-interval", help="Empty the CUDA cache every N frames.")]
-SelectKOpt = Annotated[int | None, typer.Option("--select-k", help="k for --select largest-k.")]
-OverlapOpt = Annotated[float | None, typer.Option("--salient-overlap", help="--select salient: min share of an instance on the saliency mask.")]
-PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="SAM2 prompts: grid or salient-boxes.")]
+Sam2CkptOpt = Annotated[str | None, typer.Option("--sam2-checkpoint", help="SAM2 transformers folder (config.json + safetensors).", show_default=from_config("segment.sam2.checkpoint"))]
+PpbOpt = Annotated[int | None, typer.Option("--points-per-batch", help=_SAM2 + "points decoded per batch.", show_default=from_config("segment.sam2.points_per_batch"))]
+StabOffOpt = Annotated[float | None, typer.Option("--stability-score-offset", help=_SAM2 + "stability offset.", show_default=from_config("segment.sam2.stability_score_offset"))]
+MaskThrOpt = Annotated[float | None, typer.Option("--mask-threshold", help=_SAM2 + "mask logit threshold.", show_default=from_config("segment.sam2.mask_threshold"))]
+BoxNmsOpt = Annotated[float | None, typer.Option("--box-nms-thresh", help=_SAM2 + "NMS IoU within a crop.", show_default=from_config("segment.sam2.box_nms_thresh"))]
+CropLayersOpt = Annotated[int | None, typer.Option("--crop-n-layers", help=_SAM2 + "crop layers (0: whole frame only).", show_default=from_config("segment.sam2.crop_n_layers"))]
+CropNmsOpt = Annotated[float | None, typer.Option("--crop-nms-thresh", help=_SAM2 + "NMS IoU between crops.", show_default=from_config("segment.sam2.crop_nms_thresh"))]
+CropOverlapOpt = Annotated[float | None, typer.Option("--crop-overlap-ratio", help=_SAM2 + "crop overlap.", show_default=from_config("segment.sam2.crop_overlap_ratio"))]
+CropDownOpt = Annotated[int | None, typer.Option("--crop-n-points-downscale-factor", help=_SAM2 + "grid downscale per crop layer.", show_default=from_config("segment.sam2.crop_n_points_downscale_factor"))]
+MinRegionOpt = Annotated[int | None, typer.Option("--min-mask-region-area", help=_SAM2 + "remove holes/islands below PX (OpenCV).", show_default=from_config("segment.sam2.min_mask_region_area"))]
+MultimaskOpt = Annotated[bool | None, typer.Option("--multimask-output/--no-multimask-output", help=_SAM2 + "three masks per point.", show_default=from_config("segment.sam2.multimask_output"))]
+CacheClearOpt = Annotated[int | None, typer.Option("--cache-clear-interval", help="Empty the CUDA cache every N frames.", show_default=from_config("segment.sam2.cache_clear_interval"))]
+SelectKOpt = Annotated[int | None, typer.Option("--select-k", help="k for --select largest-k.", show_default=from_config("segment.select_k"))]
+OverlapOpt = Annotated[float | None, typer.Option("--salient-overlap", help="--select salient: min share of an instance on the saliency mask.", show_default=from_config("segment.salient_overlap"))]
+PromptsOpt = Annotated[str | None, typer.Option("--prompts", help="SAM2 prompts: grid or salient-boxes.", show_default=from_config("segment.prompts"))]
 
-LamaFormatOpt = Annotated[str | None, typer.Option("--lama-format", help="auto, torchscript or onnx.")]
-StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="LaMa resolution strategy: original, crop, resize.")]
-CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Your own LaMa model file.")]
-RunnerOpt = Annotated[str | None, typer.Option("--runner", help="Where the stages run: local (default) or ray.")]
+LamaFormatOpt = Annotated[str | None, typer.Option("--lama-format", help="auto, torchscript or onnx.", show_default=from_config("fill.lama.format"))]
+StrategyOpt = Annotated[str | None, typer.Option("--strategy", help="LaMa resolution strategy: original, crop, resize.", show_default=from_config("fill.lama.strategy"))]
+CheckpointOpt = Annotated[str | None, typer.Option("--checkpoint", help="Your own LaMa model file.", show_default=from_config("fill.lama.checkpoint"))]
+RunnerOpt = Annotated[str | None, typer.Option("--runner", help="Where the stages run: local (default) or ray.", show_default=from_config("run.runner"))]
 RayAddressOpt = Annotated[str | None, typer.Option("--ray-address", help="--runner ray: the Ray cluster's address "
-                                                   "(default: start a local one).")]
+                                                   "(default: start a local one).", show_default=from_config("run.ray_address"))]
 
 
 _SEGMENT_KEYS = {"select", "select_k", "salient_overlap", "prompts", "backend", "min_instance_size"}
@@ -140,7 +142,8 @@ def run(
     crop_n_points_downscale_factor: CropDownOpt = None, min_mask_region_area: MinRegionOpt = None,
     multimask_output: MultimaskOpt = None, cache_clear_interval: CacheClearOpt = None,
     lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None, checkpoint: CheckpointOpt = None,
-    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html at the end.")] = True,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html at the end.",
+                                         show_default="on")] = True,
     runner: RunnerOpt = None, ray_address: RayAddressOpt = None, set_: SetOpt = None,
 ) -> None:
     """Segment the characters of every frame and fill them: clean plates in OUT/backgrounds/."""
@@ -175,7 +178,8 @@ def segment(
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Output folder.")],
     config: ConfigOpt = None, profile: ProfileOpt = None, device: DeviceOpt = None,
     min_instance_size: MinSizeOpt = None,
-    save_masks: Annotated[bool | None, typer.Option("--save-masks/--no-save-masks", help="Write each instance's mask.")] = None,
+    save_masks: Annotated[bool | None, typer.Option("--save-masks/--no-save-masks", help="Write each instance's mask.",
+                                                    show_default=from_config("output.save_masks"))] = None,
     context_mode: ContextOpt = None, limit: LimitOpt = None, force: ForceOpt = False, max_failed: MaxFailedOpt = None,
     recursive: RecursiveOpt = None, every: EveryOpt = None, mask_dilate: DilateOpt = None,
     backend: BackendOpt = None, model_type: ModelTypeOpt = None, sam2_checkpoint: Sam2CkptOpt = None,
@@ -210,10 +214,14 @@ def segment(
 def inpaint(
     sam2_dir: Annotated[Path, typer.Option("--sam2-dir", "-s", help="Segment output, or any folder with masks/<frame>.png.")],
     output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where backgrounds/ goes.")],
-    input_dir: Annotated[Path | None, typer.Option("--input-dir", "-i", help="The frames (when not a segment output).")] = None,
+    input_dir: Annotated[Path | None, typer.Option("--input-dir", "-i", help="The frames (when not a segment output).",
+                                                   show_default="the segment output's input")] = None,
     config: ConfigOpt = None, profile: ProfileOpt = None, method: MethodOpt = None, batch_size: BatchOpt = None,
-    mask_dilate: Annotated[int | None, typer.Option("--mask-dilate", help="Extra dilation of the masks read, px "
-                           "(default: 0 for a cleanplate segment output, masks.dilate otherwise).")] = None,
+    mask_dilate: Annotated[int | None, typer.Option(
+        "--mask-dilate", help="Extra dilation of the masks read, in px of the frame as it is (not scaled). Unset: "
+        "none for a cleanplate segment output (its masks are dilated already); for other mask folders masks.dilate, "
+        "in px of a 1080-line frame, scaled with the frame: 20 gives 4 px at 240 lines.",
+        show_default="fill.mask_dilate: none")] = None,
     device: DeviceOpt = None, plate_format: PlateOpt = None, limit: LimitOpt = None, force: ForceOpt = False,
     max_failed: MaxFailedOpt = None, lama_format: LamaFormatOpt = None, strategy: StrategyOpt = None,
     checkpoint: CheckpointOpt = None, runner: RunnerOpt = None, ray_address: RayAddressOpt = None,

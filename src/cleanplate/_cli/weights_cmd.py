@@ -75,17 +75,25 @@ def download(names: Annotated[list[str], typer.Argument(help="Registry names (se
     _guard(body)
 
 
+def _line(state: str, text: str, colour: str) -> None:
+    out_console.print(f"  [{colour}]{state:<8}[/] {text}", highlight=False, soft_wrap=True)
+
+
 @weights_app.command("verify")
 def verify(
-    names: Annotated[list[str] | None, typer.Argument(help="Names to check (default: all).")] = None,
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Check what this profile needs.")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Check what this config file needs.")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help="Names to check (default: what the profile / config "
+                                                      "needs, then a one-line count of the optional ones).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Check what this profile needs.",
+                                                show_default="default")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Check what this config file needs.",
+                                                show_default="none")] = None,
 ) -> None:
     """Check weights files against their registry checksums.
 
-    Exit 5 when a file is corrupt, or when one that is needed is missing: the named ones, else
-    those the profile / config (default profile when neither is given) needs. Every problem is
-    listed, then one error line sums them up.
+    Lists what the profile / config needs (default profile when neither is given), or the named
+    files, each missing one with the command that downloads it and where to put it offline; the
+    models nothing here needs are optional and only counted. Exit 5 when a needed file is missing
+    or any file is corrupt, with one error line that sums it up.
     """
 
     def body() -> int:
@@ -95,22 +103,39 @@ def verify(
 
         _load_registry()
         cfg = load_config(profile=profile, config_file=config)
-        needs = weights.needed_weights(cfg)
-        needed = set(names) if names else {n.name for n in needs if n.checkpoint is None}
-        problems = [f"{n.why}: checkpoint not found: {n.checkpoint}" for n in needs
-                    if not names and n.checkpoint is not None and not Path(n.checkpoint).expanduser().exists()]
-        for spec, state, path in weights.verify(names or None):
-            need = spec.name in needed
-            colour = "green" if state == "ok" else ("red" if need or state != "missing" else "yellow")
-            tag = " (needed)" if need and not names else ""
-            out_console.print(f"[{colour}]{state:<8}[/] {spec.name}{tag} {path or ''}", highlight=False,
-                              soft_wrap=True)
-            if state.startswith("corrupt") or (state == "missing" and need):
+        needs = [weights.Need(n, "named") for n in names] if names else weights.needed_weights(cfg)
+        what = ", ".join(names) if names else f"profile '{cfg.profile}'" + (f" + {config}" if config else "")
+        for n in needs:
+            if n.name not in weights.REGISTRY and n.checkpoint is None:
+                weights.get_spec(n.name)  # the one-line "unknown weights" error, with the known names
+        problems: list[str] = []
+        out_console.print(f"needed by {what}:", highlight=False, soft_wrap=True)
+        for n in needs:
+            why = "" if names else f" for {n.why}"
+            if n.checkpoint is not None:
+                here = Path(n.checkpoint).expanduser().exists()
+                _line("ok" if here else "missing", f"{n.checkpoint}{why}", "green" if here else "red")
+                if not here:
+                    problems.append(f"{n.why}: checkpoint not found: {n.checkpoint}")
+                continue
+            spec, state, path = weights.verify([n.name])[0]
+            _line(state, f"{spec.name}{why} {path or ''}".rstrip(), "green" if state == "ok" else "red")
+            if state != "ok":
+                out_console.print(f"           {weights.how_to_get(spec)}", highlight=False, soft_wrap=True)
                 problems.append(f"{spec.name} {state}")
+        if not names:
+            needed = {n.name for n in needs}
+            optional = [(spec, state, path) for spec, state, path in weights.verify() if spec.name not in needed]
+            here = [spec.name for spec, state, _ in optional if state == "ok"]
+            for spec, state, path in optional:
+                if state.startswith("corrupt"):
+                    _line(state, f"{spec.name} (optional) {path or ''}".rstrip(), "red")
+                    problems.append(f"{spec.name} {state}")
+            out_console.print(f"optional (not needed by {what}): {len(here)} here"
+                              f"{' (' + ', '.join(here) + ')' if here else ''}, {len(optional) - len(here)} not; "
+                              "`cleanplate weights list` shows them all", highlight=False, soft_wrap=True)
         if problems:
-            what = ", ".join(names) if names else f"profile '{cfg.profile}'"
-            raise WeightsError(f"{len(problems)} weights file(s) not usable ({what}): "
-                                       + "; ".join(problems))
+            raise WeightsError(f"{len(problems)} weights file(s) not usable ({what}): " + "; ".join(problems))
         return 0
 
     _guard(body)

@@ -6,7 +6,8 @@ is at most ``threshold``, or, with CLIP embeddings, when their cosine similarity
 greedily in frame order around a seed plate, so a slow pan does not chain a whole shot into one
 group: every member is within the threshold of its group's seed.
 
-The best plate of a group passes the automatic checks, then has a complete mask (agreement with
+The best plate of a group is one the training set takes (:func:`cleanplate.qa.verdict.verdicts`,
+the verdict export-lora and the report use), passes the automatic checks, then has a complete mask (agreement with
 its shot neighbours' coverage and tracks), then is the sharpest (variance of the Laplacian); the
 least invented area only breaks ties between complete plates (:mod:`cleanplate.dataset.ranking`).
 Grouping searches seeds through a bucketed hash index: linear in the plates.
@@ -34,23 +35,22 @@ from cleanplate.dataset.plates import (
     ProgressFn,
     StepResult,
     dataset_dir,
-    exclusion,
     load_plates,
     read_step,
     step_hash,
     write_step,
 )
-from cleanplate.dataset.ranking import (
-    COMPLETE,
-    EXPORT_RESIDUE,
-    HashIndex,
-    check_max_residue,
-    completeness,
-    rank_key,
-    why_kept,
-)
+from cleanplate.dataset.ranking import HashIndex, rank_key, segment_records, why_kept
 from cleanplate.errors import ConfigError
 from cleanplate.io.outputs import read_image_rgb
+from cleanplate.qa.verdict import (
+    COMPLETE,
+    EXPORT_RESIDUE,
+    check_max_residue,
+    completeness,
+    exclusion,
+    verdicts,
+)
 
 DEFAULT_THRESHOLD = 10.0
 DEFAULT_EMBEDDING_THRESHOLD = 0.95
@@ -170,14 +170,18 @@ def dedupe(
     hashes = hash_array([(frames[p.frame_id]["phash"], frames[p.frame_id]["dhash"]) for p in readable])
     groups_idx, seed_dist = _group(hashes, emb, float(threshold), float(embedding_threshold))
     sharp = {fid: float(f["sharpness"]) for fid, f in frames.items()}
-    comp = completeness(out, readable, {readable[i].frame_id: g for g, ms in enumerate(groups_idx) for i in ms})
+    seg = segment_records(out)
+    group_of = {readable[i].frame_id: g for g, ms in enumerate(groups_idx) for i in ms}
+    comp = completeness(readable, seg, group_of)
+    reasons = verdicts(readable, seg, max_residue=max_residue, groups=group_of, comp=comp)  # the export's verdict
 
     groups: list[dict[str, Any]] = []
     kept: list[str] = []
     for g, members in enumerate(groups_idx):
         top = max(sharp[readable[i].frame_id] for i in members)
         best = min(members, key=lambda i: rank_key(readable[i], comp[readable[i].frame_id][0],
-                                                   sharp[readable[i].frame_id], top, max_residue))
+                                                   sharp[readable[i].frame_id], top, max_residue,
+                                                   reasons[readable[i].frame_id] is not None))
         bp = readable[best]
         kept.append(bp.frame_id)
         d_best = hash_distances(hashes[best], hashes[members])
@@ -187,9 +191,11 @@ def dedupe(
                        "completeness": comp[readable[i].frame_id][0], "seed_distance": round(seed_dist[i], 2)})
             if comp[readable[i].frame_id][0] < COMPLETE:
                 fr["incomplete"] = comp[readable[i].frame_id][1]
+            if reasons[readable[i].frame_id] is not None:
+                fr["left_out"] = reasons[readable[i].frame_id]
             if i != best:
                 dropped[readable[i].frame_id] = (f"near-duplicate of {bp.frame_id} (distance {d:.1f}); "
-                                                 f"{why_kept(bp, readable[i], comp, sharp, max_residue)}")
+                                                 f"{why_kept(bp, readable[i], comp, sharp, max_residue, reasons)}")
         groups.append({"id": g, "kept": bp.frame_id, "members": [readable[i].frame_id for i in members],
                        "max_distance": round(float(d_best.max()), 2)})
     order = {p.frame_id: p.index for p in readable}

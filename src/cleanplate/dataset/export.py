@@ -29,7 +29,6 @@ from cleanplate.dataset.plates import (
     StepResult,
     character_words_in,
     dataset_dir,
-    exclusion,
     file_stamp,
     load_plates,
     read_step,
@@ -37,10 +36,11 @@ from cleanplate.dataset.plates import (
     step_hash,
     write_step,
 )
-from cleanplate.dataset.ranking import COMPLETE, EXPORT_RESIDUE, check_max_residue, completeness, suspect
+from cleanplate.dataset.ranking import segment_records
 from cleanplate.errors import ConfigError, FrameError, OutputError
 from cleanplate.io.frames import VIDEO_EXTS, VideoSource, load_image
 from cleanplate.io.outputs import atomic_write_bytes, read_mask, write_image
+from cleanplate.qa.verdict import EXPORT_RESIDUE, check_max_residue, dedupe_inputs, reason_kind, verdicts
 
 FORMATS = ("kohya",)
 MASK_FORMS = ("conditioning", "alpha")
@@ -123,20 +123,6 @@ def _with_originals(plates: list[Plate], needed: bool) -> Iterator[tuple[Plate, 
             yield p, "original frame not found in the video"
 
 
-def untrusted(p: Plate, comp: tuple[float, str] | None, max_residue: float = EXPORT_RESIDUE) -> str | None:
-    """Why a usable plate cannot be trusted unseen (a flagged or failed check, an incomplete mask, a
-    residue score above the training set's bar), or None."""
-    if p.flagged:
-        return f"flagged by the checks: {', '.join(p.flags)}"
-    checks = p.checks or {}
-    if checks.get("error") or checks.get("status") not in (None, "ok"):
-        return f"flagged by the checks: they failed ({checks.get('error') or checks.get('status')})"
-    if comp is not None and comp[0] < COMPLETE:
-        return f"flagged by the checks: mask looks incomplete ({comp[1]})"
-    why = suspect(p, max_residue)
-    return f"flagged by the checks: {why}" if why else None
-
-
 def _validate(fmt: str, trigger: str, repeats: int, concept: str, resolution: int, batch_size: int,
               mask_form: str, bucket_steps: int, min_b: int, max_b: int) -> None:
     if fmt not in FORMATS:
@@ -182,10 +168,11 @@ def export_lora(
     progress: ProgressFn | None = None,
 ) -> StepResult:
     """Write the training set for the plates of ``out`` into ``dataset``; the step JSON goes to
-    ``OUT/dataset/export.json``. Failed frames are always left out; flagged ones (a flagged or failed
-    check, a mask less complete than its shot neighbours', or a residue score above
-    ``max_residue``: :func:`untrusted`) unless
-    ``include_flagged``; near-duplicates when ``dedupe.json`` is there and ``use_dedupe``."""
+    ``OUT/dataset/export.json``. Which plates are left out, and why, is the training-set verdict
+    (:func:`cleanplate.qa.verdict.verdicts`, the one the report shows): failed frames always;
+    near-duplicates when ``dedupe.json`` is there and ``use_dedupe``; flagged ones (a flagged or
+    failed check, a mask less complete than its shot neighbours', or a residue score above
+    ``max_residue``) unless ``include_flagged``; with ``masked_loss``, plates without a removal mask."""
     out, root = Path(out), Path(dataset).expanduser().resolve()
     concept = slug(concept)
     min_b = min_bucket_reso or max(bucket_steps, resolution // 4 // bucket_steps * bucket_steps)
@@ -214,25 +201,13 @@ def export_lora(
     if root.is_dir() and any(root.iterdir()) and not previous and not force:
         raise OutputError(f"{root} is not empty and holds no cleanplate export: choose an empty folder (or --force)")
 
-    kept = set(dd["kept"]) if dd is not None and isinstance(dd.get("kept"), list) else None
-    shots_from = dd if dd is not None else (read_step(dedupe_path(out)) or {})  # groups stand in for shots
-    dd_frames = shots_from.get("frames") if isinstance(shots_from.get("frames"), dict) else {}
-    comp = completeness(out, plates, {fid: f["group"] for fid, f in dd_frames.items()
-                                      if isinstance(f, dict) and isinstance(f.get("group"), int)})
-    excluded: dict[str, str] = {}
-    chosen: list[Plate] = []
-    for p in plates:
-        why = exclusion(p)
-        if why is None and kept is not None and p.frame_id not in kept:
-            why = "near-duplicate (dedupe)"
-        if why is None and not include_flagged:
-            why = untrusted(p, comp.get(p.frame_id), max_residue)
-        if why is None and masked_loss and p.mask_path is None:
-            why = "no removal mask (masks/<frame>.png)"
-        if why is None:
-            chosen.append(p)
-        else:
-            excluded[p.frame_id] = why
+    kept, groups = dedupe_inputs(dd if dd is not None else read_step(dedupe_path(out)))  # groups stand in for shots
+    if dd is None:
+        kept = None
+    reasons = verdicts(plates, segment_records(out), max_residue=max_residue, kept=kept, groups=groups,
+                       include_flagged=include_flagged, need_mask=masked_loss)
+    excluded: dict[str, str] = {fid: why for fid, why in reasons.items() if why is not None}
+    chosen = [p for p in plates if reasons[p.frame_id] is None]
 
     sub = f"{repeats}_{concept}"
     img_dir = root / "img" / sub
@@ -309,9 +284,7 @@ def export_lora(
 def _counts(exported: int, excluded: dict[str, str]) -> dict[str, Any]:
     counts = {"exported": exported, "near_duplicates": 0, "flagged": 0, "failed": 0, "other": 0}
     for why in excluded.values():
-        key = ("near_duplicates" if why.startswith("near-duplicate") else "flagged" if why.startswith("flagged")
-               else "failed" if why.startswith(("failed", "plate file missing")) else "other")
-        counts[key] += 1
+        counts[reason_kind(why)] += 1
     return counts
 
 

@@ -29,7 +29,6 @@ from cleanplate.dataset.plates import (
     StepResult,
     character_words_in,
     dataset_dir,
-    exclusion,
     load_plates,
     read_step,
     slug,
@@ -38,6 +37,7 @@ from cleanplate.dataset.plates import (
 )
 from cleanplate.errors import ConfigError, InputError
 from cleanplate.io.outputs import read_image_rgb, write_image
+from cleanplate.qa.verdict import exclusion
 
 PROMPT = "a still from an animated film: {label}"
 

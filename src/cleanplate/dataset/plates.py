@@ -17,104 +17,19 @@ from typing import Any
 
 from cleanplate.errors import InputError
 from cleanplate.io.outputs import Layout, atomic_write_bytes, json_default
+from cleanplate.qa.plate import Plate, file_stamp, plate_from_record
+
+__all__ = ["Plate", "file_stamp"]  # re-exported: the dataset steps' plate is the verdict's (cleanplate.qa.plate)
 
 DATASET_DIR = "dataset"
-STEP_VERSION = 3  # bump when a step's output format or algorithm changes: old JSONs are then redone
+STEP_VERSION = 4  # bump when a step's output format or algorithm changes: old JSONs are then redone
 
 ProgressFn = Callable[[Any], None]
 """Receives :class:`cleanplate.pipeline.ProgressEvent` objects (stage ``dedupe``, ``organize``, ``export``)."""
 
 
-@dataclass(frozen=True)
-class Plate:
-    """One frame's fill outcome, as the dataset steps see it.
-
-    ``coverage`` is the masked fraction of the frame; ``invented`` the fraction of the frame made
-    up by the inpainter (``coverage * inpainted_fraction`` for temporal fills, else ``coverage``).
-    """
-
-    frame_id: str
-    index: int
-    status: str  # ok | failed | missing (record ok, plate file gone)
-    path: Path | None
-    mask_path: Path | None
-    source: str | None
-    coverage: float = 0.0
-    invented: float = 0.0
-    flags: tuple[str, ...] = ()
-    checks: dict[str, Any] | None = None
-    shot_id: int | None = None
-    error: str | None = None
-    shape: tuple[int, int] | None = None  # H, W
-
-    @property
-    def usable(self) -> bool:
-        return self.status == "ok" and self.path is not None
-
-    @property
-    def flagged(self) -> bool:
-        return bool(self.flags)
-
-    @property
-    def shot_residue(self) -> float | None:
-        """The residue score when the frame was checked with its shot (``detail.shot_neighbours``),
-        else None: a frame checked alone has the frame-only score, on another scale."""
-        checks = self.checks or {}
-        detail = checks.get("detail") if isinstance(checks.get("detail"), dict) else {}
-        score = checks.get("residue")
-        if not detail.get("shot_neighbours") or not isinstance(score, int | float):
-            return None
-        return float(score)
-
-    def stamp(self) -> list[int]:
-        """Size and mtime (ns) of the plate file: the cheap identity used for resume and caches."""
-        return file_stamp(self.path)
-
-
-def file_stamp(path: Path | None) -> list[int]:
-    if path is None:
-        return [-1, -1]
-    try:
-        st = path.stat()
-    except OSError:
-        return [-1, -1]
-    return [int(st.st_size), int(st.st_mtime_ns)]
-
-
 def dataset_dir(out: Path) -> Path:
     return Path(out) / DATASET_DIR
-
-
-def _plate_path(layout: Layout, fid: str, rec: dict[str, Any]) -> Path | None:
-    for rel in rec.get("outputs") or []:
-        if str(rel).startswith("backgrounds/"):
-            p = layout.root / rel
-            if p.is_file():
-                return p
-    for ext in (".jpg", ".png", ".jpeg", ".webp"):
-        p = layout.backgrounds / f"{fid}{ext}"
-        if p.is_file():
-            return p
-    return None
-
-
-def _flags(rec: dict[str, Any]) -> tuple[dict[str, Any] | None, tuple[str, ...]]:
-    checks = rec.get("checks")
-    if not isinstance(checks, dict):
-        extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
-        checks = extra.get("checks") if isinstance(extra.get("checks"), dict) else None
-    if checks is None:
-        return None, ()
-    raw = checks.get("flags") or []
-    flags = tuple(str(f) for f in raw) if isinstance(raw, list | tuple) else (str(raw),)
-    return checks, flags
-
-
-def _float(v: Any, default: float = 0.0) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return default
 
 
 _WS = re.compile(r"[ \t\n\r]*")
@@ -194,45 +109,11 @@ def load_plates(out: str | Path) -> list[Plate]:
     if not meta_path.is_file():
         raise InputError(f"{meta_path} not found: run `cleanplate run` (or `cleanplate inpaint`) on {layout.root} first")
     try:
-        plates = [_plate(layout, k, fid, rec) for k, (fid, rec) in enumerate(iter_frames(meta_path))]
+        plates = [plate_from_record(layout.root, k, fid, rec) for k, (fid, rec) in enumerate(iter_frames(meta_path))]
     except (OSError, ValueError, KeyError, TypeError):
         raise InputError(f"{meta_path} is not a cleanplate metadata file (no 'frames' mapping)") from None
     plates.sort(key=lambda p: p.index)
     return plates
-
-
-def _plate(layout: Layout, k: int, fid: str, rec: Any) -> Plate:
-    rec = rec if isinstance(rec, dict) else {}
-    path = _plate_path(layout, fid, rec)
-    status = str(rec.get("status", "ok"))
-    if status == "ok" and path is None:
-        status = "missing"
-    extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
-    coverage = _float(rec.get("coverage"))
-    invented = coverage
-    if "inpainted_fraction" in extra:  # share of the masked area the inpainter made up
-        invented = coverage * _float(extra["inpainted_fraction"], 1.0)
-    checks, flags = _flags(rec)
-    mask = layout.mask(fid)
-    shape = rec.get("shape")
-    return Plate(
-        frame_id=fid, index=int(rec.get("index", k)), status=status, path=path,
-        mask_path=mask if mask.is_file() else None, source=rec.get("source"),
-        coverage=coverage, invented=round(invented, 6), flags=flags, checks=checks,
-        shot_id=extra.get("shot_id"), error=rec.get("error"),
-        shape=(int(shape[0]), int(shape[1])) if isinstance(shape, list) and len(shape) == 2 else None,
-    )
-
-
-def exclusion(plate: Plate) -> str | None:
-    """Why a plate can never be used (failed, missing), or None."""
-    if plate.status == "failed":
-        return f"failed: {plate.error or 'fill failed'}"
-    if plate.status == "missing" or plate.path is None:
-        return "plate file missing"
-    if plate.status != "ok":
-        return f"status {plate.status}"
-    return None
 
 
 # ------------------------------------------------------------------------------------ resume

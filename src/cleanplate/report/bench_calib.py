@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from cleanplate.dataset.ranking import EXPORT_RESIDUE
+from cleanplate.qa.verdict import EXPORT_RESIDUE
 
 SHOWN = 0.2
 """A plate still shows the character when at least this share of it is outside the removal mask."""

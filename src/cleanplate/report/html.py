@@ -1,6 +1,7 @@
 """``OUT/report.html``: is the run good? Statistics next to targets, histograms, per-shot strips,
 a paged table of every frame (sortable, filterable), a seeded random sample of frames
-(original | mask overlay | plate), the frames the automatic checks flag worst.
+(original | mask overlay | plate), the frames the automatic checks flag worst, and every plate the
+training set leaves out with the reason ``cleanplate export-lora`` gives (:mod:`~cleanplate.report.training`).
 
 The page opens offline from the file: CSS, scripts and the histograms (SVG) are inline, the
 thumbnails are JPEG files in ``OUT/report_files/``, the table's data are script files in
@@ -41,13 +42,15 @@ from cleanplate.report.stats import (
     coverage_hist,
     fmt,
     stage_times,
+    stat,
     summary_rows,
     svg_histogram,
 )
-from cleanplate.report.table import write_table
+from cleanplate.report.table import shot_of, write_table
+from cleanplate.report.training import training_view
 
 LISTED = 200
-"""Failed frames listed by name; the table (filter "failed") reaches all of them."""
+"""Failed frames (and plates left out of the training set) listed by name; the table's filters reach all of them."""
 
 # ------------------------------------------------------------------------------------- report
 
@@ -102,6 +105,9 @@ def write_report(out_dir: str | Path, sample: int = 16, seed: int = 0, worst: in
     sample_rows = [_row(f, thumbs) for f in picked]
 
     thresholds = check_thresholds(run)
+    training = training_view(out, frames)
+    by_id = {f.frame_id: f for f in frames}
+    left_out = [{"frame": fid, "shot": shot_of(by_id[fid]), "reason": why} for fid, why in training.left_out.items()]
     flagged = []
     checked = [f for f in frames if f.checks and not f.failed]
     for name in CHECKS:
@@ -137,7 +143,13 @@ def write_report(out_dir: str | Path, sample: int = 16, seed: int = 0, worst: in
         "backend": (cfg.get("segment") or {}).get("backend", "—"),
         "device": (run.get("fill") or run.get("segment") or {}).get("device", "—"),
         "input": ((run.get("segment") or {}).get("input") or {}).get("path", "—"),
-        "stats": summary_rows(frames, seg, fill, run),
+        "stats": summary_rows(frames, seg, fill, run) + [stat(
+            "left out of the training set", len(left_out) / len(training.reasons) if training.reasons else None,
+            "pct", note=f"{len(left_out)} of {len(training.reasons)} plates: {training.note()}")],
+        "left_out": left_out[:LISTED],
+        "left_out_total": len(left_out),
+        "training_total": len(training.reasons),
+        "training_note": training.note(),
         "stage_times": stage_times(run),
         "hists": hists,
         "sample": sample_rows,
@@ -148,7 +160,7 @@ def write_report(out_dir: str | Path, sample: int = 16, seed: int = 0, worst: in
         "checks_computed": computed,
         "failed": failed,
         "failed_total": len(failed_all),
-        "table": write_table(out, frames, thresholds),
+        "table": write_table(out, frames, thresholds, training.reasons),
         "checks": list(CHECKS),
         "table_thresholds": thresholds,
         "missing": missing,

@@ -3,13 +3,13 @@
 Files written into ``OUT/report_files/data/`` (plain ``<script>`` files: the page works from
 ``file://`` where ``fetch()`` does not; the report loads them on demand):
 
-* ``index.js``: counts, page sizes, thresholds, and one entry per shot (frame range, flagged and
-  failed counts, a strip of up to :data:`STRIP` plates) — ``cpReport.index({...})``;
+* ``index.js``: counts, page sizes, thresholds, and one entry per shot (frame range, flagged, failed
+  and left-out counts, a strip of up to :data:`STRIP` plates) — ``cpReport.index({...})``;
 * ``page_NNNNN.js``: the rows of :data:`PAGE` frames in frame order (id, shot, status, coverage,
-  characters, check scores and flags, links to the original, plate and mask) —
-  ``cpReport.page(n, [...])``;
+  characters, check scores and flags, links to the original, plate and mask, why the training set
+  leaves the plate out) — ``cpReport.page(n, [...])``;
 * ``cols_NNNNN.js``: the sortable and filterable columns of :data:`COLS` frames (shot, coverage,
-  scores, flags as bits, failed) — ``cpReport.cols(n, {...})``; loaded only when the user sorts or
+  scores, flags as bits, failed, left out) — ``cpReport.cols(n, {...})``; loaded only when the user sorts or
   filters, so opening the report reads one index and one page.
 
 Originals come from ``OUT/thumbs/`` (any input) or the source file (folder input); plates and masks
@@ -26,6 +26,7 @@ from typing import Any
 
 from cleanplate.io.outputs import atomic_write_bytes
 from cleanplate.qa.checks import CHECKS
+from cleanplate.qa.plate import ShotId, shot_id_of
 from cleanplate.report.frames import FILES_DIR, FrameInfo, _rel, find_plate, original_path
 
 DATA_DIR = "data"
@@ -47,18 +48,16 @@ def _num(v: Any, digits: int = 4) -> float | None:
     return round(float(v), digits)
 
 
-def shot_of(info: FrameInfo) -> int | None:
-    """The frame's shot id: the segment record's, else the fill record's (or its extra)."""
-    for rec in (info.segment, info.fill, info.extra, info.segment.get("extra") or {}):
-        v = rec.get("shot_id") if isinstance(rec, dict) else None
-        if isinstance(v, int) and not isinstance(v, bool):
-            return v
-    return None
+def shot_of(info: FrameInfo) -> ShotId | None:
+    """The frame's shot id (``"shot0003"`` as the shots stage names it; an int in older outputs): the
+    segment record's, else the fill record's (or their extra)."""
+    return shot_id_of(info.segment, info.fill)
 
 
-def frame_row(out: Path, info: FrameInfo) -> list[Any]:
+def frame_row(out: Path, info: FrameInfo, left_out: str | None = None) -> list[Any]:
     """One table row: ``[id, index, shot, failure or "", coverage, characters, residue, flat, seam,
-    flags, original url, plate url, mask url]`` (urls relative to ``out``, None where missing)."""
+    flags, original url, plate url, mask url, why the training set leaves it out or ""]`` (urls
+    relative to ``out``, None where missing)."""
     checks = info.checks or {}
     orig = original_path(out, info)
     plate = None if info.failed else find_plate(out, info.frame_id, info.fill)
@@ -68,7 +67,7 @@ def frame_row(out: Path, info: FrameInfo) -> list[Any]:
     return [info.frame_id, info.index, shot_of(info), info.failed or "", _num(cov), info.segment.get("n_characters"),
             *(_num(checks.get(c)) for c in CHECKS), flags,
             _rel(orig, out) if orig is not None else None, _rel(plate, out) if plate is not None else None,
-            _rel(mask, out) if mask.is_file() else None]
+            _rel(mask, out) if mask.is_file() else None, left_out or ""]
 
 
 def _js(call: str, *args: Any) -> bytes:
@@ -76,8 +75,11 @@ def _js(call: str, *args: Any) -> bytes:
     return f"cpReport.{call}({body});\n".encode()
 
 
-def write_table(out: Path, frames: list[FrameInfo], thresholds: dict[str, float]) -> dict[str, Any]:
-    """Write the table's data files (see the module docstring); returns the facts the template shows."""
+def write_table(out: Path, frames: list[FrameInfo], thresholds: dict[str, float],
+                left_out: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """Write the table's data files (see the module docstring); returns the facts the template shows.
+    ``left_out``: the training-set verdict per frame id (:mod:`cleanplate.report.training`)."""
+    reasons = left_out or {}
     data = out / FILES_DIR / DATA_DIR
     data.mkdir(parents=True, exist_ok=True)
     shots: dict[Any, dict[str, Any]] = {}
@@ -93,24 +95,26 @@ def write_table(out: Path, frames: list[FrameInfo], thresholds: dict[str, float]
             cols = {}
 
     for k, info in enumerate(frames):
-        row = frame_row(out, info)
+        row = frame_row(out, info, reasons.get(info.frame_id))
         page.append(row)
         if not cols:
-            cols = {"shot": [], "cov": [], **{c: [] for c in CHECKS}, "flags": [], "failed": []}
+            cols = {"shot": [], "cov": [], **{c: [] for c in CHECKS}, "flags": [], "failed": [], "out": []}
         cols["shot"].append(row[2])
         cols["cov"].append(row[4])
         for j, c in enumerate(CHECKS):
             cols[c].append(row[6 + j])
         cols["flags"].append(sum(FLAG_BITS[f] for f in row[9]))
         cols["failed"].append(1 if row[3] else 0)
+        cols["out"].append(1 if row[13] else 0)
         s = shots.setdefault(row[2], {"id": row[2], "first": k, "last": k, "n": 0, "flagged": 0, "failed": 0,
-                                      "plates": []})
+                                      "left_out": 0, "plates": []})
         s["last"] = k
         s["n"] += 1
         s["flagged"] += bool(row[9])
         s["failed"] += bool(row[3])
+        s["left_out"] += bool(row[13])
         if row[11] is not None:
-            s["plates"].append([k, row[0], row[11], bool(row[9])])
+            s["plates"].append([k, row[0], row[11], bool(row[9]), row[13]])
         if len(page) == PAGE:
             atomic_write_bytes(data / f"page_{n_pages:05d}.js", _js("page", n_pages, page))
             n_pages, page = n_pages + 1, []
