@@ -27,9 +27,9 @@ from cleanplate.segment import sam2 as sam2_mod  # noqa: E402
 from cleanplate.segment.base import SEGMENTERS  # noqa: E402
 from cleanplate.segment.select import SALIENCY_MISSED  # noqa: E402
 from cleanplate.weights import REGISTRY  # noqa: E402
-from conftest import tiny_sam2_vision  # noqa: E402
+from conftest import SINTEL, tiny_sam2_vision  # noqa: E402
 
-FRAME = Path("/work/shared/data/sintel_market/frame_0016.png")
+FRAME = SINTEL / "frame_0016.png"
 SIDE = 256
 RECORD_KEYS = {"bbox", "area", "score", "predicted_iou", "stability_score", "point", "character", "reason", "track_id"}
 
