@@ -57,7 +57,15 @@ def test_bench_writes_json_and_markdown(tiny_bench: Path):
     assert list(data["methods"]) == ["opencv-telea"]
     row = data["methods"]["opencv-telea"]
     assert row["frames"] == 2 and row["failed_frames"] == 0
-    assert 0.0 <= row["recall"] <= 1.0 and row["over_mask"] >= 0.0
+    comp = tiny_bench / "tennis-over-bmx"
+    recalls = []
+    for rec in data["frames"]["opencv-telea"]:  # recall recomputed from the files: pasted object vs mask
+        frame = read_image_rgb(comp / "frames" / f"{rec['frame']}.png")
+        pasted = (frame != read_image_rgb(comp / "truth" / f"{rec['frame']}.png")).any(axis=2)
+        removal = read_image_rgb(comp / "opencv-telea" / "masks" / f"{rec['frame']}.png")[..., 0] > 0
+        recalls.append((removal & pasted).sum() / pasted.sum())
+        assert rec["recall"] == pytest.approx(recalls[-1], abs=1e-3)
+    assert row["recall"] == pytest.approx(np.mean(recalls), abs=1e-3) and row["recall"] > 0.8  # the player is found
     assert math.isfinite(row["psnr"]) and math.isfinite(row["psnr_true_mask"])
     assert -1.0 <= row["ssim"] <= 1.0 and -1.0 <= row["ssim_true_mask"] <= 1.0
     spf = row["seconds_per_frame"]

@@ -54,8 +54,18 @@ def test_big_lama_generator_has_the_published_size_and_shapes():
     big = ffc_resnet()
     assert 50e6 < sum(p.numel() for p in big.parameters()) < 52e6  # big-LaMa: 51 M
     assert len(big.blocks) == 18
+    torch.manual_seed(0)
     tiny = ffc_resnet(tiny=True).eval()
-    x = torch.rand(2, 4, 40, 64)
+    logits: list[torch.Tensor] = []
+    tiny.head[1].register_forward_hook(lambda _m, _i, out: logits.append(out))
+    x = torch.rand(2, 4, 40, 256)
+    changed = x.clone()
+    changed[:, :, :8, :8] = 1 - changed[:, :, :8, :8]  # the top-left corner only
     with torch.inference_mode():
         y = tiny(x)
-    assert y.shape == (2, 3, 40, 64) and float(y.min()) >= 0 and float(y.max()) <= 1
+        tiny(changed)  # its logits: logits[1]
+    assert y.shape == (2, 3, 40, 256)
+    assert torch.equal(y, torch.sigmoid(logits[0]))  # the head ends in the published sigmoid
+    # the spectral branch sees the whole frame: the corner reaches the far right, 150+ px beyond the
+    # local convolutions' reach (about 60 px), where a purely local network would give the same logits
+    assert float((logits[1] - logits[0])[..., 160:].abs().max()) > 0

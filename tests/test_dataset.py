@@ -31,7 +31,7 @@ from cleanplate.dataset.plates import character_words_in
 from cleanplate.dataset.ranking import COMPLETE, STEP
 from cleanplate.errors import ConfigError, InputError, OutputError, WeightsError
 from cleanplate.io.frames import load_image
-from cleanplate.io.outputs import read_mask
+from cleanplate.io.outputs import read_image_rgb, read_mask
 from conftest import SHARED, SINTEL
 
 CLIPS = ("sintel", "tennis", "bmx")
@@ -220,6 +220,28 @@ def _tiny_clip(folder: Path) -> Path:
     return folder
 
 
+def _clip_scene(ckpt: Path, rgb: np.ndarray, labels: list[str]) -> tuple[str, float]:
+    """CLIP zero-shot by hand: softmax over 100 x the cosine of the image and each label's prompt."""
+    import torch
+    import transformers as tr
+
+    from cleanplate.dataset.organize import PROMPT
+
+    model, proc = tr.CLIPModel.from_pretrained(ckpt).eval(), tr.CLIPProcessor.from_pretrained(ckpt)
+
+    def unit(feats) -> torch.Tensor:
+        feats = feats if isinstance(feats, torch.Tensor) else feats.pooler_output
+        return (feats / feats.norm(dim=-1, keepdim=True)).double()
+
+    with torch.inference_mode():
+        img = unit(model.get_image_features(pixel_values=proc(images=[rgb], return_tensors="pt")["pixel_values"]))
+        txt = proc(text=[PROMPT.format(label=lb) for lb in labels], return_tensors="pt", padding=True)
+        txt = unit(model.get_text_features(input_ids=txt["input_ids"], attention_mask=txt["attention_mask"]))
+    probs = torch.softmax(100.0 * img @ txt.T, dim=1)[0]
+    j = int(probs.argmax())
+    return labels[j], float(probs[j])
+
+
 def test_clip_path_with_a_tiny_random_model(out: Path, tmp_path: Path) -> None:
     ckpt = _tiny_clip(tmp_path / "tinyclip")
     labels_file = tmp_path / "labels.yaml"
@@ -231,7 +253,10 @@ def test_clip_path_with_a_tiny_random_model(out: Path, tmp_path: Path) -> None:
     data = _json(r.path)
     assert r.summary["features"] == "CLIP embeddings" and r.summary["dropped_labels"] == ["crowd"]
     slugs = {lb.replace(" ", "_") for lb in labels}
-    assert all(f["scene"] in labels and 0 < f["scene_score"] <= 1 for f in data["frames"].values())
+    assert sorted(data["frames"]) == sorted(p.stem for p in (out / "backgrounds").glob("*.jpg"))
+    for fid, f in data["frames"].items():  # the zero-shot label, computed here from the model itself
+        scene, score = _clip_scene(ckpt, read_image_rgb(out / "backgrounds" / f"{fid}.jpg"), labels)
+        assert (f["scene"], f["scene_score"]) == (scene, pytest.approx(score, abs=2e-4)), fid
     for c in data["clusters"]:
         assert c["label"].rsplit("_", 1)[0] in slugs or c["label"] in slugs
         assert (out / c["folder"]).is_dir() and (out / c["contact_sheet"]).is_file()

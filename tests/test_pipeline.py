@@ -12,7 +12,9 @@ from cleanplate import load_config
 from cleanplate import masks as M
 from cleanplate.io.outputs import read_mask
 from cleanplate.pipeline import inpaint, run, segment
-from conftest import decoded
+from conftest import SHARED, decoded
+
+BMX = SHARED / "data" / "davis_bmx-trees"
 
 # Hand-checked on frame_0016 (1024x436): points on the girl and points of the set around her.
 ON_CHARACTER = {"hair": (440, 150), "neck": (400, 300), "chest": (390, 410), "forearm": (700, 330),
@@ -69,18 +71,71 @@ def test_run_on_the_sample_writes_the_layout_and_masks_the_character(tmp_path: P
     (qa,) = [w for w in runj["fill"]["weights"] if w["name"] == "u2netp"]  # the plate checks' saliency model
     assert qa["sha256"] == w["sha256"]
     assert [x["name"] for x in runj["weights"]] == ["u2netp"]  # listed once though both stages load it
-    assert runj["segment"]["seconds_per_frame"]["segment"] > 0 and runj["fill"]["seconds_per_frame"]["fill"] >= 0
+    assert runj["segment"]["seconds_per_frame"]["segment"] > 0 and runj["fill"]["seconds_per_frame"]["fill"] > 0
     assert runj["summary"]["frames"] == 3
+
+
+def test_default_configuration_masks_the_davis_rider_and_little_else(tmp_path: Path):
+    """The default configuration end to end, against DAVIS's hand-drawn masks of the bmx-trees rider
+    (rider and bike, 432x240): ``load_config()`` with nothing changed but the frame limit."""
+    out = tmp_path / "out"
+    summary = run(BMX / "frames", out, load_config(overrides={"input.limit": 8}))
+    assert summary.failed_frames == {} and summary.frames_total == 8
+    ids = sorted(p.stem for p in (out / "masks").glob("*.png"))
+    assert ids == [f"{i:05d}" for i in range(8)]
+    cfg = load_config()
+    band = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, (240, 432)) + 8  # 4 px + 8 px slack
+    missed = outside = truth_area = 0
+    for fid in ids:
+        mask = read_mask(out / "masks" / f"{fid}.png")
+        truth = read_mask(BMX / "masks" / f"{fid}.png")
+        assert mask.shape == truth.shape == (240, 432)
+        recall = (mask & truth).sum() / truth.sum()
+        assert recall >= 0.93, (fid, recall)  # the rider and the bike, wheels included
+        extra = int((mask & ~M.dilate(truth, band)).sum())
+        # frame 6 spills onto the mural's painted face (about 0.8 of the rider's area): a known
+        # over-mask, hence the loose per-frame bound; the clip's total is held tight below
+        assert extra < truth.sum(), (fid, extra, int(truth.sum()))
+        missed += int((truth & ~mask).sum())
+        outside += extra
+        truth_area += int(truth.sum())
+    assert missed < 0.03 * truth_area, (missed, truth_area)  # 0.018 measured
+    assert outside < 0.3 * truth_area, (outside, truth_area)  # 0.25 measured: about 7300 px of scenery in 8 frames
+    fill = json.loads((out / "inpainting_metadata.json").read_text())
+    assert fill["summary"]["method"] == "patchmatch" and fill["summary"]["success_rate"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def small_segmented(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two real Sintel frames (384x164) segmented once: (frames folder, segment output) for the fills."""
+    from PIL import Image
+
+    from conftest import SINTEL
+
+    root = tmp_path_factory.mktemp("segmented")
+    frames = root / "frames"
+    frames.mkdir()
+    for p in sorted(SINTEL.glob("*.png"))[:2]:
+        Image.open(p).convert("RGB").resize((384, 164), Image.LANCZOS).save(frames / p.name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLEANPLATE_HOME", str(root / "home"))
+        mp.setenv("CLEANPLATE_OFFLINE", "1")
+        segment(frames, root / "seg", load_config(overrides={"qa.enabled": False}))
+    return frames, root / "seg"
 
 
 @pytest.mark.parametrize("method", ["opencv-telea", "opencv-ns", "patchmatch"])
 @pytest.mark.parametrize("feather", [0, 6])
-def test_unmasked_pixels_are_byte_identical(tmp_path: Path, small_sintel_dir, method: str, feather: int):
-    frames = small_sintel_dir(2)
+def test_unmasked_pixels_are_byte_identical(tmp_path: Path, small_segmented, method: str, feather: int):
+    """Every fill method, with and without feathering, on the same masks (one segmentation, shared)."""
+    frames, seg = small_segmented
     out = tmp_path / "out"
     cfg = load_config(overrides={"fill.method": method, "output.plate_format": "png", "masks.feather": feather,
                                  "qa.enabled": False})
-    run(frames, out, cfg)
+    res = inpaint(seg, out, cfg)
+    assert res.fill is not None and res.fill.done == 2 and not res.fill.failures
+    for fid in ("frame_0016", "frame_0017"):  # the segmentation's masks, used as they are
+        assert np.array_equal(read_mask(out / "masks" / f"{fid}.png"), read_mask(seg / "masks" / f"{fid}.png"))
     for src in sorted(frames.iterdir()):
         image = decoded(src)
         plate = decoded(out / "backgrounds" / f"{src.stem}.png")

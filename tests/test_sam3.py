@@ -23,7 +23,7 @@ from cleanplate.records import Instance, SegmentResult, bbox_xywh  # noqa: E402
 from cleanplate.segment import create_shot_segmenter  # noqa: E402
 from cleanplate.segment.sam2_video import Sam2VideoShotSegmenter, key_frame  # noqa: E402
 from cleanplate.segment.sam3 import Sam3ShotSegmenter, concepts  # noqa: E402
-from conftest import tiny_sam2_vision  # noqa: E402
+from conftest import SINTEL, tiny_sam2_vision  # noqa: E402
 
 SIDE = 256
 
@@ -66,7 +66,7 @@ def _restore_torch_threads():
 
 
 def _shot(n: int = 4) -> tuple[list[np.ndarray], list[SegmentResult]]:
-    frame = cv2.cvtColor(cv2.imread(str(Path("/work/shared/data/sintel_market/frame_0016.png"))), cv2.COLOR_BGR2RGB)
+    frame = cv2.cvtColor(cv2.imread(str(SINTEL / "frame_0016.png")), cv2.COLOR_BGR2RGB)
     frame = cv2.resize(frame, (160, 68), interpolation=cv2.INTER_AREA)
     images = [np.roll(frame, 2 * t, axis=1) for t in range(n)]
     results = []

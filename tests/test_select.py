@@ -6,8 +6,6 @@ SAM2-style instances (parts of the girl, and scenery: wall, roof, crates, a half
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
@@ -15,8 +13,9 @@ import pytest
 from cleanplate.config import SegmentConfig
 from cleanplate.records import Instance, bbox_xywh
 from cleanplate.segment.select import SALIENCY_MISSED, saliency_prompts, select_characters
+from conftest import SINTEL
 
-FRAME = Path("/work/shared/data/sintel_market/frame_0016.png")
+FRAME = SINTEL / "frame_0016.png"
 H, W = 436, 1024
 
 

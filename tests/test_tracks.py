@@ -3,6 +3,7 @@ its parts (flow carrying, linking, jumps, shadows) on frames made here."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import cv2
@@ -44,6 +45,21 @@ def bmx_frames():
     images, gts = _clip("davis_bmx-trees", 10, 80)
     seg = create_segmenter(cfg, "cpu")
     return images, gts, [seg.segment(im) for im in images]
+
+
+@pytest.fixture(scope="module")
+def tennis_frames():
+    """DAVIS tennis frames 0-39, their truth and per-frame u2netp results, segmented once for the
+    tests that each take a window of them (a frame's per-frame result does not depend on the others)."""
+    images, gts = _clip("davis_tennis", 0, 40)
+    seg = create_segmenter(load_config(), "cpu")
+    return images, gts, [seg.segment(im) for im in images]
+
+
+def _tennis(tennis_frames, start: int, stop: int):
+    """Frames ``start:stop`` of the shared tennis clip, with copies of their per-frame results."""
+    images, gts, per_frame = tennis_frames
+    return images[start:stop], gts[start:stop], copy.deepcopy(per_frame[start:stop])
 
 
 @pytest.fixture(scope="module")
@@ -169,13 +185,12 @@ def test_follow_core_keeps_to_the_character_along_the_flow() -> None:
         assert not (cores[t] & ~M.dilate(squares[t], 2)).any(), t  # the clutter stays out
 
 
-def test_tennis_cast_shadow_joins_the_player() -> None:
+def test_tennis_cast_shadow_joins_the_player(tennis_frames) -> None:
     """DAVIS tennis: the truth mask holds the player and his long cast shadow on the court. The
     per-frame saliency finds the player only; the shot segmenter joins the shadow, so the removal
     mask (default dilation) covers the truth."""
     cfg = load_config()
-    images, gts = _clip("davis_tennis", 20, 36)
-    per_frame = [create_segmenter(cfg, "cpu").segment(im) for im in images]
+    images, gts, per_frame = _tennis(tennis_frames, 20, 36)
     out = create_shot_segmenter(cfg, "cpu").segment_shot(images, per_frame)
     radius = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, gts[0].shape)
 
@@ -196,14 +211,13 @@ def test_tennis_cast_shadow_joins_the_player() -> None:
     assert area <= 1.4 * sum(int(M.dilate(g, radius).sum()) for g in gts), area
 
 
-def test_the_last_frames_of_a_shot_keep_their_character() -> None:
+def test_the_last_frames_of_a_shot_keep_their_character(tennis_frames) -> None:
     """DAVIS tennis 0-29 as one shot: the last frames' neighbours are all earlier ones, and most of
     them do not see where the player stands now (the camera pans with him). A median padded with
     the frame's own pixels showed him as the set there, so his moving core shrank to 7 % of him in
     frames 27-29; the model now leaves such pixels unjudged and the detection stands."""
     cfg = load_config()
-    images, gts = _clip("davis_tennis", 0, 30)
-    per_frame = [create_segmenter(cfg, "cpu").segment(im) for im in images]
+    images, gts, per_frame = _tennis(tennis_frames, 0, 30)
     out = create_shot_segmenter(cfg, "cpu").segment_shot(images, per_frame)
     radius = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, gts[0].shape)
     recall = [float((M.dilate(M.combine([i.mask for i in r.instances if i.character], g.shape), radius) & g).sum())
@@ -211,14 +225,13 @@ def test_the_last_frames_of_a_shot_keep_their_character() -> None:
     assert min(recall) >= 0.9, [round(x, 2) for x in recall]
 
 
-def test_the_far_end_of_a_long_shadow_is_carried_from_the_frames_that_show_it() -> None:
+def test_the_far_end_of_a_long_shadow_is_carried_from_the_frames_that_show_it(tennis_frames) -> None:
     """DAVIS tennis 15-16: the far end of the player's long shadow hardly moves, so these frames'
     own evidence does not take it (recall 0.78 without it); frame 17, where his turn swept it, shows
     it, and it is carried back along the flow where the court is dark too (on frames 8-39 as one
     shot; without the carrying, 0.72 in one of them)."""
     cfg = load_config()
-    images, gts = _clip("davis_tennis", 8, 40)
-    per_frame = [create_segmenter(cfg, "cpu").segment(im) for im in images]
+    images, gts, per_frame = _tennis(tennis_frames, 8, 40)
     out = create_shot_segmenter(cfg, "cpu").segment_shot(images, per_frame)
     radius = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, gts[0].shape)
     for k, (r, g) in enumerate(zip(out, gts, strict=True)):
