@@ -11,10 +11,14 @@ where PatchMatch's voting averages the hole into a smear. Each hole is solved in
    known pixels, masked SSD).
 2. **Texture, at finer levels.** The coarse nearest-neighbour field (for every hole pixel, the
    source pixel it was copied from) is upsampled level by level and refined PatchMatch-style
-   (propagation from the four neighbours, random search around the current match), every hole
-   pixel copying its match's pixel. Nothing is averaged: a plate's hole is made of real pixels.
+   (propagation from the four neighbours, random search around the current match); each hole
+   pixel is then the vote of the patches over it, weighted by how well they match (Wexler et al.,
+   Newson et al.), so coherent copies stay sharp and a lone bad match is outvoted. The structure
+   laid down at the coarse level seeds every finer level: no level starts from a blurred average,
+   which is where PatchMatch's smear comes from.
 3. **Full size.** Above ``work_pixels`` the field is upsampled once more and the crop's own
-   full-resolution pixels are copied, so the texture keeps its full sharpness.
+   full-resolution pixels it points at are copied; their detail (the copy minus its own low-pass)
+   is added to the upsampled work-size fill, so the texture keeps its full-resolution grain.
 
 Candidate patches come from the frame's unmasked pixels and, optionally, from extra sources: other
 frames of the shot already warped onto this frame, each with the map of its valid (scenery, inside
@@ -52,7 +56,7 @@ class ExemplarSettings:
     """The structure step runs on the crop shrunk to about this many pixels."""
     work_pixels: int = 100_000
     """Texture refinement runs up to this many pixels per crop; above, the field is only upsampled."""
-    coarse_patch: int = 9
+    coarse_patch: int = 13
     """Patch side of the structure step (odd)."""
     patch: int = 5
     """Patch side of the refinement (odd)."""
@@ -231,9 +235,35 @@ def _patch_cost(tp: np.ndarray, ap: np.ndarray, ty: np.ndarray, tx: np.ndarray,
     return acc
 
 
+def _vote(atlas: _Atlas, ty: np.ndarray, tx: np.ndarray, ay: np.ndarray, ax: np.ndarray, cost: np.ndarray,
+          index: np.ndarray) -> np.ndarray:
+    """Each hole pixel as the weighted mean of what the overlapping hole patches' matches put there.
+
+    Weights fall with the patch distance (Wexler / Newson): coherent matches agree and stay sharp,
+    a lone bad match is outvoted. Returns (n, 3) float32.
+    """
+    r = atlas.half
+    h, w = index.shape
+    s = max(float(np.percentile(cost, 75)), 1.0)
+    wt = np.exp(-cost / (2 * s)).astype(np.float32) + 1e-6
+    acc = np.zeros((ty.size, 3), np.float32)
+    wsum = np.zeros(ty.size, np.float32)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            qy, qx = ty - dy, tx - dx
+            inb = (qy >= 0) & (qy < h) & (qx >= 0) & (qx < w)
+            j = np.full(ty.size, -1, np.int64)
+            j[inb] = index[qy[inb], qx[inb]]
+            ok = j >= 0
+            jj = j[ok]
+            acc[ok] += wt[jj, None] * atlas.image[ay[jj] + dy, ax[jj] + dx]
+            wsum[ok] += wt[jj]
+    return acc / wsum[:, None]
+
+
 def _refine(target: np.ndarray, hole: np.ndarray, nnf: np.ndarray, atlas: _Atlas, iterations: int,
             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """PatchMatch-style refinement of the field at one level; each hole pixel copies its match."""
+    """PatchMatch-style refinement of the field at one level, then a weighted vote of the matches."""
     r = atlas.half
     ty, tx = np.nonzero(hole)
     if ty.size == 0:
@@ -254,7 +284,7 @@ def _refine(target: np.ndarray, hole: np.ndarray, nnf: np.ndarray, atlas: _Atlas
         for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
             ny, nx = np.clip(ty + dy, 0, h - 1), np.clip(tx + dx, 0, w - 1)
             j = index[ny, nx]
-            # the neighbour's match shifted back; a known neighbour matches itself (frame, row 0 block)
+            # the neighbour's match shifted back; a known neighbour matches itself (the frame is block 0)
             my = np.where(j >= 0, ay[np.maximum(j, 0)], ny) - dy
             mx = np.where(j >= 0, ax[np.maximum(j, 0)], nx) - dx
             cands.append((my, mx))
@@ -270,8 +300,10 @@ def _refine(target: np.ndarray, hole: np.ndarray, nnf: np.ndarray, atlas: _Atlas
             c = _patch_cost(tp, atlas.image, ty, tx, my, mx, r)
             better = c < cost
             ay[better], ax[better], cost[better] = my[better], mx[better], c[better]
-        img[ty, tx] = atlas.image[ay, ax]
+        img[ty, tx] = _vote(atlas, ty, tx, ay, ax, cost, index)
         tp[ty + r, tx + r] = img[ty, tx]
+        if it + 1 < iterations:  # distances against the new estimate
+            cost = _patch_cost(tp, atlas.image, ty, tx, ay, ax, r)
     out = nnf.copy()
     out[ty, tx, 0], out[ty, tx, 1] = ay, ax
     return img, out
@@ -328,8 +360,14 @@ def solve_crop(image: np.ndarray, hole: np.ndarray, sources: Sequence[Source] = 
     val = [own_valid] + [s[1].astype(bool) for s in srcs]
     full = _build_atlas([im.astype(np.float32) for im in ims], val, 0)
     f = _upsample_field(field, prev_atlas, (h, w), full, full.near_pixel)
-    ys, xs = np.nonzero(hole)
-    result[ys, xs] = np.clip(np.rint(full.image[f[ys, xs, 0], f[ys, xs, 1]]), 0, 255).astype(np.uint8)
+    copy = full.image[f[..., 0], f[..., 1]]
+    # low frequencies from the voted work-size fill, the detail from the copied full-size pixels
+    wh = (hole.shape[1], hole.shape[0])
+    base = cv2.resize(out, wh, interpolation=cv2.INTER_CUBIC)
+    detail = copy - cv2.resize(cv2.resize(copy, work, interpolation=cv2.INTER_AREA), wh,
+                               interpolation=cv2.INTER_CUBIC)
+    fine = base + detail
+    result[hole] = np.clip(np.rint(fine[hole]), 0, 255).astype(np.uint8)
     return result
 
 
