@@ -230,7 +230,7 @@ def test_config_show_luca_profile() -> None:
     assert cfg["profile"] == "luca"
     assert (sam2["points_per_side"], sam2["pred_iou_thresh"], sam2["stability_score_thresh"]) == (32, 0.7, 0.8)
     assert cfg["masks"]["dilate"] == 20
-    assert (cfg["fill"]["method"], cfg["fill"]["batch_size"]) == ("lama", 8)
+    assert (cfg["fill"]["method"], cfg["fill"]["batch_size"]) == ("temporal+lama", 8)
 
 
 def test_config_show_overrides(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ def test_luca_profile_has_the_tuned_values():
     assert (s.crop_n_layers, s.crop_n_points_downscale_factor, s.points_per_batch) == (0, 2, 192)
     assert s.min_mask_region_area == 4096
     assert cfg.masks.dilate == 20
-    assert cfg.fill.method == "lama" and cfg.fill.batch_size == 8
+    assert cfg.fill.method == "temporal+lama" and cfg.fill.batch_size == 8
     assert cfg.segment.select == "salient"
 
 
@@ -31,7 +31,7 @@ def test_precedence_cli_over_file_over_profile(tmp_path: Path):
     assert cfg.profile == "luca"
     assert cfg.masks.dilate == 12  # file beats profile
     assert cfg.fill.batch_size == 4  # CLI beats file
-    assert cfg.fill.method == "lama"  # None override falls through to the profile
+    assert cfg.fill.method == "temporal+lama"  # None override falls through to the profile
     assert load_config(profile="default", config_file=f).profile == "default"  # explicit profile wins
 
 

@@ -225,7 +225,9 @@ class ShotsConfig(_Section):
 
 
 class FillConfig(_Section):
-    method: str = Field("patchmatch", description="opencv-telea, opencv-ns, patchmatch, lama, temporal+<method>.")
+    method: str = Field(
+        "temporal+auto", description="opencv-telea, opencv-ns, patchmatch, exemplar, lama, auto (lama when its "
+        "weights are on disk, else exemplar; never downloads), temporal+<method> (other frames of the shot first).")
     batch_size: int = Field(1, ge=1)
     workers: int = Field(
         0, ge=0, description="Frames filled at once on threads by fills that run on the CPU and release the GIL "

@@ -4,7 +4,7 @@
 """
 
 # Importing the modules registers their backends; torch is imported lazily inside lama.
-from cleanplate.fill import lama, opencv, patchmatch  # noqa: F401
+from cleanplate.fill import auto, exemplar, lama, opencv, patchmatch  # noqa: F401
 from cleanplate.fill.base import INPAINTERS, Inpainter, SequentialInpainter, create_inpainter
 from cleanplate.fill.temporal import register_temporal
 
