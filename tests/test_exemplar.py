@@ -93,15 +93,17 @@ def test_large_hole_at_1280x720_is_fast():
     assert np.array_equal(out[~mask], img[~mask])
 
 
-def test_auto_picks_exemplar_without_lama_weights_and_records_it():
+def test_auto_picks_patchmatch_without_lama_weights_and_records_it():
+    """Without LaMa on disk ``auto`` takes PatchMatch (the exemplar fill measured 2 dB below it on
+    the still-character bench, so it is not the fallback)."""
     assert {"exemplar", "auto", "temporal+auto", "temporal+exemplar"} <= set(INPAINTERS.names())
     cfg = load_config(overrides={"fill.method": "auto"})
     inp = create_inpainter(cfg, "cpu")
-    assert isinstance(inp, AutoInpainter) and inp.chosen == "exemplar"
+    assert isinstance(inp, AutoInpainter) and inp.chosen == "patchmatch"
     img = _frame()[:120, :200].copy()
     mask = _blob(120, 200, (40, 80, 60, 120))
     res = inp.fill([img], [mask])[0]
-    assert res.extra["auto_method"] == "exemplar" and "lama" in str(res.extra["auto_why"])
+    assert res.extra["auto_method"] == "patchmatch" and "lama" in str(res.extra["auto_why"])
     assert np.array_equal(res.plate[~mask], img[~mask])
     assert inp.weights_used() == []
 
@@ -114,7 +116,7 @@ def test_default_fill_is_temporal_auto_and_luca_keeps_temporal_lama():
     frames = [np.ascontiguousarray(_frame()[:160, :240]) for _ in range(3)]
     masks = [_blob(160, 240, (50, 110, 80, 160))] * 3
     res = inp.fill(frames, masks)  # a static shot with a still character: nothing to borrow, all invented
-    assert res[1].extra["inner_method"] == "auto" and res[1].extra["auto_method"] == "exemplar"
+    assert res[1].extra["inner_method"] == "auto" and res[1].extra["auto_method"] == "patchmatch"
     assert np.array_equal(res[1].plate[~masks[1]], frames[1][~masks[1]])
 
 

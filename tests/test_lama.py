@@ -31,6 +31,7 @@ from cleanplate.masks import composite, feather_alpha
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
+from cleanplate.fill import create_inpainter  # noqa: E402
 from cleanplate.fill.lama import LamaInpainter  # noqa: E402
 
 STRATEGIES = ["original", "crop", "resize"]
@@ -494,3 +495,20 @@ def test_crop_windows_never_overlap_and_hold_every_masked_pixel():
     assert [(r.y0, r.y1, r.x0, r.x1) for r in plan_regions(mask, "crop", 2)] == [(0, 12, 0, 37)]
     assert len(plan_regions(mask, "crop", 0)) == 3
     assert plan_regions(np.zeros((5, 5), bool), "crop", 3) == []
+
+
+def test_auto_takes_lama_when_its_weights_are_on_disk(models):
+    """``fill.method: auto`` with a LaMa file on disk uses it (and records it), without downloading."""
+    from cleanplate.fill.auto import AutoInpainter
+
+    cfg = _config(_model(models, "onnx", "invert"))
+    cfg = cfg.model_copy(update={"fill": cfg.fill.model_copy(update={"method": "auto"})})
+    inp = create_inpainter(cfg, "cpu")
+    assert isinstance(inp, AutoInpainter) and inp.chosen == "lama" and inp.why is None
+    img = np.full((64, 96, 3), 40, np.uint8)
+    mask = np.zeros((64, 96), bool)
+    mask[20:40, 30:60] = True
+    res = inp.fill([img], [mask])[0]
+    assert res.extra["auto_method"] == "lama" and "auto_why" not in res.extra
+    assert np.array_equal(res.plate[~mask], img[~mask])
+    assert res.plate[mask].mean() > 150  # the invert model's fill: 255 - 40

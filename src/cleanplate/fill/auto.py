@@ -1,7 +1,10 @@
 """``fill.method: auto``: the best inventor available without downloading anything.
 
-LaMa when its weights are already on disk (and its runtime is installed), else the offline
-:mod:`exemplar <cleanplate.fill.exemplar>` fill. The choice is made once, when the inpainter is
+LaMa when its weights are already on disk (and its runtime is installed), else PatchMatch, the
+offline inventor that measured best on the bench. (The structure-first
+:mod:`exemplar <cleanplate.fill.exemplar>` fill is 2 dB below PatchMatch per frame on the
+still-character composite, ``benchmarks/bench_still.py``: it is a method of its own, not the
+fallback, until it beats it.) The choice is made once, when the inpainter is
 built, and recorded in every frame's ``FillResult.extra`` (``auto_method``; ``auto_why`` when LaMa
 was passed over). ``temporal+auto`` (the default fill) borrows from the shot's other frames first
 and hands only what no frame saw to this choice.
@@ -16,10 +19,12 @@ import numpy as np
 from cleanplate.config import Config
 from cleanplate.errors import BackendUnavailableError, WeightsError
 from cleanplate.fill.base import INPAINTERS
-from cleanplate.fill.exemplar import ExemplarInpainter
 from cleanplate.fill.lama import LamaInpainter
 from cleanplate.records import FillResult
 from cleanplate.weights import WeightsUse, resolve
+
+OFFLINE = "patchmatch"
+"""The inventor ``auto`` takes without LaMa weights."""
 
 
 def lama_on_disk(config: Config) -> str | None:
@@ -33,7 +38,7 @@ def lama_on_disk(config: Config) -> str | None:
 
 @INPAINTERS.register("auto")
 class AutoInpainter:
-    """LaMa when its weights are on disk, else exemplar; ``chosen`` names the one used."""
+    """LaMa when its weights are on disk, else :data:`OFFLINE`; ``chosen`` names the one used."""
 
     name = "auto"
 
@@ -46,7 +51,7 @@ class AutoInpainter:
             except (WeightsError, BackendUnavailableError) as exc:
                 self.why = f"lama not usable ({str(exc)[:120]})"
         if self.inner is None:
-            self.inner = ExemplarInpainter(config, device)
+            self.inner = INPAINTERS.get(OFFLINE)(config, device)
         self.chosen: str = self.inner.name
         self.frame_threads = bool(getattr(self.inner, "frame_threads", False))
 
