@@ -29,7 +29,7 @@ from cleanplate.fill.patchmatch import PatchMatchInpainter
 from cleanplate.fill.shot_fill import invent_once
 from cleanplate.io.outputs import read_image_rgb
 from cleanplate.masks import dilate, dilation_radius
-from cleanplate.motion.registration import Registrar
+from cleanplate.motion.shot_model import ShotModel
 from cleanplate.qa.metrics import flat_score, psnr, ssim
 from cleanplate.report.bench_data import _cutouts, _frame_files, _pingpong, _scale, find_data_dir
 
@@ -103,18 +103,11 @@ def build_still(config: Config, data: str | Path | None = None, spec: StillSpec 
 
 
 def register_shot(frames: list[np.ndarray], holes: list[np.ndarray], config: Config) -> list[np.ndarray]:
-    """Each frame's 3x3 homography onto the middle frame (frame (x, y) -> reference (x, y))."""
-    reg = Registrar(config.fill.temporal)
-    feats = [reg.features(f, m) for f, m in zip(frames, holes, strict=True)]
+    """Each frame's 3x3 homography onto the middle frame (frame (x, y) -> reference (x, y)), read off
+    the shot model (the frames registered one after the other, as the pipeline does)."""
+    model = ShotModel.build(frames, config.shots)
     ref = len(frames) // 2
-    out = []
-    for i, f in enumerate(feats):
-        r = reg.register(feats[ref], f) if i != ref else None
-        if r is None or not r.ok or r.matrix is None:
-            out.append(np.eye(3))
-        else:
-            out.append(np.asarray(r.matrix, np.float64))
-    return out
+    return [m if (m := model.matrix(i, ref)) is not None else np.eye(3) for i in range(len(frames))]
 
 
 def _steadiness(plates: list[np.ndarray], holes: list[np.ndarray], homs: list[np.ndarray]) -> float:
