@@ -26,12 +26,12 @@ from cleanplate.config import Config
 from cleanplate.errors import BackendUnavailableError, WeightsError
 from cleanplate.masks import components
 from cleanplate.registry import Registry
-from cleanplate.weights import WeightsUse, resolve
+from cleanplate.weights import CONCEPT_WEIGHTS, WeightsUse, resolve
 
 AUTO_ORDER = ("sam3", "grounding-dino", "owlv2")
 """``segment.concept.model: auto`` takes the first of these whose weights are on disk."""
 
-WEIGHTS = {"sam3": "sam3", "grounding-dino": "grounding-dino-tiny", "owlv2": "owlv2-base-patch16-ensemble"}
+WEIGHTS = CONCEPT_WEIGHTS
 """Concept model -> weights registry name."""
 
 DEFAULT_THRESHOLDS = {"owlv2": 0.2, "grounding-dino": 0.35, "sam3": 0.5}
