@@ -275,7 +275,7 @@ def test_auto_picks_the_best_concept_model_on_disk(tmp_path: Path, monkeypatch: 
     assert choose_concept_model(config) is None
     choice = create_concept_source(config, "cpu")
     assert choice.name is None and choice.source is None and "no concept model weights" in choice.why
-    _fake(tmp_path, "owlv2-base-patch16-ensemble")
+    _fake(tmp_path, "owlv2-base-ensemble")
     assert choose_concept_model(config) == "owlv2"
     _fake(tmp_path, "grounding-dino-tiny")
     assert choose_concept_model(config) == "grounding-dino"
@@ -289,14 +289,14 @@ def test_auto_picks_the_best_concept_model_on_disk(tmp_path: Path, monkeypatch: 
 
 
 def test_auto_loads_what_is_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, owlv2_ckpt: Path) -> None:
-    (tmp_path / "owlv2-base-patch16-ensemble").symlink_to(owlv2_ckpt)
+    (tmp_path / "owlv2-base-ensemble").symlink_to(owlv2_ckpt)
     monkeypatch.setenv("CLEANPLATE_WEIGHTS", str(tmp_path))
     choice = create_concept_source(cfg(), "cpu")
     assert choice.name == "owlv2" and choice.why == "owlv2 (auto: weights on disk)"
     assert choice.source.weights_used()[0].source == "env"
 
 
-@pytest.mark.parametrize("model,name", [("owlv2", "owlv2-base-patch16-ensemble"),
+@pytest.mark.parametrize("model,name", [("owlv2", "owlv2-base-ensemble"),
                                         ("grounding-dino", "grounding-dino-tiny")])
 def test_missing_weights_name_the_download_command(model: str, name: str) -> None:
     with pytest.raises(WeightsError) as err:
@@ -315,8 +315,8 @@ def test_cli_exits_5_with_the_download_line(tmp_path: Path, sintel_dir) -> None:
                                    "segment.concept.model=grounding-dino"], env={"COLUMNS": "300"})
     assert res.exit_code == 5, res.output
     assert "cleanplate weights download grounding-dino-tiny" in " ".join(res.output.split())
-    res = CliRunner().invoke(app, ["weights", "download", "owlv2-base-patch16-ensemble"], env={"COLUMNS": "300"})
-    assert res.exit_code == 5 and "cleanplate weights download owlv2-base-patch16-ensemble" in " ".join(
+    res = CliRunner().invoke(app, ["weights", "download", "owlv2-base-ensemble"], env={"COLUMNS": "300"})
+    assert res.exit_code == 5 and "cleanplate weights download owlv2-base-ensemble" in " ".join(
         res.output.split())
 
 

@@ -381,7 +381,7 @@ def _sam2_name(model_type: str) -> str:
     return model_type.replace("_hiera_", "-hiera-").replace("base_plus", "base-plus")
 
 
-CONCEPT_WEIGHTS = {"sam3": "sam3", "grounding-dino": "grounding-dino-tiny", "owlv2": "owlv2-base-patch16-ensemble"}
+CONCEPT_WEIGHTS = {"sam3": "sam3", "grounding-dino": "grounding-dino-tiny", "owlv2": "owlv2-base-ensemble"}
 """``segment.concept.model`` -> weights registry name (the entries register with their backends)."""
 
 

@@ -4,7 +4,7 @@ OWLv2 scores every image patch's box against each text query; a box takes the co
 highest on (the processor's ``post_process_grounded_object_detection`` gives the query index). The
 image processor pads each frame to a square before resizing, and the post-processing scales boxes
 back against that square; boxes are then clipped to the frame. Apache-2.0 weights, no gated access:
-``cleanplate weights download owlv2-base-patch16-ensemble``. torch and transformers are imported lazily.
+``cleanplate weights download owlv2-base-ensemble``. torch and transformers are imported lazily.
 """
 
 from __future__ import annotations
