@@ -123,6 +123,34 @@ class Sam3Config(_Section):
     score_threshold: float = Field(0.5, ge=0, le=1, description="sam3: keep objects scoring at least this.")
 
 
+class ConceptConfig(_Section):
+    model: Literal["auto", "sam3", "grounding-dino", "owlv2", "none"] = Field(
+        "auto", description="Concept model that names characters by text prompt: auto (the best one whose "
+        "weights are already on disk, in the order sam3, grounding-dino, owlv2; never downloads; none present: "
+        "the offline decision), sam3, grounding-dino, owlv2 (open-vocabulary detectors through transformers, "
+        "no gated access), none.")
+    prompt: str = Field("person. character. creature. animal.",
+                        description="Concepts to find, one per sentence; each detection is labelled with one of them.")
+    score_threshold: float | None = Field(
+        None, ge=0, le=1, description="Keep detections scoring at least this (None: the model's own default: "
+        "owlv2 0.2, grounding-dino 0.35).")
+    text_threshold: float = Field(0.25, ge=0, le=1, description="grounding-dino: a concept's tokens must score at "
+                                  "least this for a box to take its label.")
+    nms_iou: float = Field(0.5, gt=0, le=1, description="Boxes overlapping a better one by this IoU are dropped "
+                           "(whatever their labels: 'person' and 'character' fire on the same figure).")
+    max_detections: int = Field(16, ge=1, description="At most this many detections per frame (best first).")
+    box_masks: Literal["auto", "sam2", "saliency"] = Field(
+        "auto", description="How a box becomes a mask: sam2 (a box prompt; segment.sam2.model_type), saliency "
+        "(the saliency model run on a crop around the box, kept inside it); auto: sam2 when its weights are on "
+        "disk, else saliency.")
+    box_margin: float = Field(0.15, ge=0, le=1, description="saliency box masks: context around the box the "
+                              "saliency model sees, as a fraction of the box's longer side.")
+    owlv2_checkpoint: str | None = Field(None, description="owlv2: local transformers folder "
+                                         "(google/owlv2-base-patch16-ensemble) instead of the registry.")
+    grounding_dino_checkpoint: str | None = Field(None, description="grounding-dino: local transformers folder "
+                                                  "(IDEA-Research/grounding-dino-tiny) instead of the registry.")
+
+
 class SegmentConfig(_Section):
     backend: str = Field("saliency", description="Segmenter backend: saliency, sam2.")
     min_instance_size: int = Field(400, ge=0, description="Drop instances smaller than this many pixels.")
@@ -141,6 +169,7 @@ class SegmentConfig(_Section):
     shot: ShotSegmentConfig = ShotSegmentConfig()
     sam2_video: Sam2VideoConfig = Sam2VideoConfig()
     sam3: Sam3Config = Sam3Config()
+    concept: ConceptConfig = ConceptConfig()
 
 
 class MaskConfig(_Section):

@@ -152,7 +152,10 @@ def check_file(spec: WeightsSpec, path: Path) -> str | None:
 def _where_msg(spec: WeightsSpec) -> str:
     dirs = [str(cache_dir())] + [str(d) for d in env_dirs()]
     url = spec.urls[0] if spec.urls else (f"https://huggingface.co/{spec.hf_repo}" if spec.hf_repo else "?")
-    return f"download {url} and put '{spec.filename}' in {' or '.join(dirs)} (or a folder listed in $CLEANPLATE_WEIGHTS)"
+    where = f"download {url} and put '{spec.filename}' in {' or '.join(dirs)} (or a folder listed in $CLEANPLATE_WEIGHTS)"
+    if spec.hf_repo and not spec.urls:  # a model folder: the CLI fetches the repository's files
+        where = f"run `cleanplate weights download {spec.name}` on a connected machine, or {where}"
+    return where
 
 
 def how_to_get(spec: WeightsSpec) -> str:
@@ -385,6 +388,10 @@ def _sam2_name(model_type: str) -> str:
     return model_type.replace("_hiera_", "-hiera-").replace("base_plus", "base-plus")
 
 
+CONCEPT_WEIGHTS = {"sam3": "sam3", "grounding-dino": "grounding-dino-tiny", "owlv2": "owlv2-base-ensemble"}
+"""``segment.concept.model`` -> weights registry name (the entries register with their backends)."""
+
+
 def needed_weights(config: Any) -> list[Need]:
     """Every weights file ``config`` (a :class:`cleanplate.config.Config`) loads, in the order a run loads them."""
     seg, needs = config.segment, []
@@ -400,6 +407,11 @@ def needed_weights(config: Any) -> list[Need]:
     elif shot == "sam2-video":
         needs.append(Need(_sam2_name(seg.sam2_video.model_type), "segment.sam2_video.model_type",
                           seg.sam2_video.checkpoint))
+    concept = getattr(seg, "concept", None)  # "auto" uses what is on disk, so it needs nothing
+    if concept is not None and concept.model in CONCEPT_WEIGHTS:
+        checkpoint = {"sam3": seg.sam3.checkpoint, "grounding-dino": concept.grounding_dino_checkpoint,
+                      "owlv2": concept.owlv2_checkpoint}[concept.model]
+        needs.append(Need(CONCEPT_WEIGHTS[concept.model], f"segment.concept.model ({concept.model})", checkpoint))
     if "lama" in config.fill.method.split("+")[-1]:
         needs.append(Need(config.fill.lama.model, "fill.lama.model", config.fill.lama.checkpoint))
     if config.qa.enabled:
