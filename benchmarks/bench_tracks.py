@@ -55,8 +55,8 @@ def measure(results: list[SegmentResult], gts: list[np.ndarray], cfg: Config) ->
             "area_ratio": round(masked / max(truth, 1), 2), "dilate_px": radius}
 
 
-def windows(paths: list[Path], images: list[np.ndarray], cfg: Config, one_shot: bool = False
-            ) -> tuple[list[tuple[int, int, Any]], float]:
+def windows(paths: list[Path], images: list[np.ndarray], per_frame: list[SegmentResult], cfg: Config,
+            one_shot: bool = False) -> tuple[list[tuple[int, int, Any]], float]:
     """(start, stop, shot model) of each window the run hands the shot segmenter: its shots stage's
     cuts, then at most ``shots.max_frames`` frames (``one_shot``: the clip as one window), and the
     seconds per frame of the shots stages (the one registration per frame, the shot models)."""
@@ -64,7 +64,8 @@ def windows(paths: list[Path], images: list[np.ndarray], cfg: Config, one_shot: 
     from cleanplate.stages.shots import ShotModelStage, ShotStage, shot_windows
 
     t = time.perf_counter()
-    recs = [FrameRecord(p.stem, i, str(p), str(p), image=im) for i, (p, im) in enumerate(zip(paths, images, strict=True))]
+    recs = [FrameRecord(p.stem, i, str(p), str(p), image=im, segment=res)
+            for i, (p, im, res) in enumerate(zip(paths, images, per_frame, strict=True))]
     labelled = list(ShotStage(cfg)(recs))
     wins = [labelled] if one_shot else list(shot_windows(labelled, cfg.shots.max_frames))
     if one_shot:  # one model over the whole clip: links across the detector's cuts where they hold
@@ -87,7 +88,7 @@ def clip(name: str, cfg: Config, limit: int | None, one_shot: bool = False) -> d
     t0 = time.perf_counter()
     per_frame = [seg.segment(im) for im in images]
     detect_s = time.perf_counter() - t0
-    cuts, shots_s = windows(frames, images, cfg, one_shot)
+    cuts, shots_s = windows(frames, images, per_frame, cfg, one_shot)
     t1 = time.perf_counter()
     shot = create_shot_segmenter(cfg, "cpu")
     after = per_frame
@@ -108,7 +109,7 @@ def sintel_speed(cfg: Config) -> dict[str, Any]:
     shot = create_shot_segmenter(cfg, "cpu")
     if shot is None:
         return {"frames": len(images), "shot_s_per_frame": 0.0}
-    cuts, shots_s = windows(paths, images, cfg, one_shot=True)
+    cuts, shots_s = windows(paths, images, per_frame, cfg, one_shot=True)
     t0 = time.perf_counter()
     shot.segment_shot(images, per_frame, shot=cuts[0][2])
     dt = time.perf_counter() - t0
@@ -141,12 +142,13 @@ def main() -> None:
             m = r[when]
             print(f"{name:10s} {when:6s} mean recall {m['mean_recall']:.3f}  min {m['min_recall']:.3f}  "
                   f"frames<0.5 {m['frames_below_0.5']:2d}  area ratio {m['area_ratio']:.2f}  {m['below_0.5']}")
-        print(f"{name:10s} detection {r['detect_s_per_frame']:.3f} s/frame, shot level "
+        print(f"{name:10s} detection {r['detect_s_per_frame']:.3f} s/frame, shots stages "
+              f"{r['shots_s_per_frame']:.3f} s/frame, shot level "
               f"{r['shot_s_per_frame']:.3f} s/frame ({r['frames']} frames; windows {r['windows']})")
     if not args.no_speed:
         s = sintel_speed(cfg)
         out["sintel"] = s
-        print(f"sintel     shot level {s['shot_s_per_frame']:.3f} s/frame at {s.get('size', '?')} "
+        print(f"sintel     shots stages {s.get('shots_s_per_frame', 0):.3f} s/frame, shot level {s['shot_s_per_frame']:.3f} s/frame at {s.get('size', '?')} "
               f"({s['frames']} frames; target <= 0.3)")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

@@ -127,15 +127,19 @@ def _groups(plan: _Plan) -> list[StageGroup]:
     by what the driver commits once a record leaves the group (the masks, the plates)."""
     c, d, r = plan.config, plan.device, plan.raise_errors
     groups: list[StageGroup] = []
+    shot_model = StageSpec("shot-model", ShotModelStage, {"config": c, "raise_errors": r})
     if "segment" in plan.stages:
         seg = [StageSpec("segment", SegmentStage, {"config": c, "device": d, "raise_errors": r}, model=True)]
         if c.segment.shot.method != "none":
+            seg.append(shot_model)
             seg.append(StageSpec("characters", CharactersStage, {"config": c, "device": d, "raise_errors": r},
                                  model=True))
         seg.append(StageSpec("masks", MaskStage, {"config": c, "raise_errors": r}))
         groups.append(StageGroup("segment", seg))
     if "fill" in plan.stages:
-        fill = [StageSpec("fill", FillStage, {"config": c, "device": d, "raise_errors": r}, model=True,
+        # the shot model for the temporal fill and the checks (a no-op where the segment group built it)
+        fill = [shot_model] if plan.sequential or c.qa.enabled else []
+        fill += [StageSpec("fill", FillStage, {"config": c, "device": d, "raise_errors": r}, model=True,
                           instance=None if plan.inpainter is None else FillStage(c, d, r, plan.inpainter))]
         if c.qa.enabled:
             fill.append(StageSpec("checks", ChecksStage, {"config": c, "device": d, "raise_errors": r}, model=True))
@@ -208,7 +212,9 @@ def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fil
                  "masks": ("segment", "masks"), "fill": ("fill", "fill"), "checks": ("fill", "checks")}
 
         def on_work(step: str, rec: FrameRecord) -> None:
-            stage, name = steps.get(step, ("segment", step))
+            if step not in steps:
+                return
+            stage, name = steps[step]
             if stage in plan.stages and (rec.segment_todo if stage == "segment" else rec.fill_todo) \
                     and not rec.failed:
                 progress(ProgressEvent(stage, "work", frame_id=rec.frame_id, step=name))
@@ -221,8 +227,8 @@ def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fil
                 for rec in done:
                     committer.commit(rec)
             else:
-                runner.execute(_thunks(plan, committer), ShotStage(plan.config), ShotModelStage(plan.config),
-                               _window_frames(plan), _groups(plan), committer.commit, on_work)
+                runner.execute(_thunks(plan, committer), ShotStage(plan.config), _window_frames(plan),
+                               _groups(plan), committer.commit, on_work)
         finally:
             committer.close()
         summaries = committer.finish(plan.source.describe(), plan.device)

@@ -170,18 +170,27 @@ class ShotModel:
 
     @classmethod
     def build(cls, images: list[np.ndarray], sc: ShotsConfig | None = None,
-              frame_ids: list[str] | None = None) -> ShotModel:
-        """Register ``images`` (HxWx3 uint8 RGB, one shot, in order) one after the other: for callers
-        that have no shots stage upstream (the library's direct calls, the benchmarks)."""
+              frame_ids: list[str] | None = None, masks: list[np.ndarray] | None = None) -> ShotModel:
+        """Register ``images`` (HxWx3 uint8 RGB, one shot, in order) one after the other, what
+        ``masks`` (HxW bool, the characters as far as known) cover kept out of the keypoints: for
+        callers that have no shots stages upstream (the library's direct calls, the benchmarks)."""
         sc = sc or ShotsConfig()
         ids = frame_ids or [f"{i:06d}" for i in range(len(images))]
         registrar = registrar_for(sc)
         small = [small_frame(im, sc.work_side) for im in images]
         shape = images[0].shape[:2] if images else (0, 0)
+
+        def feats(i: int) -> FrameFeatures:
+            h, w = small[i].shape[:2]
+            if masks is None or masks[i].shape != images[i].shape[:2]:
+                return registrar.features(small[i], np.zeros((h, w), bool))
+            return registrar.features(small[i], cv2.resize(masks[i].astype(np.uint8), (w, h),
+                                                           interpolation=cv2.INTER_NEAREST) > 0)
+
         links: list[Link | None] = [None]
-        prev = registrar.features(small[0], np.zeros(small[0].shape[:2], bool)) if images else None
+        prev = feats(0) if images else None
         for i in range(1, len(images)):
-            cur = registrar.features(small[i], np.zeros(small[i].shape[:2], bool))
+            cur = feats(i)
             if images[i].shape[:2] != shape or prev is None:
                 links.append(None)
             else:

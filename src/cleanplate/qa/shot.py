@@ -99,7 +99,7 @@ def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
     if len(images) < 3:
         return [None] * len(images)
     if model is None:
-        model = ShotModel.build(images)
+        model = ShotModel.build(images, masks=masks)
     if len(model) != len(images):
         raise ValueError(f"shot model of {len(model)} frames for {len(images)} images")
     small = [_small(im, side) for im in images]

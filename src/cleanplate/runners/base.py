@@ -2,7 +2,7 @@
 
 :meth:`Runner.execute` takes the frames as thunks (each returns a decoded
 :class:`~cleanplate.records.FrameRecord`), the shots stage (sequential, run where the frames
-stream in), the shot-model stage (once per window), the window size, the model stages as
+stream in), the window size, the model stages as
 :class:`~cleanplate.stages.base.StageGroup` (a group runs in one place, one after the other: a Ray
 actor pool, or the local main thread; its ``commits`` names the metadata stage committed when a
 record leaves it) and the commit callback ``commit(rec, stage)``, which a runner always calls in
@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
 from cleanplate.records import FrameRecord
-from cleanplate.stages.base import Stage, StageGroup, Window
+from cleanplate.stages.base import StageGroup, Window
 
 T = TypeVar("T")
 
@@ -33,7 +33,7 @@ WorkFn = Callable[[str, FrameRecord], None]
 class Runner(Protocol):
     name: str
 
-    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, shot_model: Stage, max_frames: int,
+    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
                 groups: list[StageGroup], commit: CommitFn, on_work: WorkFn | None = None) -> None: ...
 
     def close(self) -> None: ...

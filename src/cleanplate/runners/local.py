@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable
 
 from cleanplate.runners.base import CommitFn, ShotsFn, Thunk, WorkFn, Writer, background, ordered_map
-from cleanplate.stages.base import Stage, StageGroup, run_streaming
+from cleanplate.stages.base import StageGroup, run_streaming
 from cleanplate.stages.shots import shot_windows
 
 DECODE_THREADS = max(1, min(4, (os.cpu_count() or 1)))
@@ -26,14 +26,13 @@ WRITE_BEHIND = 256
 class LocalRunner:
     name = "local"
 
-    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, shot_model: Stage, max_frames: int,
+    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
                 groups: list[StageGroup], commit: CommitFn, on_work: WorkFn | None = None) -> None:
         built = [(g.commits, [spec.build() for spec in g.specs]) for g in groups]
         decoded = background(ordered_map(frames, DECODE_THREADS, 2 * DECODE_THREADS), max_frames)
         writer = Writer(commit, maxsize=WRITE_BEHIND)
         try:
             for window in shot_windows(shots(decoded), max_frames):
-                window = shot_model(window)
                 for stage_name, stages in built:
                     # each record is committed as it leaves its group: a window's masks once its
                     # characters are decided, plates one by one as they are filled

@@ -6,8 +6,7 @@ together: one dataset row per window. Windows go to Ray in chunks of about
 ``run.ray_chunk_frames`` frames (memory on the driver stays bounded); each stage group is one
 ``map_batches`` over a callable class (:class:`RayStage`, which builds its stages once in
 ``__init__``) with ``compute=ActorPoolStrategy(size=run.ray_actors)``, ``num_gpus`` per model
-actor and ``batch_size=1`` window. The driver builds each window's shot model (from the links the
-shots stage found) before handing it on, iterates the results in input order and commits them,
+actor and ``batch_size=1`` window. The driver iterates the results in input order and commits them,
 a window at a time (its masks, then its plates): only the driver writes outputs, manifests and
 metadata, and a kill loses the windows in flight. Ray is imported lazily.
 """
@@ -107,13 +106,13 @@ class RayRunner:
         ctx.enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines on the console
 
-    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, shot_model: Stage, max_frames: int,
+    def execute(self, frames: Iterable[Thunk], shots: ShotsFn, max_frames: int,
                 groups: list[StageGroup], commit: CommitFn, on_work: WorkFn | None = None) -> None:
         from ray.data import ActorPoolStrategy
 
         def chunks() -> Iterator[list[Window]]:
             decoded = ordered_map(frames, DECODE_THREADS, 2 * DECODE_THREADS)
-            yield from _chunks((shot_model(w) for w in shot_windows(shots(decoded), max_frames)), self.chunk)
+            yield from _chunks(shot_windows(shots(decoded), max_frames), self.chunk)
 
         for chunk in background(chunks(), 1):  # the next chunk decodes while this one runs
             ds = self.ray.data.from_items([{"window": _dumps(w)} for w in chunk])

@@ -90,7 +90,7 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
     """
     n = len(images)
     if model is None:
-        model = ShotModel.build(images)
+        model = ShotModel.build(images, masks=detected)
     if len(model) != n:
         raise ValueError(f"shot model of {len(model)} frames for {n} images")
     scale = work_scale(images[0].shape, work_side)
