@@ -56,6 +56,7 @@ class Registration:
     inliers: int = 0
     error: float = 0.0  # median reprojection error of the inliers, px
     reason: str = ""
+    coarse: np.ndarray | None = None  # the keypoint fit before ECC refinement and snapping (None: = matrix)
 
     @property
     def ok(self) -> bool:
@@ -160,14 +161,15 @@ class Registrar:
             return Registration("rejected", inliers=n_inl, reason=f"{n_inl} inliers")
         if not _plausible(matrix, target.gray.shape):
             return Registration("rejected", inliers=n_inl, reason="implausible homography")
+        coarse = matrix / matrix[2, 2]
         if self.tc.ecc:
             matrix = self._refine(target, source, matrix)
         error = float(np.median(np.linalg.norm(_apply(matrix, src[inl]) - dst[inl], axis=1)))
         shift = as_shift(matrix, target.gray.shape, self.tc.snap_px) if self.tc.snap_px > 0 else None
         if shift is not None:
             kind = "identity" if shift == (0, 0) else "shift"
-            return Registration(kind, _shift_matrix(*shift), shift, n_inl, round(error, 4))
-        return Registration("homography", matrix / matrix[2, 2], (0, 0), n_inl, round(error, 4))
+            return Registration(kind, _shift_matrix(*shift), shift, n_inl, round(error, 4), coarse=coarse)
+        return Registration("homography", matrix / matrix[2, 2], (0, 0), n_inl, round(error, 4), coarse=coarse)
 
     def _same_view(self, target: FrameFeatures, source: FrameFeatures) -> bool:
         """The scenery both frames show is (nearly) the same pixels: a locked-off camera."""

@@ -62,7 +62,10 @@ class Link:
     """A frame's registration onto the frame before it, in full-resolution pixels.
 
     ``kind``: identity, shift, homography or rejected (then ``reason`` says why); ``matrix`` maps
-    this frame's (x, y) into the previous frame's; ``error`` the median reprojection error (px).
+    this frame's (x, y) into the previous frame's (ECC-refined, snapped to a whole-pixel shift when
+    within ``shots.snap_px``: what borrowing pixels needs); ``coarse`` the keypoint fit alone (what
+    the background model of the characters stage and the checks were tuned on); ``error`` the
+    median reprojection error (px).
     """
 
     kind: str
@@ -70,6 +73,7 @@ class Link:
     error: float = 0.0
     reason: str = ""
     previous: str | None = None  # the frame id it registers onto
+    coarse: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
@@ -90,8 +94,9 @@ def link(registrar: Registrar, previous: FrameFeatures, current: FrameFeatures,
     s = _scale_matrix(sw / w, sh / h)
     m = np.linalg.inv(s) @ reg.matrix @ s
     m /= m[2, 2]
+    c = m if reg.coarse is None else np.linalg.inv(s) @ reg.coarse @ s
     kind = "identity" if reg.kind == "identity" else ("shift" if reg.kind == "shift" else "homography")
-    return Link(kind, m, round(reg.error * w / sw, 4), "", previous_id)
+    return Link(kind, m, round(reg.error * w / sw, 4), "", previous_id, c / c[2, 2])
 
 
 def registrar_for(sc: ShotsConfig) -> Registrar:
@@ -133,10 +138,13 @@ class ShotModel:
     reasons: list[str]
     small: list[np.ndarray] = field(default_factory=list, repr=False)
     snap_px: float = 0.15
+    to_ref_coarse: list[np.ndarray] = field(default_factory=list, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._index = {fid: i for i, fid in enumerate(self.frame_ids)}
+        if not self.to_ref_coarse:
+            self.to_ref_coarse = list(self.to_ref)
 
     # ------------------------------------------------------------------------------- building
     @classmethod
@@ -145,6 +153,7 @@ class ShotModel:
         """Chain each frame's link onto the frame before it (``links[i]`` None or not ok, or onto
         another frame than ``frame_ids[i-1]``: a new run starts at i)."""
         to_ref: list[np.ndarray] = []
+        coarse: list[np.ndarray] = []
         run: list[int] = []
         kinds: list[str] = []
         errors: list[float] = []
@@ -155,18 +164,21 @@ class ShotModel:
                 assert lk is not None and lk.matrix is not None
                 m = to_ref[-1] @ lk.matrix
                 to_ref.append(m / m[2, 2])
+                c = coarse[-1] @ (lk.coarse if lk.coarse is not None else lk.matrix)
+                coarse.append(c / c[2, 2])
                 run.append(run[-1])
                 kinds.append(lk.kind)
                 errors.append(lk.error)
                 reasons.append("")
             else:
                 to_ref.append(np.eye(3))
+                coarse.append(np.eye(3))
                 run.append(run[-1] + 1 if run else 0)
                 kinds.append("start")
                 errors.append(0.0)
                 reasons.append("" if i == 0 or lk is None else lk.reason)
         scale = small[0].shape[1] / shape[1] if small else 1.0
-        return cls(list(frame_ids), shape, scale, to_ref, run, kinds, errors, reasons, list(small), snap_px)
+        return cls(list(frame_ids), shape, scale, to_ref, run, kinds, errors, reasons, list(small), snap_px, coarse)
 
     @classmethod
     def build(cls, images: list[np.ndarray], sc: ShotsConfig | None = None,
@@ -205,22 +217,28 @@ class ShotModel:
     def index(self, frame_id: str) -> int | None:
         return self._index.get(frame_id)
 
-    def matrix(self, src: int, dst: int, scale: float = 1.0) -> np.ndarray | None:
+    def _refs(self, coarse: bool) -> list[np.ndarray]:
+        return self.to_ref_coarse if coarse else self.to_ref
+
+    def matrix(self, src: int, dst: int, scale: float = 1.0, coarse: bool = False) -> np.ndarray | None:
         """Homography from frame ``src`` to frame ``dst`` in pixels of frames scaled by ``scale``
-        (1: full resolution), or None when they are not in one registered run."""
+        (1: full resolution), or None when they are not in one registered run. ``coarse``: chained
+        from the keypoint fits (no ECC refinement, no snapping)."""
         if self.run[src] != self.run[dst]:
             return None
-        m = np.linalg.inv(self.to_ref[dst]) @ self.to_ref[src]
+        refs = self._refs(coarse)
+        m = np.linalg.inv(refs[dst]) @ refs[src]
         if scale != 1.0:
             s = _scale_matrix(scale, scale)
             m = s @ m @ np.linalg.inv(s)
         return m / m[2, 2]
 
-    def scaled(self, src: int, dst: int, size: tuple[int, int]) -> np.ndarray | None:
+    def scaled(self, src: int, dst: int, size: tuple[int, int], coarse: bool = False) -> np.ndarray | None:
         """Like :meth:`matrix`, for frames resized to ``size`` (w, h) (per-axis scale)."""
         if self.run[src] != self.run[dst]:
             return None
-        m = np.linalg.inv(self.to_ref[dst]) @ self.to_ref[src]
+        refs = self._refs(coarse)
+        m = np.linalg.inv(refs[dst]) @ refs[src]
         s = _scale_matrix(size[0] / self.shape[1], size[1] / self.shape[0])
         m = s @ m @ np.linalg.inv(s)
         return m / m[2, 2]
@@ -229,15 +247,16 @@ class ShotModel:
         lo, hi = min(src, dst), max(src, dst)
         return self.kinds[lo + 1:hi + 1]
 
-    def registration(self, src: int, dst: int, size: tuple[int, int] | None = None) -> Registration:
+    def registration(self, src: int, dst: int, size: tuple[int, int] | None = None,
+                     coarse: bool = False) -> Registration:
         """Frame ``src`` onto frame ``dst`` as a :class:`Registration` for
         :func:`~cleanplate.motion.registration.warp_into`, for frames of ``size`` (w, h; default
         full resolution): identity when every link between them is, a whole-pixel shift within
-        ``snap_px``, else a homography."""
+        ``snap_px``, else a homography (``coarse``: see :meth:`matrix`)."""
         if self.run[src] != self.run[dst]:
             return Registration("rejected", reason="not in one registered run (a failed registration between)")
         size = size or (self.shape[1], self.shape[0])
-        m = self.scaled(src, dst, size)
+        m = self.scaled(src, dst, size, coarse)
         assert m is not None
         lo, hi = min(src, dst), max(src, dst)
         err = float(sum(self.errors[lo + 1:hi + 1])) * size[0] / self.shape[1]
@@ -259,7 +278,7 @@ class ShotModel:
         return ShotModel([self.frame_ids[i] for i in idx], self.shape, self.scale,
                          [self.to_ref[i] for i in idx], [self.run[i] for i in idx], kinds, errors,
                          [self.reasons[i] for i in idx], [self.small[i] for i in idx] if self.small else [],
-                         self.snap_px)
+                         self.snap_px, [self.to_ref_coarse[i] for i in idx])
 
     def background(self, masks: list[np.ndarray] | None = None, run: int | None = None) -> Background:
         """The background estimate of one registered run (default: the longest) in its reference

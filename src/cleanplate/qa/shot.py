@@ -111,7 +111,7 @@ def shot_evidence(images: list[np.ndarray], masks: list[np.ndarray],
         for j in _neighbour_order(i, len(small), neighbours, skip):
             if small[j].shape != target.shape:
                 continue
-            reg = model.registration(j, i, (w, h))
+            reg = model.registration(j, i, (w, h), coarse=True)  # the keypoint fits the checks were calibrated on
             if not reg.ok:
                 continue
             px, ok = warp_into(small[j], ~small_masks[j], reg, (0, 0, w, h))

@@ -99,7 +99,7 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
     h0, w0 = small[0].shape[:2]
     # each run keeps its own reference: frame i onto the first frame of its run, at work scale
     firsts = {r: model.run.index(r) for r in set(model.run)}
-    to_ref = [model.scaled(i, firsts[model.run[i]], (w0, h0)) for i in range(n)]
+    to_ref = [model.scaled(i, firsts[model.run[i]], (w0, h0), coarse=True) for i in range(n)]
     run = list(model.run)
     reasons = [(model.reasons[i] or "not registered") if model.kinds[i] == "start" and i > 0 else ""
                for i in range(n)]
