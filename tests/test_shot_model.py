@@ -96,13 +96,13 @@ def test_a_run_registers_each_frame_once_and_every_shot_stage_reads_the_model(tm
     real_reg = ShotModel.registration
     real_scaled = ShotModel.scaled
 
-    def reg_spy(self, src, dst, size=None):
-        read.append("registration")
-        return real_reg(self, src, dst, size)
+    def reg_spy(self, src, dst, size=None, coarse=False):
+        read.append("checks" if coarse else "fill")
+        return real_reg(self, src, dst, size, coarse)
 
-    def scaled_spy(self, src, dst, size):
-        read.append("scaled")
-        return real_scaled(self, src, dst, size)
+    def scaled_spy(self, src, dst, size, coarse=False):
+        read.append("characters")
+        return real_scaled(self, src, dst, size, coarse)
 
     monkeypatch.setattr(ShotModel, "registration", reg_spy)
     monkeypatch.setattr(ShotModel, "scaled", scaled_spy)
@@ -111,7 +111,7 @@ def test_a_run_registers_each_frame_once_and_every_shot_stage_reads_the_model(tm
     summary = cleanplate.pipeline.run(frames, tmp_path / "out", cfg)
     assert summary.failed_frames == {}
     assert len(calls) == 5  # one link per frame after the first, nothing else registers
-    assert "scaled" in read and "registration" in read  # the background model; the fill and checks
+    assert {"characters", "fill", "checks"} <= set(read)  # the background model, the fill, the checks
     fill = json.loads((tmp_path / "out" / "inpainting_metadata.json").read_text())["frames"]
     seg = json.loads((tmp_path / "out" / "instances_metadata.json").read_text())["frames"]
     assert all(r["extra"]["neighbours_used"] >= 1 for r in fill.values())  # the fill warped neighbours

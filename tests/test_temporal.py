@@ -122,7 +122,7 @@ def test_panning_shot_recovers_hidden_pixels_exactly(features: str):
         assert e["temporal_fraction"] == 1.0 and e["inpainted_fraction"] == 0.0
         assert np.array_equal(res.plate[mask], truth[mask])  # whole-pixel pan: copied, not resampled
         assert e["neighbours_used"] == min(2, i) + min(2, 6 - i)  # every frame of the window, 2 each side
-        assert e["registration_error"] < 0.5  # px, median reprojection: the pan is found to the pixel
+        assert e["registration_error"] < 1.0  # px, the worst link's median keypoint residual
     # the content detector scores a busy pan like a cut; registration vetoes it: one shot
     assert {res.extra["shot_id"] for _, res in out} == {"shot0000"}
 

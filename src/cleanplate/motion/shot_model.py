@@ -259,7 +259,8 @@ class ShotModel:
         m = self.scaled(src, dst, size, coarse)
         assert m is not None
         lo, hi = min(src, dst), max(src, dst)
-        err = float(sum(self.errors[lo + 1:hi + 1])) * size[0] / self.shape[1]
+        # the worst link between them: each link's median keypoint residual (px), not a sum
+        err = float(max(self.errors[lo + 1:hi + 1], default=0.0)) * size[0] / self.shape[1]
         kinds = self._chain_kinds(src, dst)
         if all(k == "identity" for k in kinds):
             return Registration("identity", np.eye(3), (0, 0), 0, 0.0)
