@@ -102,7 +102,7 @@ def test_default_configuration_masks_the_davis_rider_and_little_else(tmp_path: P
     assert missed < 0.03 * truth_area, (missed, truth_area)  # 0.018 measured
     assert outside < 0.3 * truth_area, (outside, truth_area)  # 0.25 measured: about 7300 px of scenery in 8 frames
     fill = json.loads((out / "inpainting_metadata.json").read_text())
-    assert fill["summary"]["method"] == "patchmatch" and fill["summary"]["success_rate"] == 1.0
+    assert fill["summary"]["method"] == "temporal+auto" and fill["summary"]["success_rate"] == 1.0
 
 
 @pytest.fixture(scope="module")

@@ -94,9 +94,18 @@ class ShotSegmentConfig(_Section):
         12, ge=0, description="tracks: frames a track's mask is carried by optical flow where the detector "
         "misses it (each side of its detections).")
     scenery_foreground: float = Field(
-        0.2, ge=0, le=1, description="tracks: a track that appears after the shot's first frames is kept "
-        "only when at least this share of its pixels disagrees with the background model; otherwise its "
-        "detections are scenery the detector jumped to (recorded with character=false and the reason).")
+        0.2, ge=0, le=1, description="tracks: a track moves against the set when at least this share of its "
+        "pixels disagrees with the background model (one of the two kinds of evidence of a character "
+        "without a concept model; the other is change_share).")
+    change_share: float = Field(
+        0.15, ge=0, le=1, description="tracks: a track that stays in place is a character when at least this "
+        "share of its inner pixels differs from the registered neighbours' median by more than change_level "
+        "(a person breathing, gesturing, turning a head); a rigid prop that never changes stays under it. "
+        "Without a concept model, a track with neither kind of evidence is scenery, whatever its saliency or "
+        "persistence. Read off the bench cases of issue 26 (in-sample).")
+    change_level: float = Field(
+        14.0, gt=0, description="tracks: colour distance (0-255 levels) from the neighbours' median above which a "
+        "pixel inside a track counts as changed (half of bg_threshold).")
     tighten_max_area: float = Field(
         0.15, ge=0, le=1, description="tracks: a moving track is cut down to its moving core only while its "
         "typical detected mask covers at most this share of the frame: the saliency model sees the frame at "

@@ -26,6 +26,7 @@ class Instance:
     character: bool = True
     reason: str = ""
     track_id: int | None = None
+    evidence: dict[str, object] | None = None  # what decided ``character`` (concept, motion, change ...)
 
     def record(self) -> dict[str, object]:
         return {
@@ -38,6 +39,7 @@ class Instance:
             "character": bool(self.character),
             "reason": self.reason,
             "track_id": self.track_id,
+            "evidence": self.evidence,
         }
 
 

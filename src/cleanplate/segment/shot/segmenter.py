@@ -36,13 +36,13 @@ from cleanplate.motion.flow import FlowEstimator, pull_mask
 from cleanplate.motion.shot_model import ShotModel
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
+from cleanplate.segment.concept import ConceptSource
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
 from cleanplate.segment.shot.core import follow_core, thin_parts
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Track, overlap
 from cleanplate.weights import WeightsUse
 
-_START_FRAMES = 2  # a track detected in the shot's first frames is supported by the shot itself
 _SHADOW_COVER = 3  # registered neighbours a pixel needs before its change of brightness is evidence
 _SHADOW_CARRY = 3
 """Frames on either side whose own cast shadows are carried into a frame (see ``segment_shot``)."""
@@ -98,6 +98,42 @@ def moving_share(tr: Track, bg: ShotBackground) -> float:
     return float(np.mean(shares)) if shares else 0.0
 
 
+def change_share(tr: Track, bg: ShotBackground, level: float) -> float:
+    """How much a track changes inside itself: the median over its detected frames of the share of
+    its inner pixels (its mask eroded by 2 px, away from its outline) whose colour differs from the
+    registered neighbours' median by more than ``level`` (0-255). A rigid object that stays put
+    matches its neighbours (the median shows it too): about 0. A person standing still breathes,
+    gestures, turns a head: a part of them changes."""
+    shares = []
+    kernel = np.ones((5, 5), np.uint8)
+    for t in tr.detected_frames():
+        inner = cv2.erode(tr.frames[t].mask.astype(np.uint8), kernel).astype(bool) & (bg.covered[t] >= 2)
+        if inner.sum() < 16:
+            continue
+        shares.append(float((bg.difference[t][inner] > level).mean()))
+    return float(np.median(shares)) if shares else 0.0
+
+
+def named_by(tr: Track, concept_masks: list[list[tuple[np.ndarray, str, float]]], share: float = 0.5
+             ) -> tuple[str, float] | None:
+    """(label, best score) when a concept detection covers most of the track in at least ``share`` of
+    its detected frames; ``concept_masks``: per frame, (work-scale hxw bool mask, label, score)."""
+    frames = tr.detected_frames() or sorted(tr.frames)
+    hits: list[tuple[str, float]] = []
+    for t in frames:
+        m = tr.frames[t].mask
+        area = float(m.sum())
+        for cm, label, score in concept_masks[t] if t < len(concept_masks) else []:
+            inter = float((m & cm).sum())
+            if area > 0 and (inter >= 0.5 * area or inter >= 0.5 * float(cm.sum())):
+                hits.append((label, score))
+                break
+    if not frames or len(hits) < share * len(frames):
+        return None
+    best = max(hits, key=lambda h: h[1])
+    return best
+
+
 @SHOT_SEGMENTERS.register("tracks")
 class TrackShotSegmenter:
     """Background model + tracks + shadows over one shot's per-frame results (no weights)."""
@@ -108,9 +144,15 @@ class TrackShotSegmenter:
         self.sc = config.segment.shot
         self.shadows = config.masks.shadows
         self.flow = FlowEstimator(self.sc.flow_preset, max_side=0)
+        from cleanplate.segment.concept import create_concept_source
+
+        choice = create_concept_source(config, device)
+        self.concepts: ConceptSource | None = choice.source
+        self.concept_note = choice.why
+        self.evidence: dict[int, tuple[bool, str, dict[str, object]]] = {}
 
     def weights_used(self) -> list[WeightsUse]:
-        return []
+        return list(self.concepts.weights_used()) if self.concepts is not None else []
 
     def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult],
                      shot: ShotModel | None = None) -> list[SegmentResult]:
@@ -128,6 +170,7 @@ class TrackShotSegmenter:
         scale = work_scale(shape, sc.work_side)
         small = [resize_to(im, scale) for im in images]
         chars = [[i for i in r.instances if i.character] for r in results]
+        concept_masks = self._concepts(images, chars, scale)
         detected = [M.combine([i.mask for i in c], shape) for c in chars]
         bg = build_background(images, detected, sc.work_side, sc.bg_threshold, model=shot)
         n = len(images)
@@ -167,13 +210,13 @@ class TrackShotSegmenter:
 
         linker = Linker(sc.link_iou, sc.max_carry)
         tracks = linker.link(dets_small, back, jumps, refine, fuse)
-        starts = {0} | jumps
-        verdicts = [self._judge(tr, bg, starts) for tr in tracks]
+        verdicts = [self._judge(tr, bg, concept_masks) for tr in tracks]
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
         merged = linker.merge(kept)
+        self.evidence = {tr.track_id: self._judge(tr, bg, concept_masks) for tr in merged}  # after merging
         self._tighten(merged, bg, back, fwd)
-        dropped = [(tr, v[1]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
+        dropped = [(tr, v[1], v[2]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
         out: list[SegmentResult] = []
         own: list[dict[int, np.ndarray]] = []  # each frame's own shadows (work scale), by track
         for t in range(n):
@@ -236,23 +279,57 @@ class TrackShotSegmenter:
                 elif not f.detected:
                     del tr.frames[t]
 
-    def _judge(self, tr: Track, bg: ShotBackground, starts: set[int]) -> tuple[bool, str, float]:
-        """(character?, reason, foreground share) of a track; ``starts``: the frames that begin the
-        shot or follow a jump."""
+    def _concepts(self, images: list[np.ndarray], chars: list[list[Instance]], scale: float
+                  ) -> list[list[tuple[np.ndarray, str, float]]]:
+        """Run the concept model (when there is one) over the window: per frame its detections at
+        work scale (mask, label, score). A detection no per-frame candidate covers joins the
+        frame's candidates (``chars``, in place), so a character the detector missed is tracked."""
+        if self.concepts is None:
+            return [[] for _ in images]
+        out: list[list[tuple[np.ndarray, str, float]]] = []
+        for t, dets in enumerate(self.concepts.detect(images)):
+            frame: list[tuple[np.ndarray, str, float]] = []
+            for d in dets:
+                if not d.mask.any():
+                    continue
+                frame.append((resize_to(d.mask.astype(bool), scale), d.label, float(d.score)))
+                area = float(d.mask.sum())
+                if not any(float((d.mask & c.mask).sum()) >= 0.5 * min(area, float(c.mask.sum())) for c in chars[t]):
+                    chars[t].append(Instance(d.mask.astype(bool), bbox_xywh(d.mask), int(area), float(d.score),
+                                             reason=f"concept: {d.label} {d.score:.2f} ({d.source})"))
+            out.append(frame)
+        return out
+
+    def _judge(self, tr: Track, bg: ShotBackground, concept_masks: list[list[tuple[np.ndarray, str, float]]]
+               ) -> tuple[bool, str, dict[str, object]]:
+        """(character?, reason, evidence) of a track. A character is what a concept model names or
+        what moves on its own: against the registered set, or inside itself. Persistence alone
+        never makes one; stillness alone never drops one a concept model named."""
         det = tr.detected_frames()
-        if not det:
-            return False, "never detected", 0.0
         share = moving_share(tr, bg)
-        if any(0 <= det[0] - s < _START_FRAMES for s in starts):
-            return True, f"in the shot from its start; {share:.0%} of it moves against the background", share
+        change = change_share(tr, bg, self.sc.change_level)
+        named = named_by(tr, concept_masks) if self.concepts is not None else None
+        evidence: dict[str, object] = {
+            "concept": None if named is None else {"label": named[0], "score": round(named[1], 3)},
+            "concept_model": self.concepts.name if self.concepts is not None else None,
+            "moving": round(share, 3), "change": round(change, 3),
+            "frames": len(tr.frames), "detected": len(det)}
+        if not det:
+            return False, "never detected", evidence
+        if named is not None:
+            return True, f"named by the concept model: {named[0]} ({named[1]:.2f})", evidence
         if share >= self.sc.scenery_foreground:
-            return True, f"{share:.0%} of it moves against the background model", share
-        return False, (f"scenery: appears at frame {det[0]} of the shot with no track support and agrees "
-                       f"with the background model ({share:.0%} of its pixels disagree, needs "
-                       f">= {self.sc.scenery_foreground:.0%})"), share
+            return True, f"moves against the set ({share:.0%} of its pixels disagree with the background model)", evidence
+        if change >= self.sc.change_share:
+            return True, (f"changes inside itself ({change:.0%} of its inner pixels differ from its neighbours) "
+                          f"though it stays in place"), evidence
+        who = "no concept model named it" if self.concepts is not None else "no concept model ran"
+        return False, (f"scenery: {who}; it does not move against the set ({share:.0%} of its pixels disagree, "
+                       f"needs >= {self.sc.scenery_foreground:.0%}) nor change inside itself ({change:.0%}, "
+                       f"needs >= {self.sc.change_share:.0%})"), evidence
 
     def _frame_result(self, t: int, small_image: np.ndarray, result: SegmentResult, chars: list[Instance],
-                      tracks: list[Track], dropped: list[tuple[Track, str]], bg: ShotBackground,
+                      tracks: list[Track], dropped: list[tuple[Track, str, dict[str, object]]], bg: ShotBackground,
                       shape: tuple[int, int], jumps: set[int], prior: dict[int, np.ndarray] | None = None,
                       ) -> tuple[SegmentResult, dict[int, np.ndarray]]:
         """Frame ``t``'s result, and the cast shadows found there (work scale, by track id; tracks
@@ -263,7 +340,7 @@ class TrackShotSegmenter:
         used: set[int] = set()
         n_carried = n_dropped = 0
         sal = result.saliency
-        for tr, why in dropped:
+        for tr, why, ev in dropped:
             f = tr.frames.get(t)
             if f is None:
                 continue
@@ -273,7 +350,7 @@ class TrackShotSegmenter:
                 used.add(j)
                 src = chars[j]
                 instances.append(Instance(src.mask, src.bbox, src.area, src.score, src.predicted_iou,
-                                          src.stability_score, src.point, False, why, None))
+                                          src.stability_score, src.point, False, why, None, evidence=ev))
                 n_dropped += 1
         # what the detector jumped to: dropped detections, less those holding most of a kept track
         # (a detection of the character that spilled too far onto scenery to be linked)
@@ -332,18 +409,26 @@ class TrackShotSegmenter:
                 reason += "; its detection kept whole (the track's mask had left it)"
             if extra_parts:
                 reason += "; joined: " + ", ".join(extra_parts)
+            verdict = self.evidence.get(tr.track_id)
+            if verdict is not None:
+                reason += "; character: " + verdict[1]
             ys, xs = np.nonzero(mask)
             score = float(sal[mask].mean()) if sal is not None else (chars[f.detections[0]].score if f.detections
                                                                       else 0.0)
             point = chars[f.detections[0]].point if f.detections else (float(xs.mean()), float(ys.mean()))
             instances.append(Instance(mask, bbox_xywh(mask), int(mask.sum()), score, point=point, character=True,
-                                      reason=reason, track_id=tr.track_id))
+                                      reason=reason, track_id=tr.track_id,
+                                      evidence=verdict[2] if verdict is not None else None))
         for j, inst in enumerate(chars):
-            if j not in used:
-                instances.append(inst)
+            if j not in used:  # in no track (too small to link): no evidence makes it a character
+                instances.append(Instance(inst.mask, inst.bbox, inst.area, inst.score, inst.predicted_iou,
+                                          inst.stability_score, inst.point, False,
+                                          "scenery: in no track of the shot (no motion or concept evidence)", None))
         instances += [i for i in result.instances if not i.character]
         extra = dict(result.extra)
         extra.update({"shot_method": "tracks", "shot_tracks": sum(1 for tr in tracks if t in tr.frames),
+                      "concept_model": self.concepts.name if self.concepts is not None else None,
+                      "concept_note": self.concept_note,
                       "shot_carried": n_carried, "shot_dropped_scenery": n_dropped,
                       "shot_jump_before": t in jumps,
                       "shot_registered": bg.reasons[t] == ""})
