@@ -6,9 +6,11 @@ regions that must stay unmasked (still props):
 * ``nobody-tennis`` / ``nobody-bmx``: crops of DAVIS frames where the truth masks show nobody
   (tennis: a static camera on a banner, fence and trees; bmx-trees: a panning camera on trees).
 * ``still-prop``: ``nobody-tennis`` with a prop cut by hand from Sintel's ``frame_0016.png``
-  (the crates and hanging bucket, crop box x 70-215, y 205-436) pasted unmoving in every frame.
+  (the crates and hanging bucket, crop box x 70-215, y 205-436) standing still in the scene: the
+  camera pans, so it is pasted where the registration carries it (:func:`scene_fixed`).
 * ``still-character``: ``nobody-tennis`` with the bmx rider of ``davis_bmx-trees`` frame 0, cut with
-  its DAVIS mask, pasted unmoving and unchanged in every frame (only a concept model can tell).
+  its DAVIS mask, standing still in the scene and unchanged in every frame (only a concept model
+  can tell).
 * ``standing-character``: the same place, the rider's successive cut-outs (frames 0..n-1) anchored
   there: no motion against the set, but change inside, as a living figure.
 * ``two-characters``: DAVIS tennis frames 20.. (the player in view, his truth without the shadow
@@ -182,6 +184,24 @@ def _rider_cuts(data: Path, start: int, n: int, height: int) -> list[tuple[np.nd
     return [_cutout(f, m, height) for f, m in zip(frames, masks, strict=True)]
 
 
+def scene_fixed(frames: list[np.ndarray], xy: tuple[int, int], anchor: tuple[int, int]) -> list[tuple[int, int]]:
+    """Top-left positions that keep an object pasted at ``xy`` in the first frame still *in the
+    scene*: its ``anchor`` point (x, y, in the object) follows the camera (the frames registered
+    one after the other, :class:`~cleanplate.motion.shot_model.ShotModel`). A still prop in a
+    panning shot moves across the picture with the scenery; pasted at one place in the picture,
+    it would move against the set."""
+    from cleanplate.motion.shot_model import ShotModel
+
+    model = ShotModel.build(frames)
+    p = np.array([[[xy[0] + anchor[0], xy[1] + anchor[1]]]], np.float64)
+    out = []
+    for t in range(len(frames)):
+        m = model.matrix(0, t)
+        q = p[0, 0] if m is None else cv2.perspectiveTransform(p, m)[0, 0]
+        out.append((int(round(q[0] - anchor[0])), int(round(q[1] - anchor[1]))))
+    return out
+
+
 def build_case(name: str, data: str | Path | None = None, n: int = 16) -> BenchCase:
     """Benchmark case ``name`` (one of :data:`CASES`) with ``n`` frames, from the footage in ``data``
     (default: :func:`~cleanplate.report.bench_data.find_data_dir`)."""
@@ -199,22 +219,26 @@ def build_case(name: str, data: str | Path | None = None, n: int = 16) -> BenchC
             box = np.zeros(src.shape[:2], bool)
             box[y0:y1, x0:x1] = True
             rgb, m = _cutout(src, box, round(0.55 * h))
-            _paste_all(case, "crates", [(rgb, m)] * n, [(w - rgb.shape[1] - 12, h - rgb.shape[0] - 4)] * n, "prop")
+            xy = (w - rgb.shape[1] - 12, h - rgb.shape[0] - 4)
+            xys = scene_fixed(case.frames, xy, (rgb.shape[1] // 2, rgb.shape[0]))
+            _paste_all(case, "crates", [(rgb, m)] * n, xys, "prop")
             case.sources["crates"] = f"{path} crop box {SINTEL_PROP[1]} (XYXY), scaled to {rgb.shape[0]} px high"
             case.description = (f"nobody-tennis with a still prop (crates and a bucket cut by hand from {path}, box "
-                                f"{SINTEL_PROP[1]}) pasted unmoving at the right")
+                                f"{SINTEL_PROP[1]}) standing still in the scene at the right (it pans with the camera)")
         else:
             cuts = _rider_cuts(root, 0, n, round(0.6 * h))
             if name == "still-character":
                 cuts = [cuts[0]] * n
             bw = max(c[0].shape[1] for c in cuts)
-            xys = [(w // 2 - bw // 2, h - 6 - c[0].shape[0]) for c in cuts]
+            feet = scene_fixed(case.frames, (w // 2 - bw // 2, h - 6), (bw // 2, 0))  # where the feet stand
+            xys = [(x, y - c[0].shape[0]) for (x, y), c in zip(feet, cuts, strict=True)]
             _paste_all(case, "rider", cuts, xys, "character")
             case.sources["rider"] = ("davis_bmx-trees frame 0 cut with its DAVIS mask" if name == "still-character"
                                      else f"davis_bmx-trees frames 0-{n - 1} cut with their DAVIS masks")
-            case.description = ("nobody-tennis with the bmx rider of frame 0 pasted unmoving and unchanged"
+            case.description = ("nobody-tennis with the bmx rider of frame 0 standing still in the scene, unchanged"
                                 if name == "still-character" else
-                                "nobody-tennis with the bmx rider's successive cut-outs anchored in one place")
+                                "nobody-tennis with the bmx rider's successive cut-outs anchored at one place in "
+                                "the scene")
         case.name = name
         return case
     if name in ("two-characters", "three-characters"):

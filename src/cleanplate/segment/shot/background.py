@@ -37,6 +37,8 @@ class ShotBackground:
     ``darker[i]``: hxw bool, darker than the median with the same chromaticity (a cast shadow);
     ``ratio[i]``: hxw float32, luminance of the frame over that of the median (1: as the shot shows it);
     ``covered[i]``: hxw uint8, how many neighbours saw each pixel;
+    ``median[i]``: hxwx3 uint8 RGB, the median of the registered neighbours (the set as the shot
+    shows it; the frame itself where no neighbour registers);
     ``hidden[i]``: hxw bool, pixels the model cannot judge: fewer than two neighbours see them, or
     the per-frame detections cover them in so many neighbours (more than ``1 - agree`` of those that
     see them) that a character standing there could never disagree consistently (a character that
@@ -54,6 +56,7 @@ class ShotBackground:
     covered: list[np.ndarray]
     hidden: list[np.ndarray]
     reasons: list[str]
+    median: list[np.ndarray] | None = None
 
     def matrix(self, src: int, dst: int) -> np.ndarray | None:
         """Work-scale homography from frame ``src`` to frame ``dst``, or None across a failed registration."""
@@ -103,7 +106,8 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
     run = list(model.run)
     reasons = [(model.reasons[i] or "not registered") if model.kinds[i] == "start" and i > 0 else ""
                for i in range(n)]
-    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], [], [], reasons)
+    bg = ShotBackground(scale, to_ref, run, [], [], [], [], [], [], [], reasons, [])
+    assert bg.median is not None
     h, w = small[0].shape[:2]
     for t in range(n):
         warped, valid, occupied = [], [], []
@@ -131,11 +135,13 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
             bg.ratio.append(np.ones((h, w), np.float32))
             bg.covered.append(np.zeros((h, w), np.uint8))
             bg.hidden.append(np.ones((h, w), bool))
+            bg.median.append(small[t])
             continue
         stack = np.stack(warped).astype(np.float32)
         vmask = np.stack(valid)
         stack = np.where(vmask[..., None], stack, cur[None])  # unseen pixels agree with the frame itself
         med = np.median(stack, axis=0)
+        bg.median.append(np.clip(np.rint(med), 0, 255).astype(np.uint8))
         diff = np.linalg.norm(cur - med, axis=-1)
         dist = np.linalg.norm(stack - cur[None], axis=-1)
         covered = vmask.sum(axis=0)

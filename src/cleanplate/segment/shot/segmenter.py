@@ -98,19 +98,28 @@ def moving_share(tr: Track, bg: ShotBackground) -> float:
     return float(np.mean(shares)) if shares else 0.0
 
 
-def change_share(tr: Track, bg: ShotBackground, level: float) -> float:
+def change_share(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: float) -> float:
     """How much a track changes inside itself: the median over its detected frames of the share of
-    its inner pixels (its mask eroded by 2 px, away from its outline) whose colour differs from the
-    registered neighbours' median by more than ``level`` (0-255). A rigid object that stays put
-    matches its neighbours (the median shows it too): about 0. A person standing still breathes,
-    gestures, turns a head: a part of them changes."""
+    its inner pixels (its mask eroded by 2 px, away from its outline) that differ from the
+    registered neighbours' median by more than ``level`` (0-255) in some channel, against every
+    median pixel of a 3x3 neighbourhood (a registration or resampling error of a pixel on a sharp
+    edge is no change). A rigid object that stays in the scene matches its neighbours (the median
+    shows it too): about 0. A person standing still breathes, gestures, turns a head: a part of
+    them changes. ``small``: the frames at the background model's scale."""
+    if bg.median is None:
+        return 0.0
     shares = []
     kernel = np.ones((5, 5), np.uint8)
+    box = np.ones((3, 3), np.uint8)
     for t in tr.detected_frames():
         inner = cv2.erode(tr.frames[t].mask.astype(np.uint8), kernel).astype(bool) & (bg.covered[t] >= 2)
         if inner.sum() < 16:
             continue
-        shares.append(float((bg.difference[t][inner] > level).mean()))
+        med = bg.median[t]
+        a = small[t].astype(np.int16)
+        lo, hi = cv2.erode(med, box).astype(np.int16), cv2.dilate(med, box).astype(np.int16)
+        d = np.maximum(lo - a, a - hi).max(axis=2)
+        shares.append(float((d[inner] > level).mean()))
     return float(np.median(shares)) if shares else 0.0
 
 
@@ -210,11 +219,11 @@ class TrackShotSegmenter:
 
         linker = Linker(sc.link_iou, sc.max_carry)
         tracks = linker.link(dets_small, back, jumps, refine, fuse)
-        verdicts = [self._judge(tr, bg, concept_masks) for tr in tracks]
+        verdicts = [self._judge(tr, bg, small, concept_masks) for tr in tracks]
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
         merged = linker.merge(kept)
-        self.evidence = {tr.track_id: self._judge(tr, bg, concept_masks) for tr in merged}  # after merging
+        self.evidence = {tr.track_id: self._judge(tr, bg, small, concept_masks) for tr in merged}  # after merging
         self._tighten(merged, bg, back, fwd)
         dropped = [(tr, v[1], v[2]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
         out: list[SegmentResult] = []
@@ -300,14 +309,14 @@ class TrackShotSegmenter:
             out.append(frame)
         return out
 
-    def _judge(self, tr: Track, bg: ShotBackground, concept_masks: list[list[tuple[np.ndarray, str, float]]]
-               ) -> tuple[bool, str, dict[str, object]]:
+    def _judge(self, tr: Track, bg: ShotBackground, small: list[np.ndarray],
+               concept_masks: list[list[tuple[np.ndarray, str, float]]]) -> tuple[bool, str, dict[str, object]]:
         """(character?, reason, evidence) of a track. A character is what a concept model names or
         what moves on its own: against the registered set, or inside itself. Persistence alone
         never makes one; stillness alone never drops one a concept model named."""
         det = tr.detected_frames()
         share = moving_share(tr, bg)
-        change = change_share(tr, bg, self.sc.change_level)
+        change = change_share(tr, bg, small, self.sc.change_level)
         named = named_by(tr, concept_masks) if self.concepts is not None else None
         evidence: dict[str, object] = {
             "concept": None if named is None else {"label": named[0], "score": round(named[1], 3)},
