@@ -345,3 +345,14 @@ def test_sigkill_during_apply_then_rerun_equals_uninterrupted_and_run_keeps_corr
         assert np.array_equal(_mask(out, f), corrected[f]), f
     assert load_review(out).decisions == {TENNIS[0]: "reject"}
     assert min(_recall(out, f) for f in BMX[1:6]) > 0.95
+
+
+def test_report_links_each_frame_to_the_review_app_and_stays_read_only(out: Path):
+    from cleanplate.report import write_report
+
+    (out / "review.json").write_text(json.dumps({"decisions": {TENNIS[0]: "reject"}}))
+    before = _digests(out)
+    html = write_report(out).read_text()
+    assert "http://127.0.0.1:8765/#frame=" in html and "review-link" in html
+    assert _digests(out) == before and json.loads((out / "review.json").read_text())["decisions"] == {TENNIS[0]: "reject"}
+    assert "rejected in review" in html  # the report's verdict agrees with export-lora

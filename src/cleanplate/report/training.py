@@ -31,7 +31,7 @@ class TrainingView:
         return {fid: why for fid, why in self.reasons.items() if why is not None}
 
     def counts(self) -> dict[str, int]:
-        counts = {"near_duplicates": 0, "flagged": 0, "failed": 0, "other": 0}
+        counts = {"near_duplicates": 0, "flagged": 0, "rejected": 0, "failed": 0, "other": 0}
         for why in self.left_out.values():
             counts[reason_kind(why)] += 1
         return counts
