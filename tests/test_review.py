@@ -353,6 +353,6 @@ def test_report_links_each_frame_to_the_review_app_and_stays_read_only(out: Path
     (out / "review.json").write_text(json.dumps({"decisions": {TENNIS[0]: "reject"}}))
     before = _digests(out)
     html = write_report(out).read_text()
-    assert "http://127.0.0.1:8765/#frame=" in html and "review-link" in html
+    assert "http://127.0.0.1:8765/#frame=" in html and 'class="review-link" data-frame="' in html
     assert _digests(out) == before and json.loads((out / "review.json").read_text())["decisions"] == {TENNIS[0]: "reject"}
     assert "rejected in review" in html  # the report's verdict agrees with export-lora
