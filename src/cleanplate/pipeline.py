@@ -26,12 +26,14 @@ from cleanplate.io.frames import FolderSource, FrameSource, Loader, open_source
 from cleanplate.io.manifest import Manifest
 from cleanplate.io.metadata import StageSummary
 from cleanplate.io.outputs import Layout
+from cleanplate.io.review import Review, frame_hashes, load_review
 from cleanplate.records import FrameRecord
 from cleanplate.runners import Runner, create_runner
 from cleanplate.stages.base import StageGroup, StageSpec
 from cleanplate.stages.commit import Committer, FillOptions
 from cleanplate.stages.decode import decode, load_mask, new_record
 from cleanplate.stages.fill import ChecksStage, FillStage
+from cleanplate.stages.review import ReviewStage
 from cleanplate.stages.segment import CharactersStage, MaskStage, SegmentStage
 from cleanplate.stages.shots import ShotModelStage, ShotStage
 
@@ -120,6 +122,7 @@ class _Plan:
     sequential: bool = False  # the fill needs done frames as context
     inpainter: Inpainter | SequentialInpainter | None = None
     extra_relative: bool = False  # extra_dilate is masks.dilate, relative to a 1080-line frame
+    review: Review = field(default_factory=Review)  # OUT/review.json: a person's corrections
 
 
 def _groups(plan: _Plan) -> list[StageGroup]:
@@ -134,6 +137,9 @@ def _groups(plan: _Plan) -> list[StageGroup]:
             seg.append(shot_model)
             seg.append(StageSpec("characters", CharactersStage, {"config": c, "device": d, "raise_errors": r},
                                  model=True))
+        if plan.review.corrections:
+            seg.append(StageSpec("review", ReviewStage, {"config": c, "corrections": plan.review.corrections,
+                                                         "raise_errors": r}))
         seg.append(StageSpec("masks", MaskStage, {"config": c, "raise_errors": r}))
         groups.append(StageGroup("segment", seg))
     if "fill" in plan.stages:
@@ -205,10 +211,12 @@ def _all_done(plan: _Plan, committer: Committer) -> list[FrameRecord] | None:
 def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fill: FillOptions | None
              ) -> dict[str, StageSummary]:
     try:
-        committer = Committer(plan.layout, plan.config, plan.stages, force, fill)
+        committer = Committer(plan.layout, plan.config, plan.stages, force, fill,
+                              frame_hashes(plan.review) if "segment" in plan.stages else None)
         committer.on_frame = lambda stage, fid, status, error: progress(
             ProgressEvent(stage, "frame", frame_id=fid, status=status, message=error))
         steps = {"segment": ("segment", "detect"), "characters": ("segment", "characters"),
+                 "review": ("segment", "characters"),
                  "masks": ("segment", "masks"), "fill": ("fill", "fill"), "checks": ("fill", "checks")}
 
         def on_work(step: str, rec: FrameRecord) -> None:
@@ -262,7 +270,7 @@ def segment(
     runner = create_runner(config, device)  # a missing Ray fails before anything is written
     layout.prepare(layout.instances, layout.masks, layout.thumbs)
     layout.clean_temp_files()
-    plan = _Plan(("segment",), source, layout, config, device, raise_errors)
+    plan = _Plan(("segment",), source, layout, config, device, raise_errors, review=load_review(layout.root))
     summaries = _execute(plan, runner, force, progress or _noop, None)
     return RunSummary(layout.root, segment=summaries["segment"])
 
@@ -355,12 +363,13 @@ def run(
     inpainter = create_inpainter(config, device if config.run.runner == "local" else "cpu")
     layout = Layout(Path(out_dir), "." + config.output.plate_format)
     source = _open_input(input_path, config)
+    review = load_review(layout.root)  # a person's corrections are applied again, --force or not
     runner = create_runner(config, device)
     layout.prepare(layout.instances, layout.masks, layout.thumbs, layout.backgrounds)
     layout.clean_temp_files()
     plan = _Plan(("segment", "fill"), source, layout, config, device, raise_errors, layout.root, None, 0,
                  isinstance(inpainter, SequentialInpainter),
-                 inpainter if config.run.runner == "local" else None)
+                 inpainter if config.run.runner == "local" else None, review=review)
     summaries = _execute(plan, runner, force, progress or _noop, FillOptions(config.fill.method, 0, False))
     return RunSummary(layout.root, segment=summaries["segment"], fill=summaries["fill"])
 

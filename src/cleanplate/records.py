@@ -110,6 +110,8 @@ class FrameRecord:
     :class:`~cleanplate.motion.shot_model.Link`), ``small`` the frame at the shot model's work
     scale, ``shot`` the shot model of its window (shared by the window's records; None when it
     could not be built, ``shot_note`` then says why and the shot-level stages fall back).
+    ``keep_out`` (HxW bool): pixels a person marked as scenery (``OUT/review.json``), carried into
+    this frame: kept out of the removal mask, after its dilation too.
     """
 
     frame_id: str
@@ -135,6 +137,7 @@ class FrameRecord:
     small: np.ndarray | None = None
     shot: Any = None
     shot_note: str | None = None
+    keep_out: np.ndarray | None = None
 
     @property
     def failed(self) -> bool:

@@ -104,8 +104,31 @@ def bench(
     _guard(body)
 
 
+def review(
+    output: Annotated[Path, typer.Argument(help="A finished cleanplate output folder.")],
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; the default serves this machine only. "
+                                      "Give 0.0.0.0 to let other machines in (no authentication).")] = "127.0.0.1",
+) -> None:
+    """Review and correct a run in the browser: accept / reject plates, click missed characters,
+    brush scenery out of masks, apply (redoes only the corrected shots). Saved in OUT/review.json."""
+
+    def body() -> int:
+        from cleanplate.review import create_app
+
+        app = create_app(output)  # refuses a folder without a finished run
+        import uvicorn
+
+        _say(f"review {output.resolve()} at http://{host}:{port}/  (Ctrl+C to stop)")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+        return 0
+
+    _guard(body)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``report``, ``compare`` and ``bench`` to the ``cleanplate`` app."""
+    """Add ``report``, ``compare``, ``bench`` and ``review`` to the ``cleanplate`` app."""
+    app.command("review")(review)
     app.command("report")(report)
     app.command("compare")(compare)
     app.command("bench")(bench)

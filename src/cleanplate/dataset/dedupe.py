@@ -43,6 +43,7 @@ from cleanplate.dataset.plates import (
 from cleanplate.dataset.ranking import HashIndex, rank_key, segment_records, why_kept
 from cleanplate.errors import ConfigError
 from cleanplate.io.outputs import read_image_rgb
+from cleanplate.io.review import REVIEW_FILE, load_review
 from cleanplate.qa.verdict import (
     COMPLETE,
     EXPORT_RESIDUE,
@@ -123,7 +124,7 @@ def dedupe(
     settings = {"threshold": float(threshold), "embeddings": embedder.key if embedder else None,
                 "embedding_threshold": float(embedding_threshold) if embedder else None,
                 "max_residue": float(max_residue)}
-    digest = step_hash(settings, plates, [Path(out) / "instances_metadata.json"])
+    digest = step_hash(settings, plates, [Path(out) / "instances_metadata.json", Path(out) / REVIEW_FILE])
     old = read_step(path) or {}
     if old.get("hash") == digest and not force:
         return StepResult("dedupe", path, True, old.get("summary", {}))
@@ -173,7 +174,8 @@ def dedupe(
     seg = segment_records(out)
     group_of = {readable[i].frame_id: g for g, ms in enumerate(groups_idx) for i in ms}
     comp = completeness(readable, seg, group_of)
-    reasons = verdicts(readable, seg, max_residue=max_residue, groups=group_of, comp=comp)  # the export's verdict
+    reasons = verdicts(readable, seg, max_residue=max_residue, groups=group_of, comp=comp,
+                       decisions=load_review(out).decisions)  # the export's verdict
 
     groups: list[dict[str, Any]] = []
     kept: list[str] = []

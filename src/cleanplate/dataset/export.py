@@ -40,6 +40,7 @@ from cleanplate.dataset.ranking import segment_records
 from cleanplate.errors import ConfigError, FrameError, OutputError
 from cleanplate.io.frames import VIDEO_EXTS, VideoSource, load_image
 from cleanplate.io.outputs import atomic_write_bytes, read_mask, write_image
+from cleanplate.io.review import REVIEW_FILE, load_review
 from cleanplate.qa.verdict import EXPORT_RESIDUE, check_max_residue, dedupe_inputs, reason_kind, verdicts
 
 FORMATS = ("kohya",)
@@ -185,14 +186,15 @@ def export_lora(
     warnings: list[str] = []
     dd = read_step(dedupe_path(out)) if use_dedupe else None
     if dd is not None and dd.get("hash") != step_hash(dd.get("settings") or {}, plates,
-                                                      [out / "instances_metadata.json"]):
+                                                      [out / "instances_metadata.json", out / REVIEW_FILE]):
         warnings.append("dedupe.json is older than the plates: rerun `cleanplate dedupe` to refresh the kept list")
     settings = {"format": fmt, "dataset": str(root), "trigger": trigger, "repeats": repeats, "concept": concept,
                 "resolution": resolution, "batch_size": batch_size, "caption": caption,
                 "include_flagged": include_flagged, "max_residue": float(max_residue), "masked_loss": masked_loss,
                 "mask_form": mask_form if masked_loss else None, "bucket": bucket,
                 "buckets": [min_b, max_b, bucket_steps], "use_dedupe": use_dedupe}
-    digest = step_hash(settings, plates, [dedupe_path(out), organize_path(out), out / "instances_metadata.json"])
+    digest = step_hash(settings, plates, [dedupe_path(out), organize_path(out), out / "instances_metadata.json",
+                                          out / REVIEW_FILE])
     old = read_step(path) or {}
     if (old.get("hash") == digest and not force and (root / MARKER).is_file()
             and all((root / f).is_file() for f in old.get("files") or [])):
@@ -205,7 +207,7 @@ def export_lora(
     if dd is None:
         kept = None
     reasons = verdicts(plates, segment_records(out), max_residue=max_residue, kept=kept, groups=groups,
-                       include_flagged=include_flagged, need_mask=masked_loss)
+                       include_flagged=include_flagged, need_mask=masked_loss, decisions=load_review(out).decisions)
     excluded: dict[str, str] = {fid: why for fid, why in reasons.items() if why is not None}
     chosen = [p for p in plates if reasons[p.frame_id] is None]
 
@@ -282,7 +284,7 @@ def export_lora(
 
 
 def _counts(exported: int, excluded: dict[str, str]) -> dict[str, Any]:
-    counts = {"exported": exported, "near_duplicates": 0, "flagged": 0, "failed": 0, "other": 0}
+    counts = {"exported": exported, "near_duplicates": 0, "flagged": 0, "rejected": 0, "failed": 0, "other": 0}
     for why in excluded.values():
         counts[reason_kind(why)] += 1
     return counts

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-KEPT = ("status", "stage_hash", "outputs", "error")
+KEPT = ("status", "stage_hash", "outputs", "error", "review")
 """The fields of a record kept in memory (``Manifest.records``); the rest stays in the file."""
 
 OFFSET = "_offset"
@@ -82,9 +82,12 @@ class Manifest:
         """The stage hashes of the frames' last records (kept up to date, O(1))."""
         return set(self._hashes)
 
-    def is_done(self, frame_id: str, stage_hash: str, root: Path) -> bool:
+    def is_done(self, frame_id: str, stage_hash: str, root: Path, review: str | None = None) -> bool:
+        """``review``: the hash of the review corrections that apply to the frame (None: none)."""
         rec = self.records.get(frame_id)
         if rec is None or rec.get("status") != "ok" or rec.get("stage_hash") != stage_hash:
+            return False
+        if rec.get("review") != review:  # a person's corrections of its shot changed
             return False
         base = os.fspath(root)
         return all(os.path.isfile(os.path.join(base, p)) for p in rec.get("outputs", []))

@@ -5,6 +5,8 @@ steps (dedupe, export-lora) share.
 
 1. failed or missing (:func:`exclusion`): never usable;
 2. a near-duplicate that dedupe did not keep (when its kept list is used);
+2b. a person's decision in ``OUT/review.json``: a rejected plate is left out; an accepted one skips
+   step 3 (taken even when flagged);
 3. unless ``include_flagged``, untrusted (:func:`untrusted`): flagged by a check, checks that
    failed, an incomplete mask (:func:`completeness` under :data:`COMPLETE`), or a shot-aware residue
    score above the training set's bar (:data:`EXPORT_RESIDUE`, ``--max-residue``);
@@ -47,6 +49,7 @@ runs, correct plates score at most 0.056 and four bmx plates that show 12-23 % o
 0.093-0.2 (0.09 would keep those out by a margin of 0.003)."""
 
 NEAR_DUPLICATE = "near-duplicate (dedupe)"
+REJECTED = "rejected in review (review.json)"
 NO_MASK = "no removal mask (masks/<frame>.png)"
 
 
@@ -140,13 +143,15 @@ def untrusted(p: Plate, comp: tuple[float, str] | None, max_residue: float = EXP
 def verdicts(plates: Sequence[Plate], seg: Mapping[str, SegmentFacts], *, max_residue: float = EXPORT_RESIDUE,
              kept: Collection[str] | None = None, groups: Mapping[str, int] | None = None,
              include_flagged: bool = False, need_mask: bool = False,
-             comp: Mapping[str, tuple[float, str]] | None = None) -> dict[str, str | None]:
+             comp: Mapping[str, tuple[float, str]] | None = None,
+             decisions: Mapping[str, str] | None = None) -> dict[str, str | None]:
     """Per plate, None when the training set takes it, else why it is left out (module docstring).
 
     ``seg``: :func:`~cleanplate.qa.plate.segment_facts` per frame id; ``kept``: dedupe's kept
     frame ids (None: dedupe not used); ``groups``: dedupe's group per frame id, neighbours for
     :func:`completeness` where frames have no shot id; ``comp``: the completeness when already
-    computed. ``export-lora`` leaves out exactly the plates with a reason (plus, with a masked
+    computed; ``decisions``: a person's accept / reject per frame id (``OUT/review.json``).
+    ``export-lora`` leaves out exactly the plates with a reason (plus, with a masked
     loss, those whose original frame cannot be read).
     """
     check_max_residue(max_residue)
@@ -158,7 +163,10 @@ def verdicts(plates: Sequence[Plate], seg: Mapping[str, SegmentFacts], *, max_re
         why = exclusion(p)
         if why is None and kept_set is not None and p.frame_id not in kept_set:
             why = NEAR_DUPLICATE
-        if why is None and not include_flagged:
+        decision = (decisions or {}).get(p.frame_id)
+        if why is None and decision == "reject":
+            why = REJECTED
+        if why is None and not include_flagged and decision != "accept":
             why = untrusted(p, comp.get(p.frame_id), max_residue)
         if why is None and need_mask and p.mask_path is None:
             why = NO_MASK
@@ -176,15 +184,17 @@ def dedupe_inputs(step: Mapping[str, Any] | None) -> tuple[list[str] | None, dic
 
 
 def reason_kind(why: str) -> str:
-    """The summary bucket of a reason: ``near_duplicates``, ``flagged``, ``failed`` or ``other``."""
+    """The summary bucket of a reason: ``near_duplicates``, ``flagged``, ``rejected``, ``failed`` or ``other``."""
     if why.startswith("near-duplicate"):
         return "near_duplicates"
     if why.startswith("flagged"):
         return "flagged"
+    if why.startswith("rejected"):
+        return "rejected"
     if why.startswith(("failed", "plate file missing")):
         return "failed"
     return "other"
 
 
-__all__ = ["COMPLETE", "EXPORT_RESIDUE", "NEAR_DUPLICATE", "WINDOW", "above_bar", "check_max_residue", "completeness",
+__all__ = ["COMPLETE", "EXPORT_RESIDUE", "NEAR_DUPLICATE", "REJECTED", "WINDOW", "above_bar", "check_max_residue", "completeness",
            "dedupe_inputs", "exclusion", "reason_kind", "suspect", "untrusted", "verdicts"]

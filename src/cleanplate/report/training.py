@@ -31,7 +31,7 @@ class TrainingView:
         return {fid: why for fid, why in self.reasons.items() if why is not None}
 
     def counts(self) -> dict[str, int]:
-        counts = {"near_duplicates": 0, "flagged": 0, "failed": 0, "other": 0}
+        counts = {"near_duplicates": 0, "flagged": 0, "rejected": 0, "failed": 0, "other": 0}
         for why in self.left_out.values():
             counts[reason_kind(why)] += 1
         return counts
@@ -61,7 +61,7 @@ def training_view(out: Path, frames: list[FrameInfo]) -> TrainingView:
     plates = [plate_from_record(out, k, f.frame_id, f.fill) for k, f in enumerate(frames) if f.fill]
     seg = {f.frame_id: segment_facts(f.segment) for f in frames if f.segment}
     reasons = verdicts(plates, seg, max_residue=max_residue, kept=kept, groups=groups,
-                       include_flagged=include_flagged, need_mask=need_mask)
+                       include_flagged=include_flagged, need_mask=need_mask, decisions=_decisions(out))
     view = TrainingView(reasons, {"max_residue": max_residue, "include_flagged": include_flagged,
                                   "kept": kept is not None, "need_mask": need_mask})
     if settings:
@@ -70,3 +70,15 @@ def training_view(out: Path, frames: list[FrameInfo]) -> TrainingView:
 
 
 __all__ = ["TrainingView", "training_view"]
+
+
+def _decisions(out: Path) -> dict[str, str]:
+    """A person's accept / reject per frame (``OUT/review.json``); none when it cannot be read (the
+    report still opens; export-lora and dedupe refuse an unreadable one)."""
+    from cleanplate.errors import InputError
+    from cleanplate.io.review import load_review
+
+    try:
+        return load_review(out).decisions
+    except InputError:
+        return {}

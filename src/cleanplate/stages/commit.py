@@ -54,8 +54,9 @@ class Committer:
     """Writes outputs, manifest lines and metadata for the stages of one command (in the driver)."""
 
     def __init__(self, layout: Layout, config: Config, stages: tuple[str, ...], force: bool,
-                 fill: FillOptions | None = None) -> None:
+                 fill: FillOptions | None = None, review: dict[str, str] | None = None) -> None:
         self.layout, self.config, self.stages, self.fill = layout, config, stages, fill
+        self.review = review or {}  # frame id -> hash of the review corrections of its shot
         self.manifests: dict[str, Manifest] = {}
         self.hashes: dict[str, str] = {}
         self.previous: dict[str, dict[str, Record]] = {}
@@ -79,7 +80,8 @@ class Committer:
 
     # ---------------------------------------------------------------------------------- resume
     def is_done(self, stage: str, frame_id: str) -> bool:
-        return self.manifests[stage].is_done(frame_id, self.hashes[stage], self.layout.root)
+        return self.manifests[stage].is_done(frame_id, self.hashes[stage], self.layout.root,
+                                             self.review.get(frame_id))
 
     # ---------------------------------------------------------------------------------- commit
     def commit(self, rec: FrameRecord, stage: str | None = None) -> None:
@@ -123,7 +125,8 @@ class Committer:
 
     def _base(self, rec: FrameRecord, stage: str) -> Record:
         return {"frame_id": rec.frame_id, "index": rec.index, "source": rec.source, "shot_id": rec.shot_id,
-                "stage_hash": self.hashes[stage], "status": "ok", "error": None}
+                "stage_hash": self.hashes[stage], "status": "ok", "error": None,
+                "review": self.review.get(rec.frame_id)}
 
     def _segment_record(self, rec: FrameRecord) -> Record:
         out = self._base(rec, "segment")

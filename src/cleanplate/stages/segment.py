@@ -206,6 +206,9 @@ class MaskStage:
                     rec.mask_raw = M.combine((i.mask for i in rec.segment.instances if i.character), shape[:2])
                     rec.dilate_px = M.dilation_radius(self.dilate, self.relative, shape)
                     rec.mask = M.dilate(rec.mask_raw, rec.dilate_px)
+                    if rec.keep_out is not None:  # scenery by a person's word: never grown back into
+                        rec.mask_raw &= ~rec.keep_out
+                        rec.mask &= ~rec.keep_out
                 except Exception as exc:
                     fail(rec, exc, "masks", self.raise_errors)
         return window
