@@ -54,7 +54,15 @@ def test_nobody_cases_have_empty_truth(cases) -> None:
 
 def test_still_character_is_unmoving_and_the_others_move(cases) -> None:
     still = cases["still-character"].characters["rider"]
-    assert all((m == still[0]).all() for m in still)
+
+    def cut(m):  # the mask cropped to its box: the same cut-out wherever the camera carries it
+        ys, xs = np.nonzero(m)
+        return m[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+
+    inside = [m for m in still if not (m[:, 0].any() or m[:, -1].any() or m[-1].any())]  # not clipped by an edge
+    assert len(inside) >= len(still) // 2 and all(np.array_equal(cut(m), cut(inside[0])) for m in inside)
+    x0 = [np.nonzero(m)[1].min() for m in inside]
+    assert x0[0] != x0[-1]  # it stands still in the scene: the pan carries it across the picture
     two = cases["two-characters"]
     assert set(two.characters) == {"player", "small-rider"}
     xs = [np.nonzero(m)[1].mean() for m in two.characters["small-rider"] if m.any()]

@@ -99,6 +99,25 @@ def link(registrar: Registrar, previous: FrameFeatures, current: FrameFeatures,
     return Link(kind, m, round(reg.error * w / sw, 4), "", previous_id, c / c[2, 2])
 
 
+def link_masked(registrar: Registrar, previous: tuple[np.ndarray, np.ndarray | None],
+                current: tuple[np.ndarray, np.ndarray | None], full_shape: tuple[int, int],
+                previous_id: str | None = None) -> Link:
+    """:func:`link` of two work-scale frames (image, characters mask or None), the characters kept
+    out of the keypoints; when that fails (a character covering much of a small frame leaves too few
+    keypoints), once more with every pixel: an unmasked registration beats a broken chain."""
+    def feats(frame: tuple[np.ndarray, np.ndarray | None], masked: bool) -> FrameFeatures:
+        image, mask = frame
+        if not masked or mask is None:
+            mask = np.zeros(image.shape[:2], bool)
+        return registrar.features(image, mask)
+
+    lk = link(registrar, feats(previous, True), feats(current, True), full_shape, previous_id)
+    if lk.ok or (previous[1] is None and current[1] is None):
+        return lk
+    again = link(registrar, feats(previous, False), feats(current, False), full_shape, previous_id)
+    return again if again.ok else lk
+
+
 def registrar_for(sc: ShotsConfig) -> Registrar:
     return Registrar(sc)
 
@@ -192,22 +211,18 @@ class ShotModel:
         small = [small_frame(im, sc.work_side) for im in images]
         shape = images[0].shape[:2] if images else (0, 0)
 
-        def feats(i: int) -> FrameFeatures:
+        def frame(i: int) -> tuple[np.ndarray, np.ndarray | None]:
             h, w = small[i].shape[:2]
-            if masks is None or masks[i].shape != images[i].shape[:2]:
-                return registrar.features(small[i], np.zeros((h, w), bool))
-            return registrar.features(small[i], cv2.resize(masks[i].astype(np.uint8), (w, h),
-                                                           interpolation=cv2.INTER_NEAREST) > 0)
+            if masks is None or masks[i].shape != images[i].shape[:2] or not masks[i].any():
+                return small[i], None
+            return small[i], cv2.resize(masks[i].astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
         links: list[Link | None] = [None]
-        prev = feats(0) if images else None
         for i in range(1, len(images)):
-            cur = feats(i)
-            if images[i].shape[:2] != shape or prev is None:
+            if images[i].shape[:2] != shape or images[i - 1].shape[:2] != shape:
                 links.append(None)
             else:
-                links.append(link(registrar, prev, cur, shape, ids[i - 1]))
-            prev = cur
+                links.append(link_masked(registrar, frame(i - 1), frame(i), shape, ids[i - 1]))
         return cls.from_links(ids, links, small, shape, sc.snap_px)
 
     # ------------------------------------------------------------------------------- reading
@@ -324,4 +339,4 @@ class ShotModel:
         return Background(image, valid.sum(0).astype(np.uint16), (int(x0), int(y0)), s)
 
 
-__all__ = ["Background", "Link", "ShotModel", "link", "median_of_valid", "registrar_for", "small_frame"]
+__all__ = ["Background", "Link", "ShotModel", "link", "link_masked", "median_of_valid", "registrar_for", "small_frame"]

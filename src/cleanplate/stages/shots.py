@@ -25,7 +25,7 @@ import numpy as np
 
 from cleanplate.config import Config, ShotsConfig
 from cleanplate.motion.registration import FrameFeatures, Registration, warp_into
-from cleanplate.motion.shot_model import Link, ShotModel, link, registrar_for, small_frame
+from cleanplate.motion.shot_model import Link, ShotModel, link, link_masked, registrar_for, small_frame
 from cleanplate.motion.shots import ShotLabeller
 from cleanplate.records import FrameRecord
 from cleanplate.stages.base import Window, log
@@ -160,18 +160,11 @@ class ShotModelStage:
             small = [r.small if r.small is not None else small_frame(r.image, self.sc.work_side)  # type: ignore[arg-type]
                      for r in live]
             links: list[Link | None] = [None]
-            prev = None
+            frames = [(im, self._known(r, im)) for r, im in zip(live, small, strict=True)]
             for k in range(1, len(live)):
                 rec, before = live[k], live[k - 1]
-                lk = None
-                if before.index == rec.index - 1:
-                    prev = prev if prev is not None else self._features(before, small[k - 1])
-                    cur = self._features(rec, small[k])
-                    lk = link(self.registrar, prev, cur, shape, before.frame_id)
-                    prev = cur
-                else:
-                    prev = None
-                links.append(lk)
+                links.append(link_masked(self.registrar, frames[k - 1], frames[k], shape, before.frame_id)
+                             if before.index == rec.index - 1 else None)
             model = ShotModel.from_links([r.frame_id for r in live], links, small, shape, self.sc.snap_px)
         except Exception as exc:  # the window falls back to per-frame results
             if self.raise_errors:
@@ -188,8 +181,10 @@ class ShotModelStage:
             r.timings["shots"] = round(r.timings.get("shots", 0.0) + secs, 4)
         return window
 
-    def _features(self, rec: FrameRecord, small: np.ndarray) -> FrameFeatures:
-        """Features of a frame at work scale, its characters' candidates kept out."""
+    @staticmethod
+    def _known(rec: FrameRecord, small: np.ndarray) -> np.ndarray | None:
+        """What is known of a frame's characters at work scale (hxw bool; None: nothing): the
+        per-frame detector's candidates, else the mask read from disk."""
         known = None
         if rec.segment is not None and rec.segment.instances:
             known = np.zeros(rec.image.shape[:2], bool)  # type: ignore[union-attr]
@@ -199,9 +194,9 @@ class ShotModelStage:
         elif rec.mask is not None:
             known = rec.mask.astype(bool)
         if known is None or not known.any():
-            return self.registrar.features(small, np.zeros(small.shape[:2], bool))
+            return None
         k = cv2.resize(known.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
-        return self.registrar.features(small, k > 0)
+        return k > 0
 
 
 def shot_windows(records: Iterable[FrameRecord], max_frames: int) -> Iterator[Window]:

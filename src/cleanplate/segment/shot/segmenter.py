@@ -49,6 +49,13 @@ _SHADOW_CARRY = 3
 _SHADOW_STEADY = 0.75
 """Share of a track's frames that must show its own cast shadow before it is carried into the others."""
 _MIN_KEPT = 0.1  # a detected frame whose track mask keeps less of its detection gets the detection back
+_MIN_JUDGED = 0.5
+_MIN_SHOT = 8
+"""In a registered run of fewer frames (a short shot, or frames between failed registrations), a track the background model can judge on less than _MIN_JUDGED of
+its pixels keeps the detector's verdict: the background model compares a frame with neighbours 3
+frames away and more, so a shot of a few frames gives no evidence either way.
+(In longer shots a track seen by too few neighbours, a fragment at a pan's edge, is not kept on
+that ground: on the still-prop bench case it was the prop.)"""
 
 
 def _upscale(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -121,6 +128,14 @@ def change_share(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: 
         d = np.maximum(lo - a, a - hi).max(axis=2)
         shares.append(float((d[inner] > level).mean()))
     return float(np.median(shares)) if shares else 0.0
+
+
+def judged_share(tr: Track, bg: ShotBackground) -> float:
+    """Share of a track's detected pixels that at least two registered neighbours see (where the
+    background model can judge motion and change at all)."""
+    shares = [float((tr.frames[t].mask & (bg.covered[t] >= 2)).sum()) / max(float(tr.frames[t].mask.sum()), 1.0)
+              for t in tr.detected_frames()]
+    return float(np.mean(shares)) if shares else 0.0
 
 
 def named_by(tr: Track, concept_masks: list[list[tuple[np.ndarray, str, float]]], share: float = 0.5
@@ -325,6 +340,15 @@ class TrackShotSegmenter:
             "frames": len(tr.frames), "detected": len(det)}
         if not det:
             return False, "never detected", evidence
+        judged = judged_share(tr, bg)
+        evidence["judged"] = round(judged, 3)
+        first = tr.first
+        run_len = sum(1 for r in bg.run if r == bg.run[first])  # the registered run the track is in
+        evidence["run_frames"] = run_len
+        if named is None and run_len < _MIN_SHOT and judged < _MIN_JUDGED:  # no evidence either way
+            why = (f"kept as the detector found it: the shot model cannot judge it (only {judged:.0%} of its pixels "
+                   f"are seen by two registered neighbours; a registered run of {run_len} frame(s))")
+            return True, why, evidence
         if named is not None:
             return True, f"named by the concept model: {named[0]} ({named[1]:.2f})", evidence
         if share >= self.sc.scenery_foreground:
