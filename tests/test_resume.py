@@ -20,7 +20,7 @@ from cleanplate.errors import OutputError
 from cleanplate.io.outputs import TMP_SUFFIX
 from cleanplate.pipeline import run
 
-ARGS = ["--method", "patchmatch", "--plate-format", "png", "--set", "qa.enabled=false", "--quiet"]
+ARGS = ["--plate-format", "png", "--set", "qa.enabled=false", "--quiet"]  # the default fill: temporal+auto
 
 
 def _cli(frames: Path, out: Path, *extra: str) -> subprocess.Popen:

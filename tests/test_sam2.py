@@ -31,7 +31,8 @@ from conftest import SINTEL, tiny_sam2_vision  # noqa: E402
 
 FRAME = SINTEL / "frame_0016.png"
 SIDE = 256
-RECORD_KEYS = {"bbox", "area", "score", "predicted_iou", "stability_score", "point", "character", "reason", "track_id"}
+RECORD_KEYS = {"bbox", "area", "score", "predicted_iou", "stability_score", "point", "character", "reason", "track_id",
+               "evidence"}
 
 
 def tiny_sam2_config():

@@ -108,7 +108,7 @@ def test_salient_keeps_the_girl_drops_scenery_on_real_frame(sintel):
     for i in out:
         rec = i.record()
         assert set(rec) == {"bbox", "area", "score", "predicted_iou", "stability_score", "point",
-                            "character", "reason", "track_id"}
+                            "character", "reason", "track_id", "evidence"}
 
 
 def test_salient_two_characters_and_thin_rim(sintel):

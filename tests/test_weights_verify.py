@@ -88,7 +88,7 @@ def test_verify_profile_exits_5_with_the_download_command_of_each_missing_file()
         hint = needed[k + 1].strip()  # the line under the missing file
         assert hint.startswith(f"get it with `cleanplate weights download {name}`, or offline download http"), hint
         assert f"put {file} in {cache}" in hint, hint
-    assert len(optional) == 1 and optional[0].startswith("optional (not needed by profile 'luca'): 0 here, 14 not")
+    assert len(optional) == 1 and optional[0].startswith("optional (not needed by profile 'luca'): 0 here, 16 not")
     assert "missing" not in "".join(optional)  # the optional models are counted, not listed one per line
     error = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(error) == 1 and "2 weights file(s)" in error[0] and "big-lama" in error[0], err

@@ -27,6 +27,7 @@ from cleanplate.io.manifest import Manifest
 from cleanplate.io.metadata import StageSummary
 from cleanplate.io.outputs import Layout
 from cleanplate.io.review import Review, frame_hashes, load_review
+from cleanplate.motion.shot_model import Link
 from cleanplate.records import FrameRecord
 from cleanplate.runners import Runner, create_runner
 from cleanplate.stages.base import StageGroup, StageSpec
@@ -182,16 +183,28 @@ def _prepare(plan: _Plan, rec: FrameRecord, loader: Loader) -> FrameRecord:
 
 
 def _thunks(plan: _Plan, committer: Committer) -> Iterator[Callable[[], FrameRecord]]:
-    for ref, loader in plan.source:
-        rec = new_record(ref)
-        rec.segment_todo = "segment" in plan.stages and not committer.is_done("segment", ref.frame_id)
-        rec.fill_todo = "fill" in plan.stages and not committer.is_done("fill", ref.frame_id)
-        if plan.seg_records is not None and rec.fill_todo:
-            seg = plan.seg_records.get(ref.frame_id)
-            if seg is None or seg.get("status") != "ok":
-                why = seg.get("error") if seg else "not segmented"
-                rec.error, rec.failed_stage = str(FrameError(f"segmentation failed: {why}")), "decode"
-        yield lambda rec=rec, loader=loader: _prepare(plan, rec, loader)
+    seg_reader = None  # inpaint: the segment manifest beside the masks, for each frame's stored link
+    if plan.seg_records is not None and plan.mask_dir is not None:
+        seg_reader = Manifest(plan.mask_dir / ".cleanplate" / "segment.jsonl")
+    try:
+        for ref, loader in plan.source:
+            rec = new_record(ref)
+            rec.segment_todo = "segment" in plan.stages and not committer.is_done("segment", ref.frame_id)
+            rec.fill_todo = "fill" in plan.stages and not committer.is_done("fill", ref.frame_id)
+            reader = seg_reader if seg_reader is not None else (
+                committer.manifests["segment"] if "segment" in plan.stages and not rec.segment_todo else None)
+            stored = reader.read(ref.frame_id) if reader is not None else None
+            if stored and isinstance(stored.get("link"), dict):  # registered when its masks were made
+                rec.link = Link.from_record(stored["link"])
+            if plan.seg_records is not None and rec.fill_todo:
+                seg = plan.seg_records.get(ref.frame_id)
+                if seg is None or seg.get("status") != "ok":
+                    why = seg.get("error") if seg else "not segmented"
+                    rec.error, rec.failed_stage = str(FrameError(f"segmentation failed: {why}")), "decode"
+            yield lambda rec=rec, loader=loader: _prepare(plan, rec, loader)
+    finally:
+        if seg_reader is not None:
+            seg_reader.close()
 
 
 def _all_done(plan: _Plan, committer: Committer) -> list[FrameRecord] | None:

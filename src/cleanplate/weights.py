@@ -149,11 +149,11 @@ def check_file(spec: WeightsSpec, path: Path) -> str | None:
     return _verify(spec, path)[0]
 
 
-def _where_msg(spec: WeightsSpec) -> str:
+def _where_msg(spec: WeightsSpec, command: bool = True) -> str:
     dirs = [str(cache_dir())] + [str(d) for d in env_dirs()]
     url = spec.urls[0] if spec.urls else (f"https://huggingface.co/{spec.hf_repo}" if spec.hf_repo else "?")
     where = f"download {url} and put '{spec.filename}' in {' or '.join(dirs)} (or a folder listed in $CLEANPLATE_WEIGHTS)"
-    if spec.hf_repo and not spec.urls:  # a model folder: the CLI fetches the repository's files
+    if command and spec.hf_repo and not spec.urls:  # a model folder: the CLI fetches the repository's files
         where = f"run `cleanplate weights download {spec.name}` on a connected machine, or {where}"
     return where
 
@@ -162,7 +162,7 @@ def how_to_get(spec: WeightsSpec) -> str:
     """How a user gets a missing file: the download command, and where to put it for offline use."""
     if not (spec.urls or spec.hf_repo):
         return _where_msg(spec)
-    return f"get it with `cleanplate weights download {spec.name}`, or offline {_where_msg(spec)}"
+    return f"get it with `cleanplate weights download {spec.name}`, or offline {_where_msg(spec, command=False)}"
 
 
 # --- resolution --------------------------------------------------------------------------------

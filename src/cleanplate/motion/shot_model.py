@@ -16,7 +16,7 @@ failed to decode or to register starts a new run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -74,10 +74,29 @@ class Link:
     reason: str = ""
     previous: str | None = None  # the frame id it registers onto
     coarse: np.ndarray | None = None
+    model: bool = False  # made for the shot model (characters kept out); stored with the frame's masks
 
     @property
     def ok(self) -> bool:
         return self.kind != "rejected" and self.matrix is not None
+
+    def record(self) -> dict[str, object]:
+        """JSON-ready, exact (floats as Python writes them, so a rerun reads the same matrices)."""
+        return {"kind": self.kind, "previous": self.previous, "error": self.error, "reason": self.reason,
+                "matrix": None if self.matrix is None else [float(v) for v in self.matrix.ravel()],
+                "coarse": None if self.coarse is None else [float(v) for v in self.coarse.ravel()]}
+
+    @classmethod
+    def from_record(cls, rec: dict[str, object]) -> Link | None:
+        """The link a segment record stored (None when it holds none or is malformed)."""
+        try:
+            m, c = rec.get("matrix"), rec.get("coarse")
+            return cls(str(rec["kind"]), None if m is None else np.array(m, np.float64).reshape(3, 3),
+                       float(rec.get("error", 0.0)), str(rec.get("reason", "")),  # type: ignore[arg-type]
+                       None if rec.get("previous") is None else str(rec["previous"]),
+                       None if c is None else np.array(c, np.float64).reshape(3, 3), True)
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def link(registrar: Registrar, previous: FrameFeatures, current: FrameFeatures,
@@ -112,10 +131,10 @@ def link_masked(registrar: Registrar, previous: tuple[np.ndarray, np.ndarray | N
         return registrar.features(image, mask)
 
     lk = link(registrar, feats(previous, True), feats(current, True), full_shape, previous_id)
-    if lk.ok or (previous[1] is None and current[1] is None):
-        return lk
-    again = link(registrar, feats(previous, False), feats(current, False), full_shape, previous_id)
-    return again if again.ok else lk
+    if not lk.ok and not (previous[1] is None and current[1] is None):
+        again = link(registrar, feats(previous, False), feats(current, False), full_shape, previous_id)
+        lk = again if again.ok else lk
+    return replace(lk, model=True)
 
 
 def registrar_for(sc: ShotsConfig) -> Registrar:

@@ -146,6 +146,8 @@ class Committer:
             return out
         timings["write"] = round(time.perf_counter() - t, 4)
         chars = [i for i in seg.instances if i.character]
+        if getattr(rec.link, "model", False):  # the shot model's registration onto the frame before
+            out["link"] = rec.link.record()  # type: ignore[union-attr]
         out.update({
             "shape": [int(image.shape[0]), int(image.shape[1])],
             "instances": [i.record() for i in seg.instances],

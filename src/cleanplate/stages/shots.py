@@ -110,7 +110,8 @@ class ShotStage:
             return False
         lk = link(self.registrar, self._features(prev), self._features(cur), cur.rec.image.shape[:2],
                   prev.rec.frame_id)
-        cur.rec.link = lk
+        if cur.rec.link is None:  # a link stored with the frame's masks stays (the shot model's own)
+            cur.rec.link = lk
         if not lk.ok:
             return False
         try:
@@ -136,7 +137,9 @@ class ShotModelStage:
     registered with the characters in view, a large moving character bends the homography (on
     DAVIS tennis the tracks' masked area grew from 1.15 to 1.44 of the truth). So the link the
     shots stage found to veto a detector's cut (characters in view) is not reused: that pair is
-    registered again here, the only frames registered twice. A record that has its model already (built in
+    registered again here, the only frames registered twice. A link this stage made is stored with
+    the frame's segment record and reused by later commands (``inpaint`` after ``segment``, a
+    resumed ``run``), so they fill along the same registration. A record that has its model already (built in
     the segment group of ``run``) is passed on. When the model cannot be built, the records keep
     ``shot`` None and ``shot_note`` says why: the shot-level stages fall back to per-frame
     results, and the fallback is recorded in the metadata.
@@ -163,8 +166,14 @@ class ShotModelStage:
             frames = [(im, self._known(r, im)) for r, im in zip(live, small, strict=True)]
             for k in range(1, len(live)):
                 rec, before = live[k], live[k - 1]
-                links.append(link_masked(self.registrar, frames[k - 1], frames[k], shape, before.frame_id)
-                             if before.index == rec.index - 1 else None)
+                stored = rec.link if isinstance(rec.link, Link) and rec.link.model else None
+                if stored is not None and stored.previous == before.frame_id:
+                    links.append(stored)  # registered when its masks were made (segment records): reused
+                elif before.index == rec.index - 1:
+                    links.append(link_masked(self.registrar, frames[k - 1], frames[k], shape, before.frame_id))
+                    rec.link = links[-1]
+                else:
+                    links.append(None)
             model = ShotModel.from_links([r.frame_id for r in live], links, small, shape, self.sc.snap_px)
         except Exception as exc:  # the window falls back to per-frame results
             if self.raise_errors:
