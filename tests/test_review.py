@@ -283,7 +283,7 @@ def test_click_the_missed_rider_apply_and_export_in_chromium(out: Path, server: 
 def test_brushed_scenery_stays_out_of_every_frame_of_the_track(out: Path, server: Server):
     from cleanplate.config import load_config
     from cleanplate.io.frames import load_image
-    from cleanplate.motion.shot_model import ShotModel
+    from cleanplate.motion.shot_model import Link, ShotModel, small_frame
     from cleanplate.segment.corrections import brush_mask, carry_by_registration
 
     k = BMX.index(CLICK_FRAME)
@@ -297,7 +297,14 @@ def test_brushed_scenery_stays_out_of_every_frame_of_the_track(out: Path, server
     assert status == 200 and res["redone"] == len(BMX)
     frames = Path(json.loads((out / "run.json").read_text())["segment"]["input"]["path"])
     images = [load_image(frames / f"{f}.png") for f in BMX]
-    model = ShotModel.build(images, load_config().shots)
+    # the registration the run made (each frame's link, stored in its segment record)
+    links = {}
+    for line in (out / ".cleanplate" / "segment.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        links[rec["frame_id"]] = Link.from_record(rec["link"]) if rec.get("link") else None
+    sc = load_config().shots
+    model = ShotModel.from_links(BMX, [links.get(f) for f in BMX], [small_frame(im, sc.work_side) for im in images],
+                                 images[0].shape[:2], sc.snap_px)
     region = carry_by_registration(brush_mask(pts, 6, (SIZE[1], SIZE[0])), k, model, len(BMX))
     assert region[k].sum() > 500 and (m & region[k]).sum() > 300  # the brush covered masked pixels
     for f, r in zip(BMX, region, strict=True):
