@@ -351,14 +351,14 @@ class TrackShotSegmenter:
             return True, why, evidence
         if named is not None:
             return True, f"named by the concept model: {named[0]} ({named[1]:.2f})", evidence
-        if share >= self.sc.scenery_foreground:
+        if share >= self.sc.moving_share:
             return True, f"moves against the set ({share:.0%} of its pixels disagree with the background model)", evidence
         if change >= self.sc.change_share:
             return True, (f"changes inside itself ({change:.0%} of its inner pixels differ from its neighbours) "
                           f"though it stays in place"), evidence
         who = "no concept model named it" if self.concepts is not None else "no concept model ran"
         return False, (f"scenery: {who}; it does not move against the set ({share:.0%} of its pixels disagree, "
-                       f"needs >= {self.sc.scenery_foreground:.0%}) nor change inside itself ({change:.0%}, "
+                       f"needs >= {self.sc.moving_share:.0%}) nor change inside itself ({change:.0%}, "
                        f"needs >= {self.sc.change_share:.0%})"), evidence
 
     def _frame_result(self, t: int, small_image: np.ndarray, result: SegmentResult, chars: list[Instance],
