@@ -54,6 +54,7 @@ def tiny_bench(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_bench_writes_json_and_markdown(tiny_bench: Path):
     data = json.loads((tiny_bench / "bench.json").read_text())
+    assert data["suites"] == ["fill"] and "characters" not in data and "still" not in data  # the default
     assert list(data["methods"]) == ["opencv-telea"]
     row = data["methods"]["opencv-telea"]
     assert row["frames"] == 2 and row["failed_frames"] == 0

@@ -444,3 +444,105 @@ def test_a_500_frame_report_pages_sorts_and_filters_in_chromium(tmp_path: Path):
     excluded = json.loads(export_lora(out, tmp_path / "set").path.read_text())["excluded"]
     assert excluded and log["out"]["count"] == str(len(excluded))
     assert log["out"]["rows"].split(",") == [f for f in ids if f in excluded][:50]
+
+
+# ----------------------------------------------------------------------- verdicts and evidence
+
+def _dom(page: Path, profile: Path) -> str:
+    """The page's DOM after its scripts ran (the table rendered), entities decoded."""
+    import html as _html
+
+    proc = subprocess.run([need_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           f"--user-data-dir={profile}", "--virtual-time-budget=15000", "--dump-dom",
+                           page.resolve().as_uri()], capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return _html.unescape(proc.stdout)
+
+
+def _pct(v: float) -> str:
+    return f"{round(100 * v)} %"
+
+
+@pytest.mark.browser
+def test_report_shows_each_instance_verdict_and_evidence_in_chromium(run_out: Path, tmp_path: Path):
+    """The table row of a frame (loaded on demand from its page file) and the sample view show each
+    instance's verdict, its evidence figures and the reason recorded in instances_metadata.json."""
+    seg = json.loads((run_out / "instances_metadata.json").read_text())["frames"]
+    fid, rec = next((f, r) for f, r in sorted(seg.items()) if r.get("status") == "ok" and r.get("instances"))
+    html = (run_out / "report.html").read_text()
+    assert rec["instances"][0]["reason"] not in html.split("<h2>Automatic checks</h2>")[0]  # not embedded: paged
+    dom = _dom(run_out / "report.html", tmp_path / "profile")
+    row = re.search(rf'<tr data-frame="{fid}">(.*?)</tr>', dom, re.S)
+    assert row, dom[-3000:]
+    cell = re.search(r'<td class="verdicts">(.*?)</td>', row.group(1), re.S).group(1)
+    chars = sum(i["character"] for i in rec["instances"])
+    assert f"{chars} character(s), {len(rec['instances']) - chars} scenery" in cell
+    for k, inst in enumerate(rec["instances"]):
+        ev = inst["evidence"]
+        who = f"track {inst['track_id']}" if inst.get("track_id") is not None else f"instance {k}"
+        verdict = "character" if inst["character"] else "scenery"
+        assert f"{who}: {verdict}" in cell and inst["reason"] in cell
+        assert f"moving {_pct(ev['moving'])} · change {_pct(ev['change'])}" in cell
+        assert f"detected in {ev['detected']} of {ev['frames']} frames" in cell
+        assert ("no concept model" if ev["concept_model"] is None else ev["concept_model"]) in cell
+    sample = re.search(rf'<details class="verdicts" open="" data-frame="{fid}">(.*?)</details>', dom, re.S)
+    assert sample and rec["instances"][0]["reason"] in sample.group(1)  # the sample view, server-rendered
+
+
+_SCENERY_HARNESS = """<script>
+(function () {
+  var st = document.getElementById("table-status"), stage = 0;
+  function ready() { return st.getAttribute("data-state") === "ready"; }
+  function run() {
+    if (!ready()) { return setTimeout(run, 20); }
+    if (stage === 0) {
+      stage = 1;
+      var s = document.getElementById("f-flag"); s.value = "scenery"; s.dispatchEvent(new Event("change"));
+      return setTimeout(run, 0);
+    }
+    var out = document.createElement("pre"); out.id = "harness";
+    out.textContent = st.getAttribute("data-count") + "|" + st.getAttribute("data-rows");
+    document.body.appendChild(out);
+  }
+  run();
+})();
+</script></body>"""
+
+
+@pytest.mark.browser
+def test_report_shows_scenery_verdicts_of_a_real_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A real default run on the still-prop case (8 frames: DAVIS tennis with nobody in view, crates pasted
+    standing still): the detections judged scenery are listed with their reason and evidence, counted in the
+    summary, and the table's "detections all judged scenery" filter lists exactly those frames."""
+    from cleanplate.report.bench_cases import build_case, write_frames
+    from cleanplate.report.evidence import all_scenery
+    from conftest import SHARED
+
+    write_frames(build_case("still-prop", SHARED / "data", 8), tmp_path / "frames")
+    out = tmp_path / "out"
+    monkeypatch.setattr(State, "quiet", State.quiet)
+    monkeypatch.setenv("CLEANPLATE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CLEANPLATE_OFFLINE", "1")
+    res = _invoke("--quiet", "run", tmp_path / "frames", "-o", out)
+    assert res.exit_code == 0, res.output
+    seg = json.loads((out / "instances_metadata.json").read_text())["frames"]
+    scenery = sorted(f for f, r in seg.items() if all_scenery(r))
+    assert scenery  # the default judges the still crates (and the banner) scenery
+    html = (out / "report.html").read_text()
+    assert re.search(rf"frames whose detections were all judged scenery</td><td class=\"num\">[^<]*</td>.*?"
+                     rf"{len(scenery)} of {sum(bool(r.get('instances')) for r in seg.values())} frames", html, re.S)
+    assert f"detections all judged scenery ({len(scenery)})" in html
+    fid = scenery[0]
+    inst = next(i for i in seg[fid]["instances"] if not i["character"])
+    assert inst["reason"].startswith("scenery") or "scenery" in inst["reason"]
+    page = out / "harness.html"
+    page.write_text(html.replace("</body>", _SCENERY_HARNESS))
+    dom = _dom(page, tmp_path / "profile")
+    m = re.search(r'<pre id="harness">(\d+)\|(.*?)</pre>', dom)
+    assert m, dom[-3000:]
+    assert int(m.group(1)) == len(scenery) and m.group(2).split(",") == scenery
+    row = re.search(rf'<tr data-frame="{fid}">(.*?)</tr>', dom, re.S).group(1)
+    assert "0 character(s)" in row and ": scenery</b>" in row and inst["reason"] in row
+    ev = inst["evidence"]
+    assert f"moving {_pct(ev['moving'])} · change {_pct(ev['change'])}" in row

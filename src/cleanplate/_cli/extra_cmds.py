@@ -82,20 +82,40 @@ def bench(
                                               show_default=from_config("run.device"))] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Any setting as dotted.key=value.",
                                                    show_default="none")] = None,
+    cases: Annotated[list[str] | None, typer.Option("--cases", help="Case families (repeatable or comma-separated): "
+                     "fill (fill methods on the composites), characters (every character and only characters: "
+                     "nobody in view, a still prop, still / standing / two / three characters), still (a large "
+                     "character that never leaves: PSNR / SSIM in the hole, flat, steadiness), or all.",
+                     show_default="fill")] = None,
+    case: Annotated[list[str] | None, typer.Option("--case", help="Character cases to run (repeatable or "
+                    "comma-separated).", show_default="all seven")] = None,
+    case_frames: Annotated[int, typer.Option("--case-frames", help="Frames per character case.")] = 8,
+    still_frames: Annotated[int, typer.Option("--still-frames", help="Frames of the still-character case.")] = 8,
+    still_methods: Annotated[list[str] | None, typer.Option("--still-methods", help="Fills tried on the still "
+                             "case (repeatable or comma-separated).",
+                             show_default="patchmatch, exemplar, exemplar-once")] = None,
 ) -> None:
-    """Ground-truth benchmark: paste DAVIS objects over other footage, remove them, measure each method."""
+    """Ground-truth benchmark: paste DAVIS objects over other footage, remove them, measure each method;
+    with --cases, also the character cases and the large still character."""
+
+    def split(items: list[str] | None) -> list[str] | None:
+        return [v.strip() for item in (items or []) for v in item.split(",") if v.strip()] or None
 
     def body() -> int:
         from cleanplate.report import run_bench
+        from cleanplate.report.bench_suites import parse_suites
 
+        suites = parse_suites(cases)
         cfg = _config(config, profile, set_, run__device=device)
-        names = [m.strip() for item in (methods or []) for m in item.split(",") if m.strip()] or None
-        res = run_bench(output, methods=names, frames=frames, composites=composites, data=data, config=cfg,
-                        progress=_say)
+        res = run_bench(output, methods=split(methods), frames=frames, composites=composites, data=data, config=cfg,
+                        progress=_say, suites=suites, cases=split(case), case_frames=case_frames,
+                        still_frames=still_frames, still_methods=split(still_methods))
         if State.log_json:
             import json
 
-            print(json.dumps({"bench": str(res.json_path), "methods": res.data["methods"]}), flush=True)
+            print(json.dumps({"bench": str(res.json_path), "suites": suites, "methods": res.data.get("methods"),
+                              "characters": (res.data.get("characters") or {}).get("cases"),
+                              "still": (res.data.get("still") or {}).get("methods")}), flush=True)
         elif not State.quiet:
             out_console.print(res.markdown, highlight=False, markup=False)
             out_console.print(f"{res.json_path}\n{res.markdown_path}", highlight=False)

@@ -1,5 +1,10 @@
 """Ground-truth benchmark: paste a moving DAVIS object over other footage, remove it, compare.
 
+``cleanplate bench`` runs up to three families (``--cases``): ``fill`` (this module, the default),
+``characters`` and ``still`` (:mod:`cleanplate.report.bench_suites`: every character and only
+characters, issue 26; a large still character, issue 20). All write into one bench.json / bench.md.
+The rest of this docstring is about ``fill``.
+
 The frame before pasting is the ground truth, so the benchmark measures what a viewer cannot:
 
 * **recall**: share of the pasted object's pixels inside the final removal mask;
@@ -241,25 +246,77 @@ def run_bench(
     data: str | Path | None = None,
     config: Config | None = None,
     progress: Progress | None = None,
+    suites: list[str] | tuple[str, ...] = ("fill",),
+    cases: list[str] | None = None,
+    case_frames: int = 8,
+    still_frames: int = 8,
+    still_methods: list[str] | None = None,
 ) -> BenchResult:
-    """Build the composites, run segment + fill per method, measure; write bench.json and bench.md.
+    """Run the benchmark ``suites`` (:data:`~cleanplate.report.bench_suites.SUITES`); write bench.json and bench.md.
 
-    ``methods`` defaults to :data:`DEFAULT_METHODS`; unavailable ones are skipped with the
-    reason. ``frames`` is per composite (clips shorter than that give what they have). Each
-    method also fills the true (pasted) masks, dilated like the pipeline's, which measures the
-    fill apart from the detection (``psnr_true_mask``, ``ssim_true_mask``).
+    ``fill``: build the composites, run segment + fill per method, measure. ``methods`` defaults to
+    :data:`DEFAULT_METHODS`; unavailable ones are skipped with the reason. ``frames`` is per
+    composite (clips shorter than that give what they have). Each method also fills the true
+    (pasted) masks, dilated like the pipeline's, which measures the fill apart from the detection
+    (``psnr_true_mask``, ``ssim_true_mask``). Its figures are the payload's top-level keys.
+
+    ``characters``: the character ``cases`` (default all) with ``case_frames`` frames each, run by the
+    default pipeline in ``out_dir/characters/`` (payload key ``characters``). ``still``: the large still
+    character with ``still_frames`` frames filled by ``still_methods`` (payload key ``still``).
     """
     from cleanplate.devices import resolve_device
-    from cleanplate.pipeline import segment
-    from cleanplate.qa.checks import PlateChecker
-    from cleanplate.segment.saliency import SaliencyPredictor
+    from cleanplate.report.bench_still import still_markdown
+    from cleanplate.report.bench_suites import (
+        SUITES,
+        characters_markdown,
+        check_options,
+        run_characters,
+        run_still,
+    )
 
+    unknown = [s for s in suites if s not in SUITES]
+    if unknown or not suites:
+        raise InputError(f"unknown bench case family {', '.join(unknown) or '(none)'} (known: {', '.join(SUITES)})")
+    check_options(cases, case_frames, still_methods, still_frames)
     say = progress or (lambda _msg: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data_dir = find_data_dir(data)
     base_cfg = config or load_config()
     device = resolve_device(base_cfg.run.device)
+    payload: dict[str, Any] = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data": str(data_dir),
+        "device": device,
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "threads": base_cfg.run.threads},
+        "suites": list(suites),
+    }
+    parts: list[str] = []
+    if "fill" in suites:
+        payload.update(_run_fill(out, methods, frames, composites, data_dir, base_cfg, device, say))
+        parts.append(to_markdown(payload))
+    if "characters" in suites:
+        payload["characters"] = run_characters(out / "characters", base_cfg, cases=cases, frames=case_frames,
+                                               data=data_dir, progress=say)
+        parts.append("\n".join(["## Character cases", "", *characters_markdown(payload["characters"])]) + "\n")
+    if "still" in suites:
+        payload["still"] = run_still(base_cfg, frames=still_frames, methods=still_methods, data=data_dir,
+                                     progress=say)
+        parts.append("\n".join(["## Still character (issue 20)", "", *still_markdown(payload["still"])]) + "\n")
+    md = "\n".join(parts)
+    json_path, md_path = out / "bench.json", out / "bench.md"
+    write_json(json_path, payload)
+    atomic_write_bytes(md_path, md.encode())
+    return BenchResult(json_path, md_path, payload, md)
+
+
+def _run_fill(out: Path, methods: list[str] | tuple[str, ...] | None, frames: int, composites: list[str] | None,
+              data_dir: Path, base_cfg: Config, device: str, say: Progress) -> dict[str, Any]:
+    """The fill suite: composites, segment once each, every method's fills measured; its payload keys."""
+    from cleanplate.pipeline import segment
+    from cleanplate.qa.checks import PlateChecker
+    from cleanplate.segment.saliency import SaliencyPredictor
+
     names = list(composites or DEFAULT_COMPOSITES)
     unknown = [c for c in names if c not in COMPOSITES]
     if unknown:
@@ -309,11 +366,7 @@ def run_bench(
                 run.error = str(exc)
                 say(f"{method} failed: {exc}")
     summary = _summarise(runs, names)
-    payload = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "data": str(data_dir),
-        "device": device,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "threads": base_cfg.run.threads},
+    return {
         "frames_per_composite": frames,
         "composites": built,
         "dilate": seg_cfg.masks.dilate,
@@ -330,11 +383,6 @@ def run_bench(
         "calibration": {m: calibrate(r.calib, CHECKS) for m, r in runs.items() if r.calib},
         "calibration_plates": {m: r.calib for m, r in runs.items()},
     }
-    md = to_markdown(payload)
-    json_path, md_path = out / "bench.json", out / "bench.md"
-    write_json(json_path, payload)
-    atomic_write_bytes(md_path, md.encode())
-    return BenchResult(json_path, md_path, payload, md)
 
 
 __all__ = ["COMPOSITES", "DEFAULT_COMPOSITES", "DEFAULT_METHODS", "BenchResult", "Composite", "build_composite", "find_data_dir",

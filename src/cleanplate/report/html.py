@@ -22,6 +22,7 @@ from typing import Any
 
 from cleanplate.io.outputs import atomic_write_bytes
 from cleanplate.qa.checks import CHECK_HELP, CHECKS
+from cleanplate.report.evidence import instance_rows, verdict_summary
 from cleanplate.report.frames import (
     FILES_DIR,
     PLATE_EXTS,
@@ -212,7 +213,8 @@ def _row(info: FrameInfo, thumbs: Thumbs) -> dict[str, Any]:
             facts.append(f"{label} {fmt(info.extra[key], 'pct')}")
     scores = [{"name": c, "value": fmt(checks.get(c)), "flagged": c in checks.get("flags", [])}
               for c in CHECKS if c in checks]
-    return {"id": info.frame_id, "urls": thumbs.frame(info), "facts": ", ".join(facts), "scores": scores}
+    return {"id": info.frame_id, "urls": thumbs.frame(info), "facts": ", ".join(facts), "scores": scores,
+            "instances": instance_rows(info.segment), "verdicts": verdict_summary(info.segment)}
 
 
 __all__ = ["PLATE_EXTS", "FrameInfo", "_env", "_rel", "load_frames", "overlay", "summary_rows", "svg_histogram",

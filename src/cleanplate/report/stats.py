@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from cleanplate.qa.checks import CHECKS
+from cleanplate.report.evidence import all_scenery, has_scenery
 from cleanplate.report.frames import FrameInfo
 
 E2E_TARGET = 1 / 1.5
@@ -101,6 +102,13 @@ def summary_rows(frames: list[FrameInfo], seg: dict[str, Any], fill: dict[str, A
              ok=None if e2e is None else e2e >= E2E_TARGET,
              note="frames done / (segment + fill seconds); target: 1.5 s per frame on 2 CPU cores"),
     ]
+    detected = [f for f in frames if f.segment.get("status") == "ok" and f.segment.get("instances")]
+    if detected:
+        scen = sum(all_scenery(f.segment) for f in detected)
+        some = sum(has_scenery(f.segment) for f in detected)
+        rows.append(stat("frames whose detections were all judged scenery", scen / len(detected), "pct",
+                         note=f"{scen} of {len(detected)} frames with detections (their masks hold no character); "
+                              f"{some} frames have at least one detection judged scenery"))
     checked = [f for f in frames if f.checks]
     thresholds = check_thresholds(run)
     for name in CHECKS:

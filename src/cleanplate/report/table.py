@@ -7,9 +7,9 @@ Files written into ``OUT/report_files/data/`` (plain ``<script>`` files: the pag
   and left-out counts, a strip of up to :data:`STRIP` plates) — ``cpReport.index({...})``;
 * ``page_NNNNN.js``: the rows of :data:`PAGE` frames in frame order (id, shot, status, coverage,
   characters, check scores and flags, links to the original, plate and mask, why the training set
-  leaves the plate out) — ``cpReport.page(n, [...])``;
+  leaves the plate out, each instance's verdict, reason and evidence) — ``cpReport.page(n, [...])``;
 * ``cols_NNNNN.js``: the sortable and filterable columns of :data:`COLS` frames (shot, coverage,
-  scores, flags as bits, failed, left out) — ``cpReport.cols(n, {...})``; loaded only when the user sorts or
+  scores, flags as bits, failed, left out, detections all judged scenery) — ``cpReport.cols(n, {...})``; loaded only when the user sorts or
   filters, so opening the report reads one index and one page.
 
 Originals come from ``OUT/thumbs/`` (any input) or the source file (folder input); plates and masks
@@ -27,6 +27,7 @@ from typing import Any
 from cleanplate.io.outputs import atomic_write_bytes
 from cleanplate.qa.checks import CHECKS
 from cleanplate.qa.plate import ShotId, shot_id_of
+from cleanplate.report.evidence import all_scenery, compact
 from cleanplate.report.frames import FILES_DIR, FrameInfo, _rel, find_plate, original_path
 
 DATA_DIR = "data"
@@ -56,8 +57,8 @@ def shot_of(info: FrameInfo) -> ShotId | None:
 
 def frame_row(out: Path, info: FrameInfo, left_out: str | None = None) -> list[Any]:
     """One table row: ``[id, index, shot, failure or "", coverage, characters, residue, flat, seam,
-    flags, original url, plate url, mask url, why the training set leaves it out or ""]`` (urls
-    relative to ``out``, None where missing)."""
+    flags, original url, plate url, mask url, why the training set leaves it out or "", instances]``
+    (urls relative to ``out``, None where missing; instances: :func:`~cleanplate.report.evidence.compact`)."""
     checks = info.checks or {}
     orig = original_path(out, info)
     plate = None if info.failed else find_plate(out, info.frame_id, info.fill)
@@ -67,7 +68,7 @@ def frame_row(out: Path, info: FrameInfo, left_out: str | None = None) -> list[A
     return [info.frame_id, info.index, shot_of(info), info.failed or "", _num(cov), info.segment.get("n_characters"),
             *(_num(checks.get(c)) for c in CHECKS), flags,
             _rel(orig, out) if orig is not None else None, _rel(plate, out) if plate is not None else None,
-            _rel(mask, out) if mask.is_file() else None, left_out or ""]
+            _rel(mask, out) if mask.is_file() else None, left_out or "", compact(info.segment)]
 
 
 def _js(call: str, *args: Any) -> bytes:
@@ -85,7 +86,7 @@ def write_table(out: Path, frames: list[FrameInfo], thresholds: dict[str, float]
     shots: dict[Any, dict[str, Any]] = {}
     page: list[list[Any]] = []
     cols: dict[str, list[Any]] = {}
-    n_pages = n_cols = 0
+    n_pages = n_cols = n_scenery = 0
 
     def flush_cols() -> None:
         nonlocal n_cols, cols
@@ -98,7 +99,8 @@ def write_table(out: Path, frames: list[FrameInfo], thresholds: dict[str, float]
         row = frame_row(out, info, reasons.get(info.frame_id))
         page.append(row)
         if not cols:
-            cols = {"shot": [], "cov": [], **{c: [] for c in CHECKS}, "flags": [], "failed": [], "out": []}
+            cols = {"shot": [], "cov": [], **{c: [] for c in CHECKS}, "flags": [], "failed": [], "out": [],
+                    "scen": []}
         cols["shot"].append(row[2])
         cols["cov"].append(row[4])
         for j, c in enumerate(CHECKS):
@@ -106,6 +108,9 @@ def write_table(out: Path, frames: list[FrameInfo], thresholds: dict[str, float]
         cols["flags"].append(sum(FLAG_BITS[f] for f in row[9]))
         cols["failed"].append(1 if row[3] else 0)
         cols["out"].append(1 if row[13] else 0)
+        scen = all_scenery(info.segment)
+        cols["scen"].append(1 if scen else 0)
+        n_scenery += scen
         s = shots.setdefault(row[2], {"id": row[2], "first": k, "last": k, "n": 0, "flagged": 0, "failed": 0,
                                       "left_out": 0, "plates": []})
         s["last"] = k
@@ -133,9 +138,10 @@ def write_table(out: Path, frames: list[FrameInfo], thresholds: dict[str, float]
         s["strip"] = plates[::step][:STRIP]
         strips.append(s)
     index = {"total": len(frames), "page": PAGE, "pages": n_pages, "colChunk": COLS, "colChunks": n_cols,
-             "checks": list(CHECKS), "thresholds": thresholds, "flagBits": FLAG_BITS, "shots": strips}
+             "checks": list(CHECKS), "thresholds": thresholds, "flagBits": FLAG_BITS, "shots": strips,
+             "allScenery": n_scenery}
     atomic_write_bytes(data / "index.js", _js("index", index))
-    return {"frames": len(frames), "pages": n_pages, "shots": len(strips),
+    return {"frames": len(frames), "pages": n_pages, "shots": len(strips), "all_scenery": n_scenery,
             "data_dir": f"{FILES_DIR}/{DATA_DIR}"}
 
 
