@@ -121,6 +121,26 @@ class ShotSegmentConfig(_Section):
     jump_error: float = Field(
         40.0, gt=0, description="tracks: mean gray error (0-255) of the flow-warped previous frame above "
         "which two frames are not linked (a missed cut or a flash): no track crosses it.")
+    motion_born: bool = Field(
+        True, description="tracks: what moves against the registered set where no track is — consistently over "
+        "motion_min_frames frames, character-sized, solid and as one motion — starts a track of its own (reason "
+        "motion), its mask the salient region of a saliency crop around it (a second or fast character the "
+        "full-frame detector misses). Off: only detected candidates become tracks.")
+    motion_min_area: float = Field(
+        0.004, ge=0, le=1, description="tracks: a motion candidate covers at least this share of the frame (work "
+        "scale): smaller disagreement is flicker, not a character.")
+    motion_density: float = Field(
+        0.5, ge=0, le=1, description="tracks: share of a motion candidate's closed region that must disagree with "
+        "the set (a body disagrees solidly; parallax of near scenery and leaves in wind along thin edges).")
+    motion_coherence: float = Field(
+        0.6, ge=0, le=1, description="tracks: |mean| over mean |.| of the optical flow inside a motion candidate "
+        "less the registration's (1: one motion, as a rigid or walking body; foliage flickers every way).")
+    motion_min_speed: float = Field(
+        1.0, ge=0, description="tracks: a motion candidate's mean flow less the registration's, at least this "
+        "many work-scale px per frame.")
+    motion_min_frames: int = Field(
+        4, ge=2, description="tracks: a motion candidate must be linked along the flow over at least this many "
+        "consecutive frames (a region that appears and disappears at random is not a character).")
 
 
 class Sam2VideoConfig(_Section):

@@ -37,10 +37,12 @@ from cleanplate.motion.shot_model import ShotModel
 from cleanplate.records import Instance, SegmentResult, bbox_xywh
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.concept import ConceptSource
+from cleanplate.segment.saliency import SaliencyPredictor
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
 from cleanplate.segment.shot.core import follow_core, thin_parts
+from cleanplate.segment.shot.motion_born import MotionRegion, chains, crop_mask, passes, regions
 from cleanplate.segment.shot.shadows import cast_shadow, touching
-from cleanplate.segment.shot.tracks import Linker, Track, overlap
+from cleanplate.segment.shot.tracks import Linker, Refine, Track, TrackFrame, overlap
 from cleanplate.weights import WeightsUse
 
 _SHADOW_COVER = 3  # registered neighbours a pixel needs before its change of brightness is evidence
@@ -174,9 +176,21 @@ class TrackShotSegmenter:
         self.concepts: ConceptSource | None = choice.source
         self.concept_note = choice.why
         self.evidence: dict[int, tuple[bool, str, dict[str, object]]] = {}
+        self._config, self._device = config, device
+        self._saliency: SaliencyPredictor | None = None  # created on the first motion candidate
+        self._born: set[tuple[int, int]] = set()  # (frame, index in its candidates) of motion-born detections
+        self.motion_debug: list[list[MotionRegion]] = []
+
+    def _predictor(self) -> SaliencyPredictor:
+        if self._saliency is None:
+            sal = self._config.segment.saliency
+            self._saliency = SaliencyPredictor(sal.model, self._device, input_size=sal.input_size,
+                                               threads=self._config.run.threads)
+        return self._saliency
 
     def weights_used(self) -> list[WeightsUse]:
-        return list(self.concepts.weights_used()) if self.concepts is not None else []
+        used = list(self.concepts.weights_used()) if self.concepts is not None else []
+        return used + ([self._saliency.weights] if self._saliency is not None else [])
 
     def segment_shot(self, images: list[np.ndarray], results: list[SegmentResult],
                      shot: ShotModel | None = None) -> list[SegmentResult]:
@@ -191,6 +205,7 @@ class TrackShotSegmenter:
         if any(im.shape[:2] != shape for im in images):
             raise ValueError("frames of one shot must share one size")
         sc = self.sc
+        self._born = set()
         scale = work_scale(shape, sc.work_side)
         small = [resize_to(im, scale) for im in images]
         chars = [[i for i in r.instances if i.character] for r in results]
@@ -237,6 +252,9 @@ class TrackShotSegmenter:
         verdicts = [self._judge(tr, bg, small, concept_masks) for tr in tracks]
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
+        if sc.motion_born:
+            kept += self._motion_born(images, small, chars, kept, bg, back, fwd, jumps, scale, concept_masks,
+                                      linker, refine)
         merged = linker.merge(kept)
         self.evidence = {tr.track_id: self._judge(tr, bg, small, concept_masks) for tr in merged}  # after merging
         self._tighten(merged, bg, back, fwd)
@@ -303,6 +321,55 @@ class TrackShotSegmenter:
                 elif not f.detected:
                     del tr.frames[t]
 
+    def _motion_born(self, images: list[np.ndarray], small: list[np.ndarray], chars: list[list[Instance]],
+                     kept: list[Track], bg: ShotBackground, back: list[np.ndarray], fwd: list[np.ndarray],
+                     jumps: set[int], scale: float, concept_masks: list[list[tuple[np.ndarray, str, float]]],
+                     linker: Linker, refine: Refine) -> list[Track]:
+        """Tracks born from motion (see :mod:`.motion_born`) where no kept track is: their detections
+        join the frames' candidates (``chars``, in place; recorded in ``self._born``), and each is
+        linked, judged and carried back like a detected track. Returns the kept ones."""
+        sc = self.sc
+        exclude = []
+        for t in range(len(small)):
+            here = [tr.frames[t].mask for tr in kept if t in tr.frames]
+            exclude.append(M.dilate(np.logical_or.reduce(here), 3) if here else np.zeros(small[t].shape[:2], bool))
+        found = regions(bg, back, fwd, exclude, sc.motion_min_area, 3)
+        self.motion_debug = found
+        solid = [[r for r in regs if r.density >= sc.motion_density] for regs in found]
+        born = [ch for ch in chains(solid, jumps) if len(ch) >= sc.motion_min_frames
+                and passes(ch, sc.motion_coherence, sc.motion_min_speed)]
+        if not born:
+            return []
+        shape = images[0].shape[:2]
+        sal = self._config.segment.saliency
+        masks: list[list[tuple[np.ndarray, str, MotionRegion]]] = [[] for _ in small]
+        linked: list[Track] = []
+        for ch in born:  # a chain is one track: it was linked along its own motion (the flow loses fast bodies)
+            tr = Track(len(linked))
+            for r in ch:
+                full = _upscale(r.mask, shape)
+                mask, how = crop_mask(images[r.t], full, self._predictor().predict, sal.threshold,
+                                      min(sal.low_threshold, sal.threshold), max_growth=sc.max_growth)
+                masks[r.t].append((mask, f"{how}; chain of {len(ch)} frames", r))
+                tr.frames[r.t] = TrackFrame(resize_to(mask, scale), True, 0, [len(masks[r.t]) - 1])
+            linked.append(tr)
+        out = [tr for tr in linked if self._judge(tr, bg, small, concept_masks)[0]]
+        for tr in out:  # their detections join the frames' candidates
+            for t in tr.detected_frames():
+                f = tr.frames[t]
+                idx = []
+                for j in f.detections:
+                    mask, how, r = masks[t][j]
+                    idx.append(len(chars[t]))
+                    self._born.add((t, idx[-1]))
+                    chars[t].append(Instance(
+                        mask, bbox_xywh(mask), int(mask.sum()), float(r.coherence),
+                        reason=(f"motion: {how} (solid {r.density:.0%}, coherence {r.coherence:.2f}, "
+                                f"{r.speed:.1f} px/frame against the set)")))
+                f.detections = idx
+        linker.carry_back(out, fwd, jumps, refine)
+        return out
+
     def _concepts(self, images: list[np.ndarray], chars: list[list[Instance]], scale: float
                   ) -> list[list[tuple[np.ndarray, str, float]]]:
         """Run the concept model (when there is one) over the window: per frame its detections at
@@ -351,6 +418,11 @@ class TrackShotSegmenter:
             return True, why, evidence
         if named is not None:
             return True, f"named by the concept model: {named[0]} ({named[1]:.2f})", evidence
+        born = all((t, j) in self._born for t in det for j in tr.frames[t].detections)
+        evidence["born_from_motion"] = born
+        if born and share >= self.sc.scenery_foreground:  # its chain passed the motion tests already
+            return True, (f"motion: born from motion where no detector found it, moves against the set ({share:.0%} "
+                          f"of its pixels disagree with the background model)"), evidence
         if share >= self.sc.moving_share:
             return True, f"moves against the set ({share:.0%} of its pixels disagree with the background model)", evidence
         if change >= self.sc.change_share:
@@ -431,7 +503,9 @@ class TrackShotSegmenter:
                 mask |= own
             if not mask.any():
                 continue
-            if f.detected:
+            if f.detected and all((t, j) in self._born for j in f.detections):
+                reason = f"track {tr.track_id}: born from motion ({chars[f.detections[0]].reason})"
+            elif f.detected:
                 reason = f"track {tr.track_id}: detected"
             else:
                 reason = f"track {tr.track_id}: carried by optical flow {f.distance} frame(s) from a detection"
