@@ -375,3 +375,18 @@ def test_shot_residue_counts_a_part_sticking_out_of_the_mask_that_saliency_misse
     plate2[whole] = bg[whole]
     score2, parts2 = shot_residue_score(image, plate2, whole, sal, ev)
     assert parts2["attached"] == 0.0 and score2 == 0.0
+
+
+def test_a_shot_with_nothing_removed_is_not_flagged():
+    """Every mask of the shot empty (nobody in view; a still prop the shot keeps): nothing can be left
+    behind, so no residue flag, whatever the saliency model sees in the plates."""
+    from cleanplate.qa.checks import PlateChecker
+    from cleanplate.records import CheckFrame
+    from cleanplate.report.bench_cases import build_case
+
+    case = build_case("still-prop", n=6)
+    empty = np.zeros(case.frames[0].shape[:2], bool)
+    frames = [CheckFrame(f"f{i}", f, f.copy(), empty) for i, f in enumerate(case.frames)]
+    results = PlateChecker(load_config().qa).check_shot(frames)
+    assert [r["flags"] for r in results] == [[]] * 6
+    assert all(r["residue"] == 0.0 for r in results)

@@ -125,7 +125,9 @@ class PlateChecker:
         """What the shot says about each frame, before its plate exists: the background evidence,
         the saliency maps, the characters' colours and each frame's reference mask size. Reads
         only the frames' images and masks (``plate`` may be None)."""
-        if len(frames) < 3 or len({f.image.shape for f in frames}) != 1:
+        if len(frames) < 3 or len({f.image.shape for f in frames}) != 1 or not any(f.mask.any() for f in frames):
+            # (a shot with nothing removed anywhere has no character to leave behind: its plates are
+            # the input, and a salient prop the shot keeps is not residue)
             return ShotContext(None, [f.saliency for f in frames], None, [0.0] * len(frames), alone=True)
         evidence = shot_evidence([f.image for f in frames], [f.mask for f in frames], model=model)
         saliency: list[np.ndarray | None] = [self._frame_saliency(f.image, f.saliency) for f in frames]
