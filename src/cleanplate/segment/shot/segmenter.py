@@ -51,6 +51,9 @@ _SHADOW_CARRY = 3
 _SHADOW_STEADY = 0.75
 """Share of a track's frames that must show its own cast shadow before it is carried into the others."""
 _MIN_KEPT = 0.1  # a detected frame whose track mask keeps less of its detection gets the detection back
+_COMPANION = 0.2
+"""A weakly moving track joins a character when, in a frame both hold, this share of the smaller of the
+two masks overlaps (on bmx-trees the rider's piece behind the trees overlaps his track by 0.28)."""
 _MIN_JUDGED = 0.5
 _MIN_SHOT = 8
 """In a registered run of fewer frames (a short shot, or frames between failed registrations), a track the background model can judge on less than _MIN_JUDGED of
@@ -250,6 +253,7 @@ class TrackShotSegmenter:
         linker = Linker(sc.link_iou, sc.max_carry)
         tracks = linker.link(dets_small, back, jumps, refine, fuse)
         verdicts = [self._judge(tr, bg, small, concept_masks) for tr in tracks]
+        verdicts = self._with_companions(tracks, verdicts)
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
         linker.carry_back(kept, fwd, jumps, refine)
         if sc.motion_born:
@@ -389,6 +393,26 @@ class TrackShotSegmenter:
                     chars[t].append(Instance(d.mask.astype(bool), bbox_xywh(d.mask), int(area), float(d.score),
                                              reason=f"concept: {d.label} {d.score:.2f} ({d.source})"))
             out.append(frame)
+        return out
+
+    def _with_companions(self, tracks: list[Track], verdicts: list[tuple[bool, str, dict[str, object]]]
+                         ) -> list[tuple[bool, str, dict[str, object]]]:
+        """A track that moves against the set, but less than ``moving_share`` (between
+        ``scenery_foreground`` and it), is a character only where it touches a character's track in
+        some frame: a piece of that character the linker kept apart (a rider behind trees). Alone,
+        such weak motion is what the parallax of near scenery under a pan looks like."""
+        out = list(verdicts)
+        strong = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
+        for k, (tr, (ok, _, ev)) in enumerate(zip(tracks, verdicts, strict=True)):
+            share = float(ev.get("moving", 0.0))  # type: ignore[arg-type]
+            if ok or not tr.detected_frames() or share < self.sc.scenery_foreground:
+                continue
+            for other in strong:
+                both = set(tr.frames) & set(other.frames)
+                if any(overlap(tr.frames[t].mask, other.frames[t].mask)[1] >= _COMPANION for t in both):
+                    out[k] = (True, f"moves against the set ({share:.0%} of its pixels) and touches character "
+                              f"track {other.track_id}", {**ev, "companion_of": other.track_id})
+                    break
         return out
 
     def _judge(self, tr: Track, bg: ShotBackground, small: list[np.ndarray],
