@@ -370,6 +370,21 @@ def threshold(config: Config, name: str) -> float:
     return DEFAULT_THRESHOLDS.get(name, 0.3) if t is None else float(t)
 
 
+@dataclass(frozen=True)
+class ModelSettings:
+    """What every concept model reads of ``segment.concept``: its concepts, score threshold and box selection."""
+
+    concepts: list[str]
+    threshold: float
+    nms_iou: float
+    max_detections: int
+
+
+def model_settings(config: Config, name: str) -> ModelSettings:
+    cc = config.segment.concept
+    return ModelSettings(concepts(cc.prompt), threshold(config, name), cc.nms_iou, cc.max_detections)
+
+
 def resized_mask(mask: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """HxW bool ``mask`` scaled (nearest) to ``hw``."""
     if mask.shape == hw:

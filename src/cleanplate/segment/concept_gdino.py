@@ -16,7 +16,7 @@ import numpy as np
 
 from cleanplate.config import Config
 from cleanplate.devices import to_device
-from cleanplate.segment.concept import CONCEPT_DETECTORS, WEIGHTS, Box, concepts, select_boxes, threshold
+from cleanplate.segment.concept import CONCEPT_DETECTORS, WEIGHTS, Box, model_settings, select_boxes
 from cleanplate.segment.concept_owlv2 import INSTALL, resolve_weights
 from cleanplate.segment.hf_loading import load_pretrained
 from cleanplate.weights import WeightsSpec, WeightsUse, register
@@ -54,11 +54,12 @@ class GroundingDinoDetector:
 
     def __init__(self, config: Config, device: str) -> None:
         cc = config.segment.concept
-        self.concepts = concepts(cc.prompt)
+        ms = model_settings(config, self.name)
+        self.concepts, self.threshold, self.nms_iou, self.max_detections = (ms.concepts, ms.threshold, ms.nms_iou,
+                                                                            ms.max_detections)
         self.prompt = ". ".join(c.lower() for c in self.concepts) + "."  # lower case, each ending in '.'
         self.device = device
-        self.threshold, self.text_threshold = threshold(config, self.name), cc.text_threshold
-        self.nms_iou, self.max_detections = cc.nms_iou, cc.max_detections
+        self.text_threshold = cc.text_threshold
         self.weights = resolve_weights(WEIGHTS["grounding-dino"], cc.grounding_dino_checkpoint)
         self.model, self.processor = load_pretrained(
             self.weights.path, device, "GroundingDinoForObjectDetection", "GroundingDinoProcessor",

@@ -14,7 +14,7 @@ import numpy as np
 from cleanplate.config import Config
 from cleanplate.devices import to_device
 from cleanplate.errors import WeightsError
-from cleanplate.segment.concept import CONCEPT_DETECTORS, WEIGHTS, Box, concepts, select_boxes, threshold
+from cleanplate.segment.concept import CONCEPT_DETECTORS, WEIGHTS, Box, model_settings, select_boxes
 from cleanplate.segment.hf_loading import load_pretrained
 from cleanplate.weights import WeightsSpec, WeightsUse, register, resolve
 
@@ -48,10 +48,10 @@ class Owlv2Detector:
 
     def __init__(self, config: Config, device: str) -> None:
         cc = config.segment.concept
-        self.concepts = concepts(cc.prompt)
+        ms = model_settings(config, self.name)
+        self.concepts, self.threshold, self.nms_iou, self.max_detections = (ms.concepts, ms.threshold, ms.nms_iou,
+                                                                            ms.max_detections)
         self.device = device
-        self.threshold = threshold(config, self.name)
-        self.nms_iou, self.max_detections = cc.nms_iou, cc.max_detections
         self.weights = resolve_weights(WEIGHTS["owlv2"], cc.owlv2_checkpoint)
         self.model, self.processor = load_pretrained(
             self.weights.path, device, "Owlv2ForObjectDetection", "Owlv2Processor", what="OWLv2", expected=REPO,

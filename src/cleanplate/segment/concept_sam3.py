@@ -19,8 +19,7 @@ from cleanplate.segment.concept import (
     ConceptDetection,
     box_iou,
     clip_box,
-    concepts,
-    threshold,
+    model_settings,
 )
 from cleanplate.segment.hf_loading import load_pretrained
 from cleanplate.segment.sam3 import ACCESS, INSTALL
@@ -34,11 +33,10 @@ class Sam3ConceptSource:
     name = "sam3"
 
     def __init__(self, config: Config, device: str) -> None:
-        cc = config.segment.concept
-        self.concepts = concepts(cc.prompt)
+        ms = model_settings(config, self.name)
+        self.concepts, self.threshold, self.nms_iou, self.max_detections = (ms.concepts, ms.threshold, ms.nms_iou,
+                                                                            ms.max_detections)
         self.device = device
-        self.threshold = threshold(config, self.name)
-        self.nms_iou, self.max_detections = cc.nms_iou, cc.max_detections
         try:
             self.weights = resolve("sam3", config.segment.sam3.checkpoint)
         except WeightsError as exc:
