@@ -1,7 +1,8 @@
 """Seconds per frame and frames/s per stage of `cleanplate run` on the bundled sample (10 Sintel frames, 1024x436).
 
 Not a test: timings on shared machines are noisy. Run: ``python benchmarks/bench_pipeline.py
-[--runner local ray] [--methods patchmatch opencv-telea] [--device cpu] [--no-qa]``; it prints a
+[--runner local ray] [--methods patchmatch opencv-telea] [--device cpu] [--no-qa] [--size 1280x720]``
+(``--size``: the input frames resized to a film resolution first, e.g. 1280x720 or 1920x1080); it prints a
 Markdown table per runner and method: each stage's mean seconds per frame (as the records of the
 metadata files hold them: time in the stage, wherever it ran) and the frames/s that makes for one
 worker, then the whole run's wall time per frame and frames/s. With ``--runner ray`` a local Ray
@@ -51,6 +52,17 @@ def stage_seconds(out: Path) -> dict[str, float]:
     return {s: _mean(v) for s, v in per.items()}
 
 
+def resize_frames(src: Path, dst: Path, size: str) -> Path:
+    """The frames of folder ``src`` resized to ``size`` ("WxH", Lanczos) as PNG files in ``dst``."""
+    from PIL import Image
+
+    w, h = (int(v) for v in size.lower().split("x"))
+    for p in sorted(src.iterdir()):
+        if p.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            Image.open(p).convert("RGB").resize((w, h), Image.LANCZOS).save(dst / f"{p.stem}.png")
+    return dst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runner", nargs="+", default=["local"], choices=["local", "ray"])
@@ -58,10 +70,15 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--input", type=Path, default=sample_dir())
     ap.add_argument("--no-qa", action="store_true", help="skip the automatic plate checks")
+    ap.add_argument("--size", default=None, help="WxH: resize the input frames to this size first (film resolution)")
     ap.add_argument("--ray-address", default=None)
     ap.add_argument("--models", help="then time model stages at 1920x1080 with bench_models.py: 'all' or a list "
                     "(sam2-amg,lama,...); e.g. --device cuda --models all")
     args = ap.parse_args()
+    resized = None
+    if args.size:
+        resized = tempfile.TemporaryDirectory()
+        args.input = resize_frames(args.input, Path(resized.name), args.size)
     if "ray" in args.runner:
         import ray
 
