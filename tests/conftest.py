@@ -106,3 +106,20 @@ def decoded(path: Path) -> np.ndarray:
     from cleanplate.io.frames import load_image
 
     return load_image(path)
+
+
+@pytest.fixture
+def registrations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the frame registrations made while the test runs (one entry per
+    :meth:`~cleanplate.motion.registration.Registrar.register` call)."""
+    from cleanplate.motion.registration import Registrar
+
+    calls: list[int] = []
+    real = Registrar.register
+
+    def counted(self, target, source):
+        calls.append(1)
+        return real(self, target, source)
+
+    monkeypatch.setattr(Registrar, "register", counted)
+    return calls

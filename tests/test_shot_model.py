@@ -15,7 +15,6 @@ import pytest
 import cleanplate.pipeline
 from cleanplate import load_config
 from cleanplate.errors import OutputError
-from cleanplate.motion.registration import Registrar
 from cleanplate.motion.shot_model import Link, ShotModel
 from cleanplate.records import FrameRecord, Instance, SegmentResult
 from cleanplate.segment.base import SHOT_SEGMENTERS
@@ -83,15 +82,8 @@ def test_background_estimate_and_who_saw_each_pixel():
 # ----------------------------------------------------------------------------------- one registration
 
 def test_a_run_registers_each_frame_once_and_every_shot_stage_reads_the_model(tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch):
-    calls: list[int] = []
-    real = Registrar.register
-
-    def counted(self, target, source):
-        calls.append(1)
-        return real(self, target, source)
-
-    monkeypatch.setattr(Registrar, "register", counted)
+                                                                             monkeypatch: pytest.MonkeyPatch,
+                                                                             registrations: list[int]):
     read: list[str] = []
     real_reg = ShotModel.registration
     real_scaled = ShotModel.scaled
@@ -110,7 +102,7 @@ def test_a_run_registers_each_frame_once_and_every_shot_stage_reads_the_model(tm
     cfg = load_config(overrides={"fill.method": "temporal+opencv-telea"})
     summary = cleanplate.pipeline.run(frames, tmp_path / "out", cfg)
     assert summary.failed_frames == {}
-    assert len(calls) == 5  # one link per frame after the first, nothing else registers
+    assert len(registrations) == 5  # one link per frame after the first, nothing else registers
     assert {"characters", "fill", "checks"} <= set(read)  # the background model, the fill, the checks
     fill = json.loads((tmp_path / "out" / "inpainting_metadata.json").read_text())["frames"]
     seg = json.loads((tmp_path / "out" / "instances_metadata.json").read_text())["frames"]

@@ -229,7 +229,7 @@ def _execute(plan: _Plan, runner: Runner, force: bool, progress: ProgressFn, fil
         committer.on_frame = lambda stage, fid, status, error: progress(
             ProgressEvent(stage, "frame", frame_id=fid, status=status, message=error))
         steps = {"segment": ("segment", "detect"), "characters": ("segment", "characters"),
-                 "review": ("segment", "characters"),
+                 "review": ("segment", "review"),
                  "masks": ("segment", "masks"), "fill": ("fill", "fill"), "checks": ("fill", "checks")}
 
         def on_work(step: str, rec: FrameRecord) -> None:

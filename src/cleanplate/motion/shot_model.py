@@ -1,10 +1,10 @@
 """The shot model: every frame of a shot window registered once, shared by every stage that reads a shot.
 
-The shots stage registers each decoded frame onto the one before it as the frames stream past
-(:func:`link`, at ``shots.work_side``); that one registration per frame also vetoes a detector's
-cut between two frames of the same view. :meth:`ShotModel.build` chains the links of a window
-into matrices onto the first frame of each registered run, so any frame maps onto any other of
-its run without registering again. The characters stage (background model), the temporal fill
+Each frame of a shot window is registered once onto the frame before it, at ``shots.work_side``,
+with what is known of its characters kept out of the keypoints (:func:`register_chain`: the
+shot-model stage after the per-frame detector, or :meth:`ShotModel.build` for direct callers).
+:meth:`ShotModel.from_links` chains those links into matrices onto the first frame of each
+registered run, so any frame maps onto any other of its run without registering again. The characters stage (background model), the temporal fill
 (borrowed pixels) and the checks (background evidence) read those matrices, at the resolution
 they work at; :meth:`ShotModel.background` makes the run's background estimate in the run's
 reference frame: the median of the frames' scenery and, per pixel, how many frames saw it (what a
@@ -114,31 +114,47 @@ def link(registrar: Registrar, previous: FrameFeatures, current: FrameFeatures,
     m = np.linalg.inv(s) @ reg.matrix @ s
     m /= m[2, 2]
     c = m if reg.coarse is None else np.linalg.inv(s) @ reg.coarse @ s
-    kind = "identity" if reg.kind == "identity" else ("shift" if reg.kind == "shift" else "homography")
-    return Link(kind, m, round(reg.error * w / sw, 4), "", previous_id, c / c[2, 2])
+    return Link(reg.kind, m, round(reg.error * w / sw, 4), "", previous_id, c / c[2, 2])
 
 
-def link_masked(registrar: Registrar, previous: tuple[np.ndarray, np.ndarray | None],
-                current: tuple[np.ndarray, np.ndarray | None], full_shape: tuple[int, int],
-                previous_id: str | None = None) -> Link:
-    """:func:`link` of two work-scale frames (image, characters mask or None), the characters kept
-    out of the keypoints; when that fails (a character covering much of a small frame leaves too few
-    keypoints), once more with every pixel: an unmasked registration beats a broken chain."""
-    def feats(frame: tuple[np.ndarray, np.ndarray | None], masked: bool) -> FrameFeatures:
-        image, mask = frame
-        if not masked or mask is None:
-            mask = np.zeros(image.shape[:2], bool)
-        return registrar.features(image, mask)
-
-    lk = link(registrar, feats(previous, True), feats(current, True), full_shape, previous_id)
-    if not lk.ok and not (previous[1] is None and current[1] is None):
-        again = link(registrar, feats(previous, False), feats(current, False), full_shape, previous_id)
-        lk = again if again.ok else lk
-    return replace(lk, model=True)
+Frame = tuple[np.ndarray, "np.ndarray | None"]
+"""A frame to register: work-scale HxWx3 uint8 RGB image, and its characters (HxW bool) or None."""
 
 
-def registrar_for(sc: ShotsConfig) -> Registrar:
-    return Registrar(sc)
+def register_chain(registrar: Registrar, frames: list[Frame], ids: list[str], shape: tuple[int, int],
+                   follows: list[bool], stored: list[Link | None] | None = None) -> list[Link | None]:
+    """Each frame's link onto the frame before it (None for the first, and where ``follows[k]`` is
+    False: a failed frame between them, another size). A ``stored`` link made for the shot model
+    onto the same previous frame is reused; otherwise the pair is registered with the characters
+    kept out of the keypoints and, when that fails (a character covering much of a small frame
+    leaves too few keypoints), once more with every pixel: an unmasked registration beats a broken
+    chain. Each frame's features are found once, however many pairs it is in."""
+    masked: dict[int, FrameFeatures] = {}
+    unmasked: dict[int, FrameFeatures] = {}
+
+    def feats(k: int, keep_out: bool) -> FrameFeatures:
+        cache = masked if keep_out else unmasked
+        if k not in cache:
+            image, mask = frames[k]
+            cache[k] = registrar.features(image, mask if keep_out and mask is not None
+                                          else np.zeros(image.shape[:2], bool))
+        return cache[k]
+
+    links: list[Link | None] = [None]
+    for k in range(1, len(frames)):
+        old = stored[k] if stored is not None else None
+        if old is not None and old.model and old.previous == ids[k - 1]:
+            links.append(old)  # registered when its masks were made: reused
+            continue
+        if not follows[k]:
+            links.append(None)
+            continue
+        lk = link(registrar, feats(k - 1, True), feats(k, True), shape, ids[k - 1])
+        if not lk.ok and not (frames[k - 1][1] is None and frames[k][1] is None):
+            again = link(registrar, feats(k - 1, False), feats(k, False), shape, ids[k - 1])
+            lk = again if again.ok else lk
+        links.append(replace(lk, model=True))
+    return links
 
 
 @dataclass
@@ -226,22 +242,18 @@ class ShotModel:
         callers that have no shots stages upstream (the library's direct calls, the benchmarks)."""
         sc = sc or ShotsConfig()
         ids = frame_ids or [f"{i:06d}" for i in range(len(images))]
-        registrar = registrar_for(sc)
         small = [small_frame(im, sc.work_side) for im in images]
         shape = images[0].shape[:2] if images else (0, 0)
 
-        def frame(i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        def frame(i: int) -> Frame:
             h, w = small[i].shape[:2]
             if masks is None or masks[i].shape != images[i].shape[:2] or not masks[i].any():
                 return small[i], None
             return small[i], cv2.resize(masks[i].astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
 
-        links: list[Link | None] = [None]
-        for i in range(1, len(images)):
-            if images[i].shape[:2] != shape or images[i - 1].shape[:2] != shape:
-                links.append(None)
-            else:
-                links.append(link_masked(registrar, frame(i - 1), frame(i), shape, ids[i - 1]))
+        follows = [i > 0 and images[i].shape[:2] == shape and images[i - 1].shape[:2] == shape
+                   for i in range(len(images))]
+        links = register_chain(Registrar(sc), [frame(i) for i in range(len(images))], ids, shape, follows)
         return cls.from_links(ids, links, small, shape, sc.snap_px)
 
     # ------------------------------------------------------------------------------- reading
@@ -254,28 +266,22 @@ class ShotModel:
     def _refs(self, coarse: bool) -> list[np.ndarray]:
         return self.to_ref_coarse if coarse else self.to_ref
 
+    def _between(self, src: int, dst: int, s: np.ndarray, coarse: bool) -> np.ndarray | None:
+        if self.run[src] != self.run[dst]:
+            return None
+        refs = self._refs(coarse)
+        m = s @ np.linalg.inv(refs[dst]) @ refs[src] @ np.linalg.inv(s)
+        return m / m[2, 2]
+
     def matrix(self, src: int, dst: int, scale: float = 1.0, coarse: bool = False) -> np.ndarray | None:
         """Homography from frame ``src`` to frame ``dst`` in pixels of frames scaled by ``scale``
         (1: full resolution), or None when they are not in one registered run. ``coarse``: chained
         from the keypoint fits (no ECC refinement, no snapping)."""
-        if self.run[src] != self.run[dst]:
-            return None
-        refs = self._refs(coarse)
-        m = np.linalg.inv(refs[dst]) @ refs[src]
-        if scale != 1.0:
-            s = _scale_matrix(scale, scale)
-            m = s @ m @ np.linalg.inv(s)
-        return m / m[2, 2]
+        return self._between(src, dst, _scale_matrix(scale, scale), coarse)
 
     def scaled(self, src: int, dst: int, size: tuple[int, int], coarse: bool = False) -> np.ndarray | None:
         """Like :meth:`matrix`, for frames resized to ``size`` (w, h) (per-axis scale)."""
-        if self.run[src] != self.run[dst]:
-            return None
-        refs = self._refs(coarse)
-        m = np.linalg.inv(refs[dst]) @ refs[src]
-        s = _scale_matrix(size[0] / self.shape[1], size[1] / self.shape[0])
-        m = s @ m @ np.linalg.inv(s)
-        return m / m[2, 2]
+        return self._between(src, dst, _scale_matrix(size[0] / self.shape[1], size[1] / self.shape[0]), coarse)
 
     def _chain_kinds(self, src: int, dst: int) -> list[str]:
         lo, hi = min(src, dst), max(src, dst)
@@ -358,4 +364,4 @@ class ShotModel:
         return Background(image, valid.sum(0).astype(np.uint16), (int(x0), int(y0)), s)
 
 
-__all__ = ["Background", "Link", "ShotModel", "link", "link_masked", "median_of_valid", "registrar_for", "small_frame"]
+__all__ = ["Background", "Frame", "Link", "ShotModel", "link", "median_of_valid", "register_chain", "small_frame"]

@@ -26,6 +26,7 @@ from cleanplate.motion.shot_model import ShotModel
 from cleanplate.qa.checks import create_checker
 from cleanplate.records import CheckFrame, FillResult, FrameRecord, SequenceFrame
 from cleanplate.stages.base import InOrder, Window, fail, note_weights, share_time, timed
+from cleanplate.stages.shots import window_model
 from cleanplate.weights import WeightsUse
 
 
@@ -174,7 +175,7 @@ class ChecksStage:
         ctx, index = None, {r.frame_id: k for k, r in enumerate(recs)}
         if recs:
             t = time.perf_counter()
-            model = self._model(recs)
+            model = window_model(recs)
             try:
                 ctx = self.checker.prepare_shot([self._frame(r) for r in recs], model)
             except Exception:  # each frame is then checked alone
@@ -192,17 +193,6 @@ class ChecksStage:
                         fail(rec, exc, "checks", self.raise_errors)
                 note_weights(rec, "fill", self.checker.weights_used())
             yield rec
-
-    @staticmethod
-    def _model(recs: list[FrameRecord]) -> ShotModel | None:
-        """The window's shot model, restricted to ``recs`` (None when they do not share one)."""
-        shot = recs[0].shot
-        if shot is None or any(r.shot is not shot for r in recs):
-            return None
-        try:
-            return shot.subset([r.frame_id for r in recs])
-        except KeyError:
-            return None
 
     @staticmethod
     def _frame(rec: FrameRecord) -> CheckFrame:

@@ -10,12 +10,14 @@ the characters' masks combined and dilated (``masks.dilate``, relative to 1080 l
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 from cleanplate import masks as M
 from cleanplate.config import Config
-from cleanplate.records import FrameRecord
+from cleanplate.records import FrameRecord, SegmentResult
 from cleanplate.segment.base import (
     BatchSegmenter,
     Segmenter,
@@ -24,6 +26,7 @@ from cleanplate.segment.base import (
     create_shot_segmenter,
 )
 from cleanplate.stages.base import InOrder, Window, fail, failure_text, note_weights, share_time, timed
+from cleanplate.stages.shots import window_model
 
 
 def _wanted(window: Window, shot_level: bool) -> list[FrameRecord]:
@@ -137,17 +140,19 @@ class CharactersStage:
         share_time([r for r in window if r.segment is not None], "characters", time.perf_counter() - t)
         return window
 
+    def _call(self, recs: list[FrameRecord]) -> list[SegmentResult]:
+        """The shot segmenter over ``recs`` with their shot model."""
+        assert self.shot is not None
+        results = self.shot.segment_shot([r.image for r in recs if r.image is not None],
+                                         [r.segment for r in recs if r.segment is not None], shot=window_model(recs))
+        if len(results) != len(recs):
+            raise RuntimeError(f"shot segmenter returned {len(results)} results for {len(recs)} frames")
+        return results
+
     def _run(self, recs: list[FrameRecord]) -> None:
         """The shot segmenter over ``recs``; results are set only when the whole call succeeds."""
         assert self.shot is not None
-        shot = recs[0].shot
-        model = shot.subset([r.frame_id for r in recs]) if shot is not None and all(r.shot is shot for r in recs) \
-            else None
-        results = self.shot.segment_shot([r.image for r in recs if r.image is not None],
-                                         [r.segment for r in recs if r.segment is not None], shot=model)
-        if len(results) != len(recs):
-            raise RuntimeError(f"shot segmenter returned {len(results)} results for {len(recs)} frames")
-        for rec, res in zip(recs, results, strict=True):
+        for rec, res in zip(recs, self._call(recs), strict=True):
             rec.segment = res
             note_weights(rec, "segment", self.shot.weights_used())
 
@@ -168,13 +173,10 @@ class CharactersStage:
         return (part[0], exc) if exc is not None else None
 
     def _fails(self, recs: list[FrameRecord]) -> BaseException | None:
-        assert self.shot is not None
+        """The exception the shot segmenter raises over ``recs`` (run on copies of their results), or None."""
+        copies = [replace(r, segment=copy.deepcopy(r.segment)) for r in recs]
         try:
-            shot = recs[0].shot
-            model = shot.subset([r.frame_id for r in recs]) if shot is not None else None
-            self.shot.segment_shot([r.image for r in recs if r.image is not None],
-                                   [r.segment.__class__(list(r.segment.instances), dict(r.segment.extra), r.segment.saliency)
-                                    for r in recs if r.segment is not None], shot=model)
+            self._call(copies)
         except Exception as exc:
             return exc
         return None

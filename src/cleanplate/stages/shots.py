@@ -3,8 +3,7 @@
 Shots come from :class:`~cleanplate.motion.shots.ShotLabeller` (scene ids parsed from frame ids,
 frame-size changes, a PySceneDetect detector fed frame by frame). A detector cut between two frames
 that register onto each other (at ``shots.work_side``) with matching scenery (a fast pan over a busy
-set) is vetoed (the registration is kept as ``rec.link`` for the record; the shot model registers
-the pair again with the characters kept out). The stage is sequential by nature (a
+set) is vetoed (the shot model registers the pair again, with the characters kept out). The stage is sequential by nature (a
 detector keeps state across frames): the driver runs it as the frames stream past, before
 segmentation. Failed frames (nothing decoded) take the shot of the frame before them (of the
 first frame when they lead), so every record carries a ``shot_id``.
@@ -24,8 +23,8 @@ import cv2
 import numpy as np
 
 from cleanplate.config import Config, ShotsConfig
-from cleanplate.motion.registration import FrameFeatures, Registration, warp_into
-from cleanplate.motion.shot_model import Link, ShotModel, link, link_masked, registrar_for, small_frame
+from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
+from cleanplate.motion.shot_model import Link, ShotModel, link, register_chain, small_frame
 from cleanplate.motion.shots import ShotLabeller
 from cleanplate.records import FrameRecord
 from cleanplate.stages.base import Window, log
@@ -52,10 +51,10 @@ class ShotStage:
         self.sc = config.shots if isinstance(config, Config) else config
         self.labeller = ShotLabeller(self.sc)
         # a cut candidate is rare and worth care: the veto registers with twice the keypoints
-        self.registrar = registrar_for(self.sc.model_copy(update={"max_features": VETO_FEATURES * self.sc.max_features}))
+        self.registrar = Registrar(self.sc.model_copy(update={"max_features": VETO_FEATURES * self.sc.max_features}))
 
     def __call__(self, records: Iterable[FrameRecord]) -> Iterator[FrameRecord]:
-        """Yield the records in order with ``shot_id`` and ``link`` set, after a bounded delay (the detector's)."""
+        """Yield the records in order with ``shot_id`` set, after a bounded delay (the detector's)."""
         trailing: list[FrameRecord] = []  # failed frames after the last decoded one
         last_shot: list[str] = []
         upstream = [0.0]  # seconds spent waiting for records (decode), not labelling
@@ -105,13 +104,11 @@ class ShotStage:
 
     def _same_view(self, prev: _Item, cur: _Item) -> bool:
         """Whether ``prev`` registers onto ``cur`` and matches it where both see the set (no cut).
-        The registration is kept as ``cur``'s link: the shot model reuses it."""
+        The shot model does not reuse this registration: it was made with the characters in view."""
         if prev.image.shape != cur.image.shape or prev.rec.image is None or cur.rec.image is None:
             return False
         lk = link(self.registrar, self._features(prev), self._features(cur), cur.rec.image.shape[:2],
                   prev.rec.frame_id)
-        if cur.rec.link is None:  # a link stored with the frame's masks stays (the shot model's own)
-            cur.rec.link = lk
         if not lk.ok:
             return False
         try:
@@ -149,7 +146,7 @@ class ShotModelStage:
 
     def __init__(self, config: Config | ShotsConfig, raise_errors: bool = False) -> None:
         self.sc = config.shots if isinstance(config, Config) else config
-        self.registrar = registrar_for(self.sc)
+        self.registrar = Registrar(self.sc)
         self.raise_errors = raise_errors
 
     def __call__(self, window: Window) -> Window:
@@ -162,18 +159,12 @@ class ShotModelStage:
             live = [r for r in live if r.image.shape[:2] == shape]  # type: ignore[union-attr]
             small = [r.small if r.small is not None else small_frame(r.image, self.sc.work_side)  # type: ignore[arg-type]
                      for r in live]
-            links: list[Link | None] = [None]
-            frames = [(im, self._known(r, im)) for r, im in zip(live, small, strict=True)]
-            for k in range(1, len(live)):
-                rec, before = live[k], live[k - 1]
-                stored = rec.link if isinstance(rec.link, Link) and rec.link.model else None
-                if stored is not None and stored.previous == before.frame_id:
-                    links.append(stored)  # registered when its masks were made (segment records): reused
-                elif before.index == rec.index - 1:
-                    links.append(link_masked(self.registrar, frames[k - 1], frames[k], shape, before.frame_id))
-                    rec.link = links[-1]
-                else:
-                    links.append(None)
+            follows = [k > 0 and live[k - 1].index == r.index - 1 for k, r in enumerate(live)]
+            links = register_chain(self.registrar, [(im, self._known(r, im)) for r, im in zip(live, small, strict=True)],
+                                   [r.frame_id for r in live], shape, follows,
+                                   [r.link if isinstance(r.link, Link) else None for r in live])
+            for r, lk in zip(live[1:], links[1:], strict=True):
+                r.link = lk  # stored with the frame's segment record
             model = ShotModel.from_links([r.frame_id for r in live], links, small, shape, self.sc.snap_px)
         except Exception as exc:  # the window falls back to per-frame results
             if self.raise_errors:
@@ -206,6 +197,14 @@ class ShotModelStage:
             return None
         k = cv2.resize(known.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST)
         return k > 0
+
+
+def window_model(recs: list[FrameRecord]) -> ShotModel | None:
+    """The shot model ``recs`` share, restricted to them (None when they share none)."""
+    shot = recs[0].shot if recs else None
+    if shot is None or any(r.shot is not shot for r in recs):
+        return None
+    return shot.subset([r.frame_id for r in recs])
 
 
 def shot_windows(records: Iterable[FrameRecord], max_frames: int) -> Iterator[Window]:
