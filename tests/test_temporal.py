@@ -358,3 +358,65 @@ def test_fill_stage_resume_uses_done_frames_as_context(tmp_path: Path):
     meta = json.loads((tmp_path / "out" / "inpainting_metadata.json").read_text())
     assert set(meta["frames"]) == set(ids)
     assert {"frame_0002", "frame_0003"} <= set(meta["frames"]["frame_0004"]["extra"]["neighbour_ids"])
+
+
+# ------------------------------------------------------------------ invented once, carried on
+
+def _standing(n: int = 6, step: int = 3, noise: int = 4):
+    """A camera panning by ``step`` px a frame to the right past a character who stands still in
+    the set (so no frame sees what he hides), with a little sensor noise per frame: a fill
+    invented anew in every frame differs."""
+    frames, masks, _ = panning(n, xs=[120 - step * i for i in range(n)], step=(step, 0))
+    rng = np.random.default_rng(7)
+    frames = [np.clip(f.astype(np.int16) + rng.integers(-noise, noise + 1, f.shape), 0, 255).astype(np.uint8)
+              for f in frames]
+    return frames, masks
+
+
+def test_invented_pixels_are_carried_along_the_registration():
+    frames, masks = _standing()
+    carried = run(filler(), frames, masks)
+    fresh = run(filler(carry_invented=False), frames, masks)
+    assert all(r.extra["temporal_fraction"] < 0.05 for _, r in carried)  # nobody saw behind him
+    assert carried[0][1].extra["carried_fraction"] == 0.0
+    for k in range(1, len(frames)):
+        ex = carried[k][1].extra
+        assert ex["carried_fraction"] >= 0.95, ex
+        assert fresh[k][1].extra["carried_fraction"] == 0.0
+        # the same set point shows the same invented pixel as in the frame before, exactly
+        prev, cur = carried[k - 1][1].plate, carried[k][1].plate
+        both = masks[k] & np.roll(masks[k - 1], -3, axis=1)  # the set moves 3 px left a frame
+        ys, xs = np.nonzero(both)
+        same = cur[ys, xs] == prev[ys, xs + 3]
+        assert same.all(axis=1).mean() >= 0.95
+        # invented anew, the noise in the frame makes the fill differ
+        fp, fc = fresh[k - 1][1].plate, fresh[k][1].plate
+        assert (fc[ys, xs] == fp[ys, xs + 3]).all(axis=1).mean() < 0.9
+        # unmasked pixels are the frame's own
+        assert np.array_equal(carried[k][1].plate[~masks[k]], frames[k][~masks[k]])
+
+
+def test_resumed_frames_carry_what_an_uninterrupted_run_carried():
+    from cleanplate.fill.temporal import mark_refill
+
+    frames, masks = _standing()
+    whole = run(filler(), frames, masks)
+    f = filler()
+    labelled = ShotStage(f.shots)(FrameRecord(f"frame_{k:04d}", k, "", image=im) for k, im in enumerate(frames))
+    recs = [r for w in shot_windows(labelled, 1000) for r in ShotModelStage(f.shots)(w)]
+
+    def seq(refill: bool) -> list[SequenceFrame]:
+        out = [SequenceFrame(r.frame_id, k, im, m, k >= 3, r.shot_id, r.shot)
+               for k, (im, m, r) in enumerate(zip(frames, masks, recs, strict=True))]
+        if refill:
+            mark_refill(out)
+        return out
+
+    frames_in = seq(True)
+    assert [s.refill for s in frames_in] == [True] * 3 + [False] * 3
+    resumed = list(f.fill_sequence(frames_in))
+    assert [fr.frame_id for fr, _ in resumed] == ["frame_0003", "frame_0004", "frame_0005"]
+    for (_, a), (_, b) in zip(whole[3:], resumed, strict=True):
+        assert np.array_equal(a.plate, b.plate)
+    cold = list(filler().fill_sequence(seq(False)))  # without the refill, frame 3 invents anew
+    assert not np.array_equal(cold[0][1].plate, whole[3][1].plate)

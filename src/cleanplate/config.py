@@ -250,6 +250,10 @@ class TemporalConfig(_Section):
     )
     border_tolerance: float = Field(10.0, gt=0, description="Reject a neighbour for a hole when its median "
                                     "difference from the ring around the hole exceeds this (0-255 levels).")
+    carry_invented: bool = Field(
+        True, description="Invent what no frame saw once and carry it along the shot's registration into the "
+        "next frames, which invent only what is new to them: the invented region moves with the set and does "
+        "not flicker (a character standing still for a whole shot). Off: every frame invents its hole anew.")
 
 
 class ShotsConfig(_Section):

@@ -161,6 +161,8 @@ class SequenceFrame:
     across a change of it. None: the frame belongs to the same shot as the frame before it.
     ``shot`` the shot model of its window (:class:`~cleanplate.motion.shot_model.ShotModel`), whose
     registration the fill reads; None: the fill registers the frames itself.
+    ``refill``: a context frame a later frame of its shot builds on (the temporal fill carries the
+    pixels it invented on): filled again in memory, never yielded.
     """
 
     frame_id: str
@@ -170,6 +172,7 @@ class SequenceFrame:
     todo: bool = True
     shot_id: str | None = None
     shot: Any = None
+    refill: bool = False
 
 
 @dataclass

@@ -7,12 +7,19 @@ model's registration (``SequenceFrame.shot``, built once per window by the pipel
 come without one are registered here), and fills every masked pixel with the per-pixel median of the neighbours that show
 scenery there, after per-channel gain compensation and a check of each neighbour against the
 unmasked ring around each hole. Only what no neighbour saw goes to the inner inpainter, which gets
-the frame with the borrowed pixels already in place. Shots come with the frames
+the frame with the borrowed pixels already in place. What no frame saw is invented once
+(``fill.temporal.carry_invented``): the pixels the shot's last filled frame invented are warped
+along the registration into the next frame's unknown pixels, and the inner inpainter invents
+only what is new there, so the invented region moves with the set instead of flickering (a
+character who stands still for the whole shot). On resume, the context frames before a frame to
+do are filled again in memory (not written) so the carried pixels are those of an uninterrupted
+run. Shots come with the frames
 (``SequenceFrame.shot_id``, set by the pipeline's shots stage); nothing is borrowed across a cut.
 Memory is bounded: the filler holds the frames within its reach only.
 
 Per-frame metadata (``FillResult.extra``): ``shot_id``, ``temporal_fraction`` and
-``inpainted_fraction`` (shares of the masked area), ``registration_error`` (median reprojection
+``inpainted_fraction`` (shares of the masked area; ``carried_fraction`` the share carried from
+the frame before), ``registration_error`` (median reprojection
 error of the used neighbours, px), ``photometric_error`` (their median ring difference, levels),
 ``neighbours_used`` (count), ``neighbour_ids``, ``neighbours_rejected`` ({frame id: reason}),
 ``inner_method`` and ``temporal_timings`` (seconds of registration, fusion, inner inpaint).
@@ -141,6 +148,8 @@ class _Entry:
     shot_key: int = -1
     shot_id: str = ""
     features: FrameFeatures | None = None
+    plate: np.ndarray | None = None  # the fill's plate, kept for the invented pixels it lends on
+    invented: np.ndarray | None = None  # HxW bool: its pixels that no frame saw (invented or carried)
 
 
 class TemporalFiller:
@@ -166,6 +175,7 @@ class TemporalFiller:
         self.reach = max(offs, default=0)
         self.on_source_map: Callable[[str, np.ndarray], None] | None = None
         self._pairs: dict[tuple[int, int], Registration] = {}
+        self._carry: _Entry | None = None  # the last filled frame of the shot (its invented pixels lend on)
 
     def weights_used(self) -> list[WeightsUse]:
         return self.inner.weights_used()
@@ -193,6 +203,7 @@ class TemporalFiller:
         buf: dict[int, _Entry] = {}
         queue: deque[int] = deque()
         self._pairs.clear()
+        self._carry = None
         key, shot_id = -1, "shot0000"
         for pos, frame in enumerate(frames):
             if pos == 0 or (frame.shot_id is not None and frame.shot_id != shot_id):
@@ -200,14 +211,15 @@ class TemporalFiller:
                 shot_id = frame.shot_id if frame.shot_id is not None else shot_id
             entry = _Entry(pos, frame, key, shot_id)
             buf[pos] = entry
-            if frame.todo:
+            if frame.todo or (frame.refill and self.tc.carry_invented):
                 queue.append(pos)
             while queue and (pos - queue[0] >= self.reach or buf[queue[0]].shot_key != key):
-                yield self._result(buf, queue.popleft())
+                yield from self._result(buf, queue.popleft())
             self._evict(buf, (queue[0] if queue else pos) - self.reach)
         while queue:
-            yield self._result(buf, queue.popleft())
+            yield from self._result(buf, queue.popleft())
         self._pairs.clear()
+        self._carry = None
 
     def _evict(self, buf: dict[int, _Entry], lo: int) -> None:
         for p in [p for p in buf if p < lo]:
@@ -215,12 +227,14 @@ class TemporalFiller:
         for key in [key for key in self._pairs if min(key) < lo]:
             del self._pairs[key]
 
-    def _result(self, buf: dict[int, _Entry], pos: int) -> tuple[SequenceFrame, FillResult | Exception]:
+    def _result(self, buf: dict[int, _Entry], pos: int) -> Iterator[tuple[SequenceFrame, FillResult | Exception]]:
         frame = buf[pos].frame
         try:
-            return frame, self._fill_one(buf, pos)
+            res: FillResult | Exception = self._fill_one(buf, pos)
         except Exception as exc:  # recorded as this frame's failure by the pipeline
-            return frame, exc
+            res = exc
+        if frame.todo:
+            yield frame, res
 
     def _features(self, e: _Entry) -> FrameFeatures:
         if e.features is None:
@@ -247,6 +261,25 @@ class TemporalFiller:
                 except (cv2.error, ValueError, np.linalg.LinAlgError) as exc:  # a bad pair only loses the pair
                     self._pairs[key] = Registration("rejected", reason=f"registration failed: {exc}"[:200])
         return self._pairs[key]
+
+    def _carried(self, e: _Entry, unknown: np.ndarray, plate: np.ndarray) -> np.ndarray:
+        """Put into ``plate`` the pixels of ``unknown`` that the shot's last filled frame invented
+        (or carried), warped along the registration; returns the HxW bool map of those pixels."""
+        carried = np.zeros(unknown.shape, bool)
+        prev = self._carry
+        if not self.tc.carry_invented or prev is None or prev.shot_key != e.shot_key or not unknown.any() \
+                or prev.plate is None or prev.invented is None or not prev.invented.any() \
+                or prev.plate.shape != plate.shape:
+            return carried
+        reg = self._register(e, prev)
+        if not reg.ok:
+            return carried
+        x0, y0, x1, y1 = roi = _roi(unknown, 0)
+        px, valid = warp_into(prev.plate, prev.invented, reg, roi)
+        sub = unknown[y0:y1, x0:x1] & valid
+        carried[y0:y1, x0:x1] = sub
+        plate[y0:y1, x0:x1][sub] = px[sub]
+        return carried
 
     def _fill_one(self, buf: dict[int, _Entry], pos: int) -> FillResult:
         t0 = time.perf_counter()
@@ -278,12 +311,18 @@ class TemporalFiller:
         unknown = mask & ~ff.known
         plate = image.copy()
         plate[ff.known] = ff.fill[ff.known]
+        carried = self._carried(e, unknown, plate)
+        new = unknown & ~carried
         extra: dict[str, object] = {}
-        if unknown.any():
-            res = self.inner.fill([plate], [unknown])[0]
+        if new.any():
+            res = self.inner.fill([plate], [new])[0]
             extra.update(res.extra)
+            given, fixed = plate, ff.known | carried
             plate = np.array(res.plate, dtype=np.uint8, copy=True)
-            plate[ff.known] = ff.fill[ff.known]
+            plate[fixed] = given[fixed]  # borrowed and carried pixels stay as given to the inner fill
+        if self.tc.carry_invented:
+            e.plate, e.invented = plate, unknown
+            self._carry = e
         t3 = time.perf_counter()
         src = np.zeros(mask.shape, np.uint8)
         src[ff.known], src[unknown] = 1, 2
@@ -297,6 +336,7 @@ class TemporalFiller:
             "shot_id": e.shot_id,
             "temporal_fraction": round(int(ff.known.sum()) / area, 4) if area else 0.0,
             "inpainted_fraction": round(int(unknown.sum()) / area, 4) if area else 0.0,
+            "carried_fraction": round(int(carried.sum()) / area, 4) if area else 0.0,
             "registration_error": round(float(np.median(reproj)), 4) if reproj else None,
             "photometric_error": round(float(np.median(photo)), 3) if photo else None,
             "neighbours_used": len(used),
@@ -307,6 +347,29 @@ class TemporalFiller:
                                  "inpaint": round(t3 - t2, 4)},
         })
         return FillResult(plate, extra, source_map=src)
+
+
+def mark_refill(frames: Sequence[SequenceFrame]) -> None:
+    """Set ``refill`` on the context frames (``todo`` False) that come before a frame to do of
+    their shot: what they invented is carried on to it, so they are filled again (not yielded)."""
+    for pos in _chain_positions(frames):
+        frames[pos].refill = True
+
+
+def _chain_positions(frames: Sequence[SequenceFrame]) -> set[int]:
+    out: set[int] = set()
+    pending: list[int] = []
+    shot_id: str | None = None
+    for pos, f in enumerate(frames):
+        if pos > 0 and f.shot_id is not None and f.shot_id != shot_id:
+            pending = []  # a cut: nothing is carried across it
+        shot_id = f.shot_id if f.shot_id is not None else shot_id
+        if f.todo:
+            out.update(pending)
+            pending = []
+        else:
+            pending.append(pos)
+    return out
 
 
 def register_temporal() -> None:

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from cleanplate.config import Config
+from cleanplate.fill.base import INPAINTERS
 from cleanplate.fill.exemplar import ExemplarInpainter
 from cleanplate.fill.patchmatch import PatchMatchInpainter
 from cleanplate.fill.shot_fill import invent_once
@@ -33,7 +34,9 @@ from cleanplate.motion.shot_model import ShotModel
 from cleanplate.qa.metrics import flat_score, psnr, ssim
 from cleanplate.report.bench_data import _cutouts, _frame_files, _pingpong, _scale, find_data_dir
 
-METHODS = ("patchmatch", "exemplar", "exemplar-once")
+METHODS = ("patchmatch", "exemplar", "exemplar-once", "temporal+patchmatch", "temporal+patchmatch-fresh")
+"""``temporal+patchmatch`` is the offline default (what no frame saw invented once and carried
+along the registration, ``fill.temporal.carry_invented``); ``-fresh`` invents anew in every frame."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,16 @@ def _per_frame(inpainter: PatchMatchInpainter | ExemplarInpainter) -> Callable[[
     return run
 
 
+def _temporal(config: Config, carry: bool) -> Callable[[StillShot, list[np.ndarray]], list[np.ndarray]]:
+    cfg = config.model_copy(deep=True)
+    cfg.fill.temporal.carry_invented = carry
+    filler = INPAINTERS.get("temporal+patchmatch")(cfg, "cpu")
+
+    def run(shot: StillShot, homs: list[np.ndarray]) -> list[np.ndarray]:
+        return [r.plate for r in filler.fill(shot.frames, shot.holes)]
+    return run
+
+
 def _once(shot: StillShot, homs: list[np.ndarray], config: Config) -> list[np.ndarray]:
     sf = invent_once(shot.frames, shot.holes, homs)
     return [sf.plate(i, f, m) for i, (f, m) in enumerate(zip(shot.frames, shot.holes, strict=True))]
@@ -165,6 +178,8 @@ def run_still_bench(config: Config, data: str | Path | None = None, methods: tup
         elif name == "exemplar-once":
             def fill(s: StillShot, h: list[np.ndarray]) -> list[np.ndarray]:
                 return _once(s, h, config)
+        elif name.startswith("temporal+patchmatch"):
+            fill = _temporal(config, carry=not name.endswith("-fresh"))
         else:
             raise ValueError(f"unknown method '{name}' (known: {', '.join(METHODS)})")
         t0 = time.perf_counter()

@@ -22,6 +22,7 @@ from cleanplate import masks as M
 from cleanplate.config import Config
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import Inpainter, SequentialInpainter, create_inpainter
+from cleanplate.fill.temporal import mark_refill
 from cleanplate.motion.shot_model import ShotModel
 from cleanplate.qa.checks import create_checker
 from cleanplate.records import CheckFrame, FillResult, FrameRecord, SequenceFrame
@@ -125,8 +126,9 @@ class FillStage:
     def _sequence(self, window: Window, inpainter: SequentialInpainter) -> Iterator[FrameRecord]:
         usable = [r for r in window if _usable(r)]
         by_id = {r.frame_id: r for r in usable if r.fill_todo}
-        frames = (SequenceFrame(r.frame_id, r.index, r.image, r.mask, r.fill_todo, r.shot_id, r.shot)  # type: ignore[arg-type]
-                  for r in usable)
+        frames = [SequenceFrame(r.frame_id, r.index, r.image, r.mask, r.fill_todo, r.shot_id, r.shot)  # type: ignore[arg-type]
+                  for r in usable]
+        mark_refill(frames)  # the window is in memory: resumed frames rebuild what they carry on
         t = time.perf_counter()
         for frame, res in inpainter.fill_sequence(frames):
             rec = by_id[frame.frame_id]
