@@ -109,6 +109,11 @@ def test_still_case_reports_psnr_ssim_and_steadiness(suites_bench: Path):
     md = (suites_bench / "bench.md").read_text()
     pm = still["methods"]["patchmatch"]
     assert f"| patchmatch | {pm['psnr_hole']:.2f} | {pm['ssim_hole']:.3f} |" in md
+    held = still["held_out"]  # the second composite, over bmx-trees, measured the same way
+    assert held["case"] == "still-tennis-over-bmx" and held["frames"] == 4 and held["character_fraction"] >= 0.25
+    assert list(held["methods"]) == ["patchmatch", "exemplar-once"]
+    hp = held["methods"]["patchmatch"]
+    assert "Held out" in md and f"| patchmatch | {hp['psnr_hole']:.2f} | {hp['ssim_hole']:.3f} |" in md
 
 
 def test_parse_suites():

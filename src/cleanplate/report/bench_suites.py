@@ -110,13 +110,20 @@ def run_characters(out: Path, config: Config, *, cases: list[str] | None = None,
 
 def run_still(config: Config, *, frames: int = 8, methods: list[str] | None = None,
               data: str | Path | None = None, progress: Progress | None = None) -> dict[str, Any]:
-    """The still-character case with ``frames`` frames, each method filling the true masks; the JSON section."""
-    from cleanplate.report.bench_still import METHODS, StillSpec, run_still_bench
+    """The still-character case with ``frames`` frames, each method filling the true masks; the JSON
+    section, with the held-out composite's figures under ``held_out``."""
+    from dataclasses import replace
+
+    from cleanplate.report.bench_still import HELD_OUT, METHODS, StillSpec, run_still_bench
 
     check_options(None, 2, methods, frames)
     names = tuple(dict.fromkeys(methods or METHODS))
-    (progress or (lambda _msg: None))(f"still: {frames} frames, {', '.join(names)}")
-    return run_still_bench(config, data, names, StillSpec(frames=frames))
+    say = progress or (lambda _msg: None)
+    say(f"still: {frames} frames, {', '.join(names)}")
+    result = run_still_bench(config, data, names, StillSpec(frames=frames))
+    say(f"still, held out ({HELD_OUT.name}): {frames} frames")
+    result["held_out"] = run_still_bench(config, data, names, replace(HELD_OUT, frames=frames))
+    return result
 
 
 def _f(v: Any, fmt: str = "{:.3f}") -> str:
