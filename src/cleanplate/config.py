@@ -142,6 +142,11 @@ class ShotSegmentConfig(_Section):
         0.05, ge=0, le=1, description="tracks: share of the blob that must move or change before that evidence "
         "seeds the character in the colour refinement (else the confident core does).")
     refine_iterations: int = Field(4, ge=1, le=20, description="tracks: GrabCut iterations of the colour refinement.")
+    hidden_by_characters: bool = Field(
+        True, description="tracks: after the verdicts, the background model's hidden pixels (where it cannot judge "
+        "a mask, because detections cover them in most neighbours) count only the kept characters' detections, "
+        "not the candidates judged scenery: a tree trunk the detector keeps jumping to no longer keeps a "
+        "character's mask on it (DAVIS bmx-trees).")
     scenery_parts: bool = Field(
         True, description="tracks: a connected part of a character's mask apart from the character (the part "
         "holding its motion), that does not move or change itself (at most scenery_part_motion of its pixels) "

@@ -35,12 +35,16 @@ Everything runs at the shot's work scale, on a crop around the blob.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from cleanplate import masks as M
 from cleanplate.segment.shot.core import fill_holes, moving_core
+
+if TYPE_CHECKING:
+    from cleanplate.segment.shot.background import ShotBackground
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,36 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
     return Refined(out, area, kept, seed)
 
 
+def hidden_by(bg: "ShotBackground", occupied: list[np.ndarray]) -> list[np.ndarray]:
+    """Per frame, hxw bool: the pixels the background model cannot judge, as
+    :attr:`ShotBackground.hidden`, but counting as occupied only ``occupied`` (per frame, hxw bool at
+    work scale: the kept characters' detections), not every per-frame candidate. A tree trunk the
+    detector keeps jumping to, judged scenery, no longer hides the set behind a character's mask."""
+    from cleanplate.segment.shot.background import _OFFSETS
+
+    n = len(occupied)
+    h, w = bg.foreground[0].shape
+    out = []
+    for t in range(n):
+        occ = np.zeros((h, w), np.int32)
+        count = 0
+        for off in _OFFSETS:
+            for j in (t - off, t + off):
+                if not 0 <= j < n:
+                    continue
+                m = bg.matrix(j, t)
+                if m is None:
+                    continue
+                count += 1
+                if occupied[j].any():
+                    occ += cv2.warpPerspective(occupied[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        covered = bg.covered[t].astype(np.int32)
+        few = (2 * covered < count) & (covered < 3)
+        out.append((covered < 2) | (occ > 0.5 * covered) | few)
+    return out
+
+
 @dataclass
 class SceneryPart:
     """A part of a character's mask found to be scenery: its hxw bool ``mask`` (work scale), area
@@ -208,4 +242,4 @@ def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, ma
     return out, parts
 
 
-__all__ = ["RefineParams", "Refined", "SceneryPart", "changed_pixels", "refine_blob", "scenery_parts"]
+__all__ = ["RefineParams", "Refined", "SceneryPart", "changed_pixels", "hidden_by", "refine_blob", "scenery_parts"]

@@ -41,7 +41,7 @@ from cleanplate.segment.saliency import SaliencyPredictor
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
 from cleanplate.segment.shot.core import follow_core, thin_parts
 from cleanplate.segment.shot.motion_born import MotionRegion, chains, crop_mask, passes, regions
-from cleanplate.segment.shot.refine import RefineParams, Refined, SceneryPart, changed_pixels, refine_blob, scenery_parts
+from cleanplate.segment.shot.refine import RefineParams, Refined, SceneryPart, hidden_by, refine_blob, scenery_parts
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Refine, Track, TrackFrame, overlap
 from cleanplate.weights import WeightsUse
@@ -265,6 +265,11 @@ class TrackShotSegmenter:
                                       linker, refine)
         merged = linker.merge(kept)
         self.evidence = {tr.track_id: self._judge(tr, bg, small, concept_masks) for tr in merged}  # after merging
+        if sc.hidden_by_characters:  # the set behind scenery the detector jumped to is seen
+            occupied = [np.logical_or.reduce([tr.frames[t].mask for tr in merged if t in tr.frames and
+                                              tr.frames[t].detected] or [np.zeros(small[t].shape[:2], bool)])
+                        for t in range(n)]
+            bg.hidden = hidden_by(bg, occupied)
         self._tighten(merged, bg, back, fwd)
         self._refine(merged, bg, small, results, scale)
         dropped = [(tr, v[1], v[2]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
