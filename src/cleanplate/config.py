@@ -135,6 +135,10 @@ class ShotSegmentConfig(_Section):
     refine_core: float = Field(
         0.9, gt=0, le=1, description="tracks: saliency (0-1) of the detector's confident core, the character's seed "
         "for the colour refinement when nothing in the blob moves or changes (eroded by 4 % of the blob's side).")
+    refine_still: bool = Field(
+        False, description="tracks: also refine by colour a blob where nothing moves (seeded by the detector's "
+        "confident core alone). Off: on the still-character case with a concept model naming the rider, that "
+        "seed lost a fifth of him in one frame (recall 0.79); a still character keeps the detector's blob.")
     refine_min_keep: float = Field(
         0.4, ge=0, le=1, description="tracks: a colour refinement that keeps less than this share of the blob is "
         "not used (the blob stays; recorded in the instance evidence). In-sample guard.")

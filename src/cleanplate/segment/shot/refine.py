@@ -57,6 +57,7 @@ class RefineParams:
     min_keep: float = 0.4  # a refinement keeping less of the blob is not used
     iterations: int = 4  # GrabCut iterations
     min_evidence: float = 0.05  # share of the blob that must move or change before it seeds the foreground
+    still: bool = False  # refine a blob where nothing moves, seeded by the confident core
     min_part: float = 0.15  # moving parts smaller than this share of the largest are no seed
     reach: float = 0.25  # beyond this share of the blob's side from its motion, a moving blob is the set
     grow: int = 2  # px the refined mask may reach past the blob (the detector's edge is soft)
@@ -125,6 +126,8 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
         # the moving parts, closed over the gaps between them (a body is one piece), without the
         # specks and slivers a still edge leaves (components under min_part of the largest)
         core = moving_core(b, ev, min_part=params.min_part)
+    elif not params.still:
+        return Refined(blob, area, area, "none", "nothing in the blob moves: a still character keeps its blob")
     elif saliency is not None:
         seed = "saliency"
         sal = saliency[y0:y1, x0:x1]

@@ -347,7 +347,7 @@ class TrackShotSegmenter:
             return
         params = RefineParams(band=sc.refine_band, agree=sc.refine_agree, core_level=sc.refine_core,
                               min_keep=sc.refine_min_keep, iterations=sc.refine_iterations,
-                              min_evidence=sc.refine_min_evidence)
+                              min_evidence=sc.refine_min_evidence, still=sc.refine_still)
         frames = sorted({t for tr in tracks for t in tr.frames})
         moved = {tr.track_id: self._ever_moved(tr, bg) for tr in tracks} if sc.refine else {}
         for t in frames:
