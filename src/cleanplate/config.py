@@ -118,6 +118,47 @@ class ShotSegmentConfig(_Section):
         "typical detected mask covers at most this share of the frame: the saliency model sees the frame at "
         "320x320, so its masks of small characters are blobs 2-3x their size, while those of large ones "
         "follow their outline (where cutting would only lose a slow arm or head). 0: never cut.")
+    refine: bool = Field(
+        True, description="tracks: a track's mask that is not cut to its moving core (a large or still "
+        "character: the detector's blob) is refined by colour and edges (GrabCut over its border band, at work "
+        "scale): seeded with what moves or changes in it (else the detector's confident core) as the character "
+        "and the far outside plus what agrees with the background model as the set, so scenery the detector "
+        "joined to the character (rocks, crates, a wall beside him) leaves the mask.")
+    refine_band: float = Field(
+        0.15, gt=0, le=1, description="tracks: width of the border band refined by colour, as a share of the side "
+        "of a square of the blob's area; beyond it outside the blob is sure background. In-sample (the "
+        "large-character-beside-prop bench case).")
+    refine_agree: float = Field(
+        14.0, gt=0, description="tracks: a pixel the background model can judge (not hidden) that is within this "
+        "colour distance (0-255) of the registered neighbours' median, and neither moves nor changes, is sure "
+        "background for the colour refinement (half of bg_threshold).")
+    refine_core: float = Field(
+        0.9, gt=0, le=1, description="tracks: saliency (0-1) of the detector's confident core, the character's seed "
+        "for the colour refinement when nothing in the blob moves or changes (eroded by 4 % of the blob's side).")
+    refine_still: bool = Field(
+        False, description="tracks: also refine by colour a blob where nothing moves (seeded by the detector's "
+        "confident core alone). Off: on the still-character case with a concept model naming the rider, that "
+        "seed lost a fifth of him in one frame (recall 0.79); a still character keeps the detector's blob.")
+    refine_min_keep: float = Field(
+        0.4, ge=0, le=1, description="tracks: a colour refinement that keeps less than this share of the blob is "
+        "not used (the blob stays; recorded in the instance evidence). In-sample guard.")
+    refine_min_evidence: float = Field(
+        0.05, ge=0, le=1, description="tracks: share of the blob that must move or change before that evidence "
+        "seeds the character in the colour refinement (else the confident core does).")
+    refine_iterations: int = Field(4, ge=1, le=20, description="tracks: GrabCut iterations of the colour refinement.")
+    hidden_by_characters: bool = Field(
+        True, description="tracks: after the verdicts, the background model's hidden pixels (where it cannot judge "
+        "a mask, because detections cover them in most neighbours) count only the kept characters' detections, "
+        "not the candidates judged scenery: a tree trunk the detector keeps jumping to no longer keeps a "
+        "character's mask on it (DAVIS bmx-trees).")
+    scenery_parts: bool = Field(
+        True, description="tracks: a connected part of a character's mask apart from the character (the part "
+        "holding its motion), that does not move or change itself (at most scenery_part_motion of its pixels) "
+        "and touches no other character, is scenery: it leaves the mask and is recorded as a scenery instance "
+        "(and in the character's evidence, scenery_parts).")
+    scenery_part_motion: float = Field(
+        0.05, ge=0, le=1, description="tracks: largest share of moving or changing pixels of a part split off a "
+        "character's mask as scenery.")
     jump_error: float = Field(
         40.0, gt=0, description="tracks: mean gray error (0-255) of the flow-warped previous frame above "
         "which two frames are not linked (a missed cut or a flash): no track crosses it.")

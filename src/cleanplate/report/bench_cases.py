@@ -17,6 +17,10 @@ regions that must stay unmasked (still props):
   band) with a small bmx rider (30 % of the frame's height) pasted moving across.
 * ``three-characters``: ``two-characters`` plus a second rider (cut from frames 40..) moving fast
   the other way (half the frame's width in a quarter of the shot).
+* ``large-character-beside-prop``: ``nobody-tennis`` with the DAVIS tennis player (his cut-outs of
+  frames 0-7 ping-ponged, shadow band stripped, 80 % of the frame's height: a large character who
+  moves a little) standing in the scene right beside the still crates of ``still-prop`` (half the
+  frame's height), overlapping them by a few px: the detector's blob joins the two.
 
 :func:`build_case` makes one; :func:`score_case` runs the real default pipeline on it and measures;
 :func:`oracle_for` gives the oracle concept source that names its characters.
@@ -45,7 +49,7 @@ SINTEL_PROP = ("sintel_market/frame_0016.png", (70, 205, 215, 436))
 """The still prop: crates with a hanging bucket, cut by hand (XYXY box) from a Sintel frame."""
 
 CASES = ("nobody-tennis", "nobody-bmx", "still-prop", "still-character", "standing-character", "two-characters",
-         "three-characters")
+         "three-characters", "large-character-beside-prop")
 
 
 @dataclass
@@ -202,6 +206,42 @@ def scene_fixed(frames: list[np.ndarray], xy: tuple[int, int], anchor: tuple[int
     return out
 
 
+def _crates(root: Path, height: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """The still prop (:data:`SINTEL_PROP`) cut out ``height`` px high: (rgb, mask, where it came from)."""
+    path, (x0, y0, x1, y1) = SINTEL_PROP
+    src = load_image(root / path)
+    box = np.zeros(src.shape[:2], bool)
+    box[y0:y1, x0:x1] = True
+    rgb, m = _cutout(src, box, height)
+    return rgb, m, f"{path} crop box {SINTEL_PROP[1]} (XYXY), scaled to {rgb.shape[0]} px high"
+
+
+def _large_beside_prop(root: Path, n: int) -> BenchCase:
+    """``large-character-beside-prop`` (see the module docstring)."""
+    from cleanplate.report.bench_data import _pingpong
+
+    case = _nobody_tennis(root, n)
+    case.name = "large-character-beside-prop"
+    h, w = case.frames[0].shape[:2]
+    frames, masks = _clip_frames(root, "davis_tennis", 0, 8)
+    cuts = [_cutout(f, strip_shadow_band(m), round(0.8 * h)) for f, m in zip(frames, masks, strict=True)]
+    cuts = [cuts[i] for i in _pingpong(0, len(cuts), n)]
+    bw = max(c[0].shape[1] for c in cuts)
+    rgb, m, src = _crates(root, round(0.5 * h))
+    x = 4  # the camera pans right to left: the pair drifts right across the frame
+    xys = scene_fixed(case.frames, (x + bw - 8, h - rgb.shape[0] - 4), (rgb.shape[1] // 2, rgb.shape[0]))
+    _paste_all(case, "crates", [(rgb, m)] * n, xys, "prop")
+    feet = scene_fixed(case.frames, (x, h - 4), (bw // 2, 0))
+    _paste_all(case, "player", cuts, [(fx + (bw - c[0].shape[1]) // 2, fy - c[0].shape[0])
+                                      for (fx, fy), c in zip(feet, cuts, strict=True)], "character")
+    case.sources["crates"] = src
+    case.sources["player"] = ("davis_tennis frames 0-7 (ping-ponged) cut with their DAVIS masks, the shadow band "
+                              f"removed, {round(0.8 * h)} px high")
+    case.description = ("nobody-tennis with the tennis player (80 % of the frame's height, moving a little) standing "
+                        "in the scene right beside the still crates, overlapping them")
+    return case
+
+
 def build_case(name: str, data: str | Path | None = None, n: int = 16) -> BenchCase:
     """Benchmark case ``name`` (one of :data:`CASES`) with ``n`` frames, from the footage in ``data``
     (default: :func:`~cleanplate.report.bench_data.find_data_dir`)."""
@@ -210,19 +250,18 @@ def build_case(name: str, data: str | Path | None = None, n: int = 16) -> BenchC
         return _nobody_tennis(root, n)
     if name == "nobody-bmx":
         return _nobody_bmx(root, n)
+    if name == "large-character-beside-prop":
+        return _large_beside_prop(root, n)
     if name in ("still-prop", "still-character", "standing-character"):
         case = _nobody_tennis(root, n)
         h, w = case.frames[0].shape[:2]
         if name == "still-prop":
-            path, (x0, y0, x1, y1) = SINTEL_PROP
-            src = load_image(root / path)
-            box = np.zeros(src.shape[:2], bool)
-            box[y0:y1, x0:x1] = True
-            rgb, m = _cutout(src, box, round(0.55 * h))
+            path = SINTEL_PROP[0]
+            rgb, m, where = _crates(root, round(0.55 * h))
             xy = (w - rgb.shape[1] - 12, h - rgb.shape[0] - 4)
             xys = scene_fixed(case.frames, xy, (rgb.shape[1] // 2, rgb.shape[0]))
             _paste_all(case, "crates", [(rgb, m)] * n, xys, "prop")
-            case.sources["crates"] = f"{path} crop box {SINTEL_PROP[1]} (XYXY), scaled to {rgb.shape[0]} px high"
+            case.sources["crates"] = where
             case.description = (f"nobody-tennis with a still prop (crates and a bucket cut by hand from {path}, box "
                                 f"{SINTEL_PROP[1]}) standing still in the scene at the right (it pans with the camera)")
         else:

@@ -41,6 +41,7 @@ from cleanplate.segment.saliency import SaliencyPredictor
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
 from cleanplate.segment.shot.core import follow_core, thin_parts
 from cleanplate.segment.shot.motion_born import MotionRegion, chains, crop_mask, passes, regions
+from cleanplate.segment.shot.refine import RefineParams, Refined, SceneryPart, hidden_by, refine_blob, scenery_parts
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Refine, Track, TrackFrame, overlap
 from cleanplate.weights import WeightsUse
@@ -182,6 +183,8 @@ class TrackShotSegmenter:
         self._config, self._device = config, device
         self._saliency: SaliencyPredictor | None = None  # created on the first motion candidate
         self._born: set[tuple[int, int]] = set()  # (frame, index in its candidates) of motion-born detections
+        self._refined: dict[tuple[int, int], Refined] = {}  # (track id, frame) -> colour refinement
+        self._scenery: dict[tuple[int, int], list[SceneryPart]] = {}  # (track id, frame) -> scenery split off
         self.motion_debug: list[list[MotionRegion]] = []
 
     def _predictor(self) -> SaliencyPredictor:
@@ -209,6 +212,7 @@ class TrackShotSegmenter:
             raise ValueError("frames of one shot must share one size")
         sc = self.sc
         self._born = set()
+        self._refined, self._scenery = {}, {}
         scale = work_scale(shape, sc.work_side)
         small = [resize_to(im, scale) for im in images]
         chars = [[i for i in r.instances if i.character] for r in results]
@@ -261,7 +265,13 @@ class TrackShotSegmenter:
                                       linker, refine)
         merged = linker.merge(kept)
         self.evidence = {tr.track_id: self._judge(tr, bg, small, concept_masks) for tr in merged}  # after merging
+        if sc.hidden_by_characters:  # the set behind scenery the detector jumped to is seen
+            occupied = [np.logical_or.reduce([tr.frames[t].mask for tr in merged if t in tr.frames and
+                                              tr.frames[t].detected] or [np.zeros(small[t].shape[:2], bool)])
+                        for t in range(n)]
+            bg.hidden = hidden_by(bg, occupied)
         self._tighten(merged, bg, back, fwd)
+        self._refine(merged, bg, small, results, scale)
         dropped = [(tr, v[1], v[2]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
         out: list[SegmentResult] = []
         own: list[dict[int, np.ndarray]] = []  # each frame's own shadows (work scale), by track
@@ -324,6 +334,65 @@ class TrackShotSegmenter:
                     f.mask = unseen
                 elif not f.detected:
                     del tr.frames[t]
+
+    def _refine(self, tracks: list[Track], bg: ShotBackground, small: list[np.ndarray],
+                results: list[SegmentResult], scale: float) -> None:
+        """Shape each track's masks by appearance (see :mod:`.refine`), in place: a mask not cut to its
+        moving core (a large or still character: the detector's blob) is refined by colour and edges
+        over its border band; from every mask, the parts that neither move nor touch the character
+        or another character are split off as scenery. What was done is kept in ``self._refined``
+        and ``self._scenery`` for the frames' reasons and evidence."""
+        sc = self.sc
+        if not sc.refine and not sc.scenery_parts:
+            return
+        params = RefineParams(band=sc.refine_band, agree=sc.refine_agree, core_level=sc.refine_core,
+                              min_keep=sc.refine_min_keep, iterations=sc.refine_iterations,
+                              min_evidence=sc.refine_min_evidence, still=sc.refine_still)
+        frames = sorted({t for tr in tracks for t in tr.frames})
+        moved = {tr.track_id: self._ever_moved(tr, bg) for tr in tracks} if sc.refine else {}
+        for t in frames:
+            here = [tr for tr in tracks if t in tr.frames]
+            evidence = bg.foreground[t]
+            agrees = ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree)
+            sal = results[t].saliency
+            sal_small = resize_to(sal, scale) if sal is not None else None
+            for tr in here:
+                f = tr.frames[t]
+                if sc.refine and not f.tight:
+                    done = refine_blob(small[t], f.mask, evidence, agrees, sal_small, params, moved[tr.track_id].get(t))
+                    self._refined[(tr.track_id, t)] = done
+                    if done.used:
+                        f.mask = done.mask
+                if sc.scenery_parts:
+                    others = np.logical_or.reduce([o.frames[t].mask for o in here if o is not tr]) \
+                        if len(here) > 1 else np.zeros_like(f.mask)
+                    kept, parts = scenery_parts(f.mask, evidence, others, sc.scenery_part_motion)
+                    if parts:
+                        f.mask = kept
+                        self._scenery[(tr.track_id, t)] = parts
+
+    @staticmethod
+    def _ever_moved(tr: Track, bg: ShotBackground) -> dict[int, np.ndarray]:
+        """Frame -> hxw bool: where the track moves against the set in some frame of its registered run
+        (each frame's background-model foreground inside its mask, carried along the registration
+        into the first frame of the run, gathered, and carried back into each frame)."""
+        h, w = bg.foreground[0].shape
+        acc: dict[int, np.ndarray] = {}
+        for t, f in tr.frames.items():
+            m = (bg.foreground[t] & M.dilate(f.mask, 1)).astype(np.uint8)
+            if not m.any():
+                continue
+            warped = cv2.warpPerspective(m, bg.to_ref[t], (w, h), flags=cv2.INTER_NEAREST,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            run = bg.run[t]
+            acc[run] = acc[run] | warped if run in acc else warped
+        out = {}
+        for t in tr.frames:
+            ref = acc.get(bg.run[t])
+            out[t] = (cv2.warpPerspective(ref, np.linalg.inv(bg.to_ref[t]), (w, h), flags=cv2.INTER_NEAREST,
+                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+                      if ref is not None else np.zeros((h, w), bool))
+        return out
 
     def _motion_born(self, images: list[np.ndarray], small: list[np.ndarray], chars: list[list[Instance]],
                      kept: list[Track], bg: ShotBackground, back: list[np.ndarray], fwd: list[np.ndarray],
@@ -493,7 +562,9 @@ class TrackShotSegmenter:
                 continue
             mask_small = f.mask
             extra_parts = []
-            if self.shadows and not f.tight:  # a tight mask already holds its moving parts
+            refined = self._refined.get((tr.track_id, t))
+            refined_used = refined is not None and refined.used
+            if self.shadows and not f.tight and not refined_used:  # a tight or refined mask holds its moving parts
                 area = float(mask_small.sum())
                 near = M.dilate(mask_small, max(2, int(0.15 * np.sqrt(max(area, 1.0)))))
                 moving = touching(bg.foreground[t] & ~mask_small, mask_small, 0.5 * area) & near
@@ -536,6 +607,12 @@ class TrackShotSegmenter:
                 n_carried += 1
             if f.tight:
                 reason += "; cut to its moving core"
+            if refined is not None:
+                reason += (f"; refined by colour ({refined.seed} seed): kept {refined.kept_area / max(refined.blob_area, 1):.0%} "
+                           f"of the detector's blob" if refined_used else f"; colour refinement not used: {refined.why}")
+            parts = self._scenery.get((tr.track_id, t), [])
+            if parts:
+                reason += f"; {len(parts)} part(s) that never move and touch no character left out as scenery"
             if lost:
                 reason += "; its detection kept whole (the track's mask had left it)"
             if extra_parts:
@@ -547,9 +624,27 @@ class TrackShotSegmenter:
             score = float(sal[mask].mean()) if sal is not None else (chars[f.detections[0]].score if f.detections
                                                                       else 0.0)
             point = chars[f.detections[0]].point if f.detections else (float(xs.mean()), float(ys.mean()))
+            evidence = dict(verdict[2]) if verdict is not None else None
+            if refined is not None or parts:
+                evidence = evidence or {}
+                if refined is not None:
+                    evidence["refine"] = {"used": refined_used, "seed": refined.seed, "blob_px": refined.blob_area,
+                                          "kept_px": refined.kept_area, "why": refined.why or None}
+                if parts:
+                    evidence["scenery_parts"] = [{"bbox": list(bbox_xywh(_upscale(p.mask, shape))),
+                                                  "area_px": int(_upscale(p.mask, shape).sum()), "moving": p.moving}
+                                                 for p in parts]
             instances.append(Instance(mask, bbox_xywh(mask), int(mask.sum()), score, point=point, character=True,
-                                      reason=reason, track_id=tr.track_id,
-                                      evidence=verdict[2] if verdict is not None else None))
+                                      reason=reason, track_id=tr.track_id, evidence=evidence))
+            for p in parts:  # recorded as scenery, as a dropped detection is
+                pm = _upscale(p.mask, shape) & ~mask
+                if pm.any():
+                    instances.append(Instance(
+                        pm, bbox_xywh(pm), int(pm.sum()), float(sal[pm].mean()) if sal is not None else 0.0,
+                        character=False, reason=(f"scenery: a part of track {tr.track_id}'s mask apart from the "
+                                                 f"character that does not move against the set ({p.moving:.0%} of "
+                                                 f"its pixels move or change) and touches no character"),
+                        evidence={"scenery_part_of": tr.track_id, "moving": p.moving}))
         for j, inst in enumerate(chars):
             if j not in used:  # in no track (too small to link): no evidence makes it a character
                 instances.append(Instance(inst.mask, inst.bbox, inst.area, inst.score, inst.predicted_iou,

@@ -1,0 +1,248 @@
+"""Tight masks by appearance: a track's mask refined by colour and edges over its border band.
+
+The per-frame detector's blob of a large or still character follows the character only roughly:
+u2netp sees the frame at 320x320 and joins whatever salient thing touches the character (the
+rocks he stands beside, a stack of crates) into one blob. Motion alone cannot cut such a blob:
+a large character moves slowly, and where the blob stays in most of the shot's frames the
+background model cannot see the set behind it (:attr:`ShotBackground.hidden`).
+
+:func:`refine_blob` uses appearance as well. In one frame it seeds OpenCV's GrabCut:
+
+* sure foreground: the track's own evidence inside the blob, what moves against the set or
+  changes against the registered neighbours' median (a breathing chest, a turning head, a
+  gesturing arm), closed over the gaps between those parts; without such evidence (a still
+  character kept on other grounds), the detector's confident core (high saliency, eroded);
+* sure background: the far outside of the blob (beyond its border band), and the pixels inside
+  the blob that the background model can judge and that agree with it (the set, seen there);
+* probable foreground: the blob near the sure foreground; probable background: the rest of the
+  blob (what no evidence ties to the character) and the band just outside it; where the seed is
+  motion, what lies farther than ``reach`` from it and never moves in the whole shot is sure
+  background (a moving character's limbs stay near its moving parts or move themselves at some
+  time; a rock or a crate beside it is what the detector joined).
+
+GrabCut then moves the border by colour and edges: scenery whose colours belong to the set
+around it leaves, a still arm coloured like the moving body stays. The result keeps only the
+parts connected to the sure foreground, with their holes filled. A refinement that keeps too
+little of the blob (a misled colour model) is not used.
+
+:func:`scenery_parts` splits off what a character's mask holds apart from the character: a
+component that does not touch the character's evidence, shows no motion or change of its own
+and touches no other character (a distant wall masked in one frame) is scenery.
+
+Everything runs at the shot's work scale, on a crop around the blob.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from cleanplate import masks as M
+from cleanplate.segment.shot.core import fill_holes, moving_core
+
+if TYPE_CHECKING:
+    from cleanplate.segment.shot.background import ShotBackground
+
+
+@dataclass(frozen=True)
+class RefineParams:
+    """Settings of :func:`refine_blob` (see ``segment.shot.refine_*`` in the config)."""
+
+    band: float = 0.15  # border band, as a share of the side of a square of the blob's area
+    agree: float = 14.0  # a judged pixel within this colour distance of the median agrees with the set
+    core_level: float = 0.9  # saliency of the confident core (when the track shows no motion or change)
+    min_keep: float = 0.4  # a refinement keeping less of the blob is not used
+    iterations: int = 4  # GrabCut iterations
+    min_evidence: float = 0.05  # share of the blob that must move or change before it seeds the foreground
+    still: bool = False  # refine a blob where nothing moves, seeded by the confident core
+    min_part: float = 0.15  # moving parts smaller than this share of the largest are no seed
+    reach: float = 0.25  # beyond this share of the blob's side from its motion, a moving blob is the set
+    grow: int = 2  # px the refined mask may reach past the blob (the detector's edge is soft)
+
+
+@dataclass
+class Refined:
+    """What :func:`refine_blob` did: the refined ``mask`` (hxw bool), the blob's area and the kept
+    area (px), the seed used (``motion`` or ``saliency``) and, where the refinement was not used,
+    ``why``."""
+
+    mask: np.ndarray
+    blob_area: int
+    kept_area: int
+    seed: str
+    why: str = ""
+
+    @property
+    def used(self) -> bool:
+        return not self.why
+
+
+def changed_pixels(image: np.ndarray, median: np.ndarray, covered: np.ndarray, level: float) -> np.ndarray:
+    """hxw bool: pixels of ``image`` (hxwx3 uint8) farther than ``level`` (0-255) in some channel from
+    every pixel of the 3x3 neighbourhood of the registered neighbours' ``median`` (a one-pixel
+    registration or resampling error on a sharp edge is no change), where at least two neighbours
+    see them (``covered``)."""
+    box = np.ones((3, 3), np.uint8)
+    a = image.astype(np.int16)
+    lo, hi = cv2.erode(median, box).astype(np.int16), cv2.dilate(median, box).astype(np.int16)
+    d = np.maximum(lo - a, a - hi).max(axis=2)
+    return (d > level) & (covered >= 2)
+
+
+def _crop_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
+    ys, xs = np.nonzero(mask)
+    h, w = mask.shape
+    return (max(0, int(ys.min()) - pad), min(h, int(ys.max()) + 1 + pad),
+            max(0, int(xs.min()) - pad), min(w, int(xs.max()) + 1 + pad))
+
+
+def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agrees: np.ndarray,
+                saliency: np.ndarray | None, params: RefineParams = RefineParams(),
+                ever_moved: np.ndarray | None = None) -> Refined:
+    """The character in ``blob`` (hxw bool, one track's mask in one frame), refined by colour.
+
+    ``image``: hxwx3 uint8 RGB frame; ``evidence``: hxw bool, pixels that move against the set or
+    change against the registered neighbours; ``agrees``: hxw bool, pixels the background model
+    judges and finds agreeing with the set; ``saliency``: hxw float32 in [0, 1] or None (the
+    detector's map at the same scale); ``ever_moved``: hxw bool or None, pixels where the track moved
+    in some frame of the shot (carried along the registration into this frame; None: everywhere),
+    so only what never moves is made sure background for lying far from the motion. See the
+    module docstring.
+    """
+    area = int(blob.sum())
+    if area < 64:
+        return Refined(blob, area, area, "none", "blob too small")
+    side = float(np.sqrt(area))
+    band = max(3, int(round(params.band * side)))
+    y0, y1, x0, x1 = _crop_box(blob, 2 * band + 2)
+    b = blob[y0:y1, x0:x1]
+    ev = evidence[y0:y1, x0:x1] & M.dilate(b, 1)
+    ag = agrees[y0:y1, x0:x1]
+    seed = "motion"
+    if ev.sum() >= params.min_evidence * area:
+        # the moving parts, closed over the gaps between them (a body is one piece), without the
+        # specks and slivers a still edge leaves (components under min_part of the largest)
+        core = moving_core(b, ev, min_part=params.min_part)
+    elif not params.still:
+        return Refined(blob, area, area, "none", "nothing in the blob moves: a still character keeps its blob")
+    elif saliency is not None:
+        seed = "saliency"
+        sal = saliency[y0:y1, x0:x1]
+        r = max(1, int(round(0.04 * side)))
+        core = cv2.erode((b & (sal >= params.core_level)).astype(np.uint8), M.ellipse_kernel(r)).astype(bool)
+    else:
+        return Refined(blob, area, area, "none", "no evidence to seed the character")
+    core &= ~ag | ev  # what the set shows is not the character, unless it moves there
+    if core.sum() < params.min_evidence * area:
+        return Refined(blob, area, area, seed, "too little evidence to seed the character")
+    near = M.dilate(core, max(2, band // 3)) & b
+    gc = np.full(b.shape, cv2.GC_BGD, np.uint8)  # the far outside
+    gc[M.dilate(b, band)] = cv2.GC_PR_BGD  # the band just outside
+    gc[b] = cv2.GC_PR_BGD  # in the blob, tied to no evidence
+    gc[near] = cv2.GC_PR_FGD
+    if seed == "motion":  # what never moves, far from everything that moves in a moving character's blob, is the set
+        far = b & ~M.dilate(core, max(band, int(round(params.reach * side))))
+        if ever_moved is not None:
+            far &= ~ever_moved[y0:y1, x0:x1]
+        gc[far] = cv2.GC_BGD
+    gc[b & ag & ~core] = cv2.GC_BGD  # the set, judged and agreeing
+    gc[core] = cv2.GC_FGD
+    if not (gc == cv2.GC_BGD).any() or not (gc == cv2.GC_PR_BGD).any() and not (gc == cv2.GC_PR_FGD).any():
+        return Refined(blob, area, area, seed, "nothing to decide")
+    crop = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2BGR)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(crop, gc, None, bgd, fgd, params.iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error as exc:  # a degenerate colour model (too few samples of one side)
+        return Refined(blob, area, area, seed, f"GrabCut failed: {str(exc).splitlines()[-1][:80]}")
+    fg = ((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD)) & M.dilate(b, params.grow)
+    n, labels = cv2.connectedComponents(fg.astype(np.uint8), connectivity=8)
+    keep = np.zeros(n, bool)
+    keep[np.unique(labels[core])] = True
+    keep[0] = False
+    fg = fill_holes(keep[labels] | core)
+    kept = int(fg.sum())
+    if kept < params.min_keep * area:
+        return Refined(blob, area, kept, seed, f"kept only {kept / area:.0%} of the blob")
+    out = np.zeros_like(blob)
+    out[y0:y1, x0:x1] = fg
+    return Refined(out, area, kept, seed)
+
+
+def hidden_by(bg: "ShotBackground", occupied: list[np.ndarray]) -> list[np.ndarray]:
+    """Per frame, hxw bool: the pixels the background model cannot judge, as
+    :attr:`ShotBackground.hidden`, but counting as occupied only ``occupied`` (per frame, hxw bool at
+    work scale: the kept characters' detections), not every per-frame candidate. A tree trunk the
+    detector keeps jumping to, judged scenery, no longer hides the set behind a character's mask."""
+    from cleanplate.segment.shot.background import _OFFSETS
+
+    n = len(occupied)
+    h, w = bg.foreground[0].shape
+    out = []
+    for t in range(n):
+        occ = np.zeros((h, w), np.int32)
+        count = 0
+        for off in _OFFSETS:
+            for j in (t - off, t + off):
+                if not 0 <= j < n:
+                    continue
+                m = bg.matrix(j, t)
+                if m is None:
+                    continue
+                count += 1
+                if occupied[j].any():
+                    occ += cv2.warpPerspective(occupied[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        covered = bg.covered[t].astype(np.int32)
+        few = (2 * covered < count) & (covered < 3)
+        out.append((covered < 2) | (occ > 0.5 * covered) | few)
+    return out
+
+
+@dataclass
+class SceneryPart:
+    """A part of a character's mask found to be scenery: its hxw bool ``mask`` (work scale), area
+    (px) and the share of its pixels that move or change."""
+
+    mask: np.ndarray
+    area: int
+    moving: float
+
+
+def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, max_moving: float,
+                  min_share: float = 0.02) -> tuple[np.ndarray, list[SceneryPart]]:
+    """Split a character's mask (hxw bool) into the character and the scenery it holds apart from it.
+
+    A connected component is scenery when it holds none of the character's largest evidence-bearing
+    component, at most ``max_moving`` of its pixels move or change (``evidence``, hxw bool), and it
+    does not touch ``others`` (hxw bool: the other characters' masks in the frame). Components
+    under ``min_share`` of the mask are left as they are (a hand, the racket). Returns (the mask
+    less the scenery, the scenery parts).
+    """
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask, []
+    sizes = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    moving = np.bincount(labels[evidence & mask], minlength=n).astype(np.float64)
+    # the character: the component holding the most evidence (the largest one when none moves)
+    main = 1 + int(np.argmax(moving[1:])) if moving[1:].max() > 0 else 1 + int(np.argmax(sizes[1:]))
+    touching = np.zeros(n, bool)
+    if others.any():
+        touching[np.unique(labels[M.dilate(others, 1)])] = True
+    total = float(sizes[1:].sum())
+    out = mask.copy()
+    parts: list[SceneryPart] = []
+    for k in range(1, n):
+        share = moving[k] / sizes[k]
+        if k == main or touching[k] or share > max_moving or sizes[k] < min_share * total:
+            continue
+        part = labels == k
+        out &= ~part
+        parts.append(SceneryPart(part, int(sizes[k]), round(float(share), 3)))
+    return out, parts
+
+
+__all__ = ["RefineParams", "Refined", "SceneryPart", "changed_pixels", "hidden_by", "refine_blob", "scenery_parts"]
