@@ -80,18 +80,6 @@ class Refined:
         return not self.why
 
 
-def changed_pixels(image: np.ndarray, median: np.ndarray, covered: np.ndarray, level: float) -> np.ndarray:
-    """hxw bool: pixels of ``image`` (hxwx3 uint8) farther than ``level`` (0-255) in some channel from
-    every pixel of the 3x3 neighbourhood of the registered neighbours' ``median`` (a one-pixel
-    registration or resampling error on a sharp edge is no change), where at least two neighbours
-    see them (``covered``)."""
-    box = np.ones((3, 3), np.uint8)
-    a = image.astype(np.int16)
-    lo, hi = cv2.erode(median, box).astype(np.int16), cv2.dilate(median, box).astype(np.int16)
-    d = np.maximum(lo - a, a - hi).max(axis=2)
-    return (d > level) & (covered >= 2)
-
-
 def _crop_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
     ys, xs = np.nonzero(mask)
     h, w = mask.shape
@@ -172,7 +160,7 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
     return Refined(out, area, kept, seed)
 
 
-def hidden_by(bg: "ShotBackground", occupied: list[np.ndarray]) -> list[np.ndarray]:
+def hidden_by(bg: ShotBackground, occupied: list[np.ndarray]) -> list[np.ndarray]:
     """Per frame, hxw bool: the pixels the background model cannot judge, as
     :attr:`ShotBackground.hidden`, but counting as occupied only ``occupied`` (per frame, hxw bool at
     work scale: the kept characters' detections), not every per-frame candidate. A tree trunk the
@@ -213,14 +201,16 @@ class SceneryPart:
 
 
 def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, max_moving: float,
-                  min_share: float = 0.02) -> tuple[np.ndarray, list[SceneryPart]]:
+                  min_share: float = 0.02, unjudged: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, list[SceneryPart]]:
     """Split a character's mask (hxw bool) into the character and the scenery it holds apart from it.
 
     A connected component is scenery when it holds none of the character's largest evidence-bearing
     component, at most ``max_moving`` of its pixels move or change (``evidence``, hxw bool), and it
     does not touch ``others`` (hxw bool: the other characters' masks in the frame). Components
-    under ``min_share`` of the mask are left as they are (a hand, the racket). Returns (the mask
-    less the scenery, the scenery parts).
+    under ``min_share`` of the mask are left as they are (a hand, the racket), and so are those
+    whose pixels are mostly ``unjudged`` (hxw bool: the background model never saw the set there,
+    so not moving is no evidence). Returns (the mask less the scenery, the scenery parts).
     """
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 2:
@@ -232,12 +222,15 @@ def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, ma
     touching = np.zeros(n, bool)
     if others.any():
         touching[np.unique(labels[M.dilate(others, 1)])] = True
+    hidden = np.bincount(labels[unjudged & mask], minlength=n).astype(np.float64) if unjudged is not None \
+        else np.zeros(n)
     total = float(sizes[1:].sum())
     out = mask.copy()
     parts: list[SceneryPart] = []
     for k in range(1, n):
         share = moving[k] / sizes[k]
-        if k == main or touching[k] or share > max_moving or sizes[k] < min_share * total:
+        if k == main or touching[k] or share > max_moving or sizes[k] < min_share * total \
+                or hidden[k] * 2 >= sizes[k]:
             continue
         part = labels == k
         out &= ~part
@@ -245,4 +238,4 @@ def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, ma
     return out, parts
 
 
-__all__ = ["RefineParams", "Refined", "SceneryPart", "changed_pixels", "hidden_by", "refine_blob", "scenery_parts"]
+__all__ = ["RefineParams", "Refined", "SceneryPart", "hidden_by", "refine_blob", "scenery_parts"]

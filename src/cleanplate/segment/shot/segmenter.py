@@ -41,7 +41,14 @@ from cleanplate.segment.saliency import SaliencyPredictor
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
 from cleanplate.segment.shot.core import follow_core, thin_parts
 from cleanplate.segment.shot.motion_born import MotionRegion, chains, crop_mask, passes, regions
-from cleanplate.segment.shot.refine import RefineParams, Refined, SceneryPart, hidden_by, refine_blob, scenery_parts
+from cleanplate.segment.shot.refine import (
+    Refined,
+    RefineParams,
+    SceneryPart,
+    hidden_by,
+    refine_blob,
+    scenery_parts,
+)
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Refine, Track, TrackFrame, overlap
 from cleanplate.weights import WeightsUse
@@ -264,7 +271,12 @@ class TrackShotSegmenter:
             kept += self._motion_born(images, small, chars, kept, bg, back, fwd, jumps, scale, concept_masks,
                                       linker, refine)
         merged = linker.merge(kept)
-        self.evidence = {tr.track_id: self._judge(tr, bg, small, concept_masks) for tr in merged}  # after merging
+        # judged again after merging (evidence of the whole track); a kept track whose merged whole no
+        # longer passes alone keeps the verdict that kept it (a companion, a weak mover touching a character)
+        before = {tr.track_id: v for tr, v in zip(tracks, verdicts, strict=True) if v[0]}
+        after = self._with_companions(merged, [self._judge(tr, bg, small, concept_masks) for tr in merged])
+        self.evidence = {tr.track_id: v if v[0] else before.get(tr.track_id, v)
+                         for tr, v in zip(merged, after, strict=True)}
         if sc.hidden_by_characters:  # the set behind scenery the detector jumped to is seen
             occupied = [np.logical_or.reduce([tr.frames[t].mask for tr in merged if t in tr.frames and
                                               tr.frames[t].detected] or [np.zeros(small[t].shape[:2], bool)])
@@ -366,7 +378,7 @@ class TrackShotSegmenter:
                 if sc.scenery_parts:
                     others = np.logical_or.reduce([o.frames[t].mask for o in here if o is not tr]) \
                         if len(here) > 1 else np.zeros_like(f.mask)
-                    kept, parts = scenery_parts(f.mask, evidence, others, sc.scenery_part_motion)
+                    kept, parts = scenery_parts(f.mask, evidence, others, sc.scenery_part_motion, unjudged=bg.hidden[t])
                     if parts:
                         f.mask = kept
                         self._scenery[(tr.track_id, t)] = parts
