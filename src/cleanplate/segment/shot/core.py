@@ -118,15 +118,9 @@ def _select(blob: np.ndarray, prior: np.ndarray, foreground: np.ndarray, detecte
         return moving_core(blob, foreground, min_part)
     r = max(2, int(0.15 * np.sqrt(area)))
     near = M.dilate(prior, r)
-    # a detection says where the character is: the core stays in it, and next to the carried core
-    # only within its own near radius: a core carried through frames without a detection may have
-    # taken scenery along (parallax clutter under a pan), which must not come back into detected
-    # frames; a carried blob may drift off the character, so there the core may leave it
-    if detected:
-        own = max(2, int(0.15 * np.sqrt(float(blob.sum()))))
-        region = blob | (M.dilate(prior, 2) & M.dilate(blob, own))
-    else:
-        region = blob | near
+    # a detection says where the character is: the core stays in it (and next to the carried
+    # core); a carried blob may drift off the character, so there the core may leave it
+    region = blob | M.dilate(prior, 2) if detected else blob | near
     n, labels, sizes = _parts(region, foreground, int(np.clip(0.1 * np.sqrt(area), 2, 6)))
     hit = np.unique(labels[near])
     keep = np.zeros(n, bool)
