@@ -28,6 +28,7 @@ from cleanplate.report.bench import (
     frame_measures,
     method_unavailable,
     plan_path,
+    shot_runs,
     strip_shadow_band,
     to_markdown,
 )
@@ -74,6 +75,13 @@ def test_bench_writes_json_and_markdown(tiny_bench: Path):
     assert set(data["skipped"]) == {"lama", "no-such-fill"}
     assert "weights" in data["skipped"]["lama"] and "unknown fill method" in data["skipped"]["no-such-fill"]
     assert data["composites"][0]["name"] == "tennis-over-bmx" and data["composites"][0]["frames"] == 2
+    meta = json.loads((comp / "segment" / "instances_metadata.json").read_text())["frames"]
+    recs = list(meta.values()) if isinstance(meta, dict) else meta
+    ids = [r["frame_id"] for r in sorted(recs, key=lambda r: r["index"])]
+    runs = data["composites"][0]["shots"]  # the shots the run cut the composite into, from its records
+    assert runs[0][0] == 0 and runs[-1][1] == 1 and sum(b - a + 1 for a, b in runs) == 2
+    assert len(runs) == len({r["shot_id"] for r in recs}) and len(ids) == 2
+    assert any("cut this continuous shot" in n for n in data["notes"]) == (len(runs) > 1)
     assert len(data["frames"]["opencv-telea"]) == 2
     md = (tiny_bench / "bench.md").read_text()
     assert md.startswith("| method | frames | recall |")
@@ -94,6 +102,16 @@ def test_bench_fill_with_the_true_mask_beats_leaving_the_object(tiny_bench: Path
         assert rec["psnr_true_mask"] > untouched + 1.5, (rec, untouched)
         assert rec["psnr"] >= untouched - 0.5  # the detected mask never makes it worse than not filling
         assert (comp / "opencv-telea" / "backgrounds" / f"{fid}.png").is_file()
+
+
+def test_shot_runs_reads_the_cuts_from_the_segment_records(tmp_path: Path):
+    ids = [f"c_{k:04d}" for k in range(6)]
+    shots = ["shot0000", "shot0001", "shot0001", "shot0001", "shot0002", "shot0002"]
+    frames = {fid: {"frame_id": fid, "index": k, "shot_id": s} for k, (fid, s) in enumerate(zip(ids, shots, strict=True))}
+    del frames["c_0002"]  # a frame without a record is left out of its run
+    (tmp_path / "instances_metadata.json").write_text(json.dumps({"summary": {}, "frames": frames}))
+    assert shot_runs(tmp_path, ids) == [[0, 0], [1, 3], [4, 5]]
+    assert shot_runs(tmp_path / "missing", ids) == []
 
 
 def test_frame_measures_on_constructed_masks():

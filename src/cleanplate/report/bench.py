@@ -32,7 +32,9 @@ object only. The DAVIS tennis masks include the player's long shadow band on
 the court; it is cut off (thin horizontal structure at foot level) before pasting.
 
 The segment stage runs once per composite; every method fills the same masks, so recall and
-over-masking are equal across methods by design. Plates are written as PNG so JPEG does not
+over-masking are equal across methods by design. Each composite is one continuous shot; the shots
+the run cut it into are recorded (``composites[].shots``, [first, last] frame of each) and a cut is
+noted: the shot-level stages see only the windows between cuts, which changes the masks. Plates are written as PNG so JPEG does not
 enter PSNR.
 """
 
@@ -91,6 +93,35 @@ def frame_measures(plate: np.ndarray, truth: np.ndarray, removal: np.ndarray, pa
         "psnr": psnr(plate, truth, region),
         "ssim": ssim(plate, truth, region),
     }
+
+
+def shot_runs(segment_dir: Path, ids: list[str]) -> list[list[int]]:
+    """[first, last] frame index of each shot the segment run cut the composite into, in order.
+
+    Read from ``segment_dir/instances_metadata.json`` (each frame's ``shot_id``); a frame with no
+    record is left out. A composite is one continuous shot of its base clip, so more than one run is
+    a false cut: the shot-level stages then see shorter windows, which changes the masks (a cut moved
+    from frames 9 and 13 to frame 1 took tennis-over-bmx's over-masking from 1.9x to 8.1x).
+    """
+    import json
+
+    try:
+        frames = json.loads((segment_dir / "instances_metadata.json").read_text())["frames"]
+    except (OSError, ValueError, KeyError):
+        return []
+    recs = frames.values() if isinstance(frames, dict) else frames
+    shot = {r.get("frame_id"): r.get("shot_id") for r in recs if isinstance(r, dict)}
+    runs: list[list[int]] = []
+    last: object = None
+    for k, fid in enumerate(ids):
+        if fid not in shot:
+            continue
+        if runs and shot[fid] == last:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+        last = shot[fid]
+    return runs
 
 
 def _safe(name: str) -> str:
@@ -355,6 +386,10 @@ def _run_fill(out: Path, methods: list[str] | tuple[str, ...] | None, frames: in
         say(f"{name}: segment")
         seg = segment(comp.frames_dir, cdir / "segment", seg_cfg, force=True)
         seg_spf = seg.segment.seconds_per_frame().get("segment") if seg.segment else None
+        cuts = built[-1]["shots"] = shot_runs(cdir / "segment", comp.ids)
+        if len(cuts) > 1:
+            notes.append(f"{name}: the shots stage cut this continuous shot into {len(cuts)} (frames "
+                         + ", ".join(f"{a}-{b}" for a, b in cuts) + "); the shot-level stages saw those windows")
         for method, run in runs.items():
             if run.error is not None:
                 continue
@@ -386,4 +421,5 @@ def _run_fill(out: Path, methods: list[str] | tuple[str, ...] | None, frames: in
 
 
 __all__ = ["COMPOSITES", "DEFAULT_COMPOSITES", "DEFAULT_METHODS", "BenchResult", "Composite", "build_composite", "find_data_dir",
-           "frame_measures", "method_unavailable", "plan_path", "run_bench", "strip_shadow_band", "to_markdown"]
+           "frame_measures", "method_unavailable", "plan_path", "run_bench", "shot_runs", "strip_shadow_band",
+           "to_markdown"]
