@@ -1,10 +1,11 @@
 """A clicked character followed through a whole shot (a person's point correction, issue 21).
 
 The shot's frames are read one at a time (``frame(t)``: HxWx3 uint8 RGB), so a shot longer than a
-window costs memory only for one chunk of frames at a time (the background model's).
+window costs memory only for one chunk of work-scale frames at a time (the background model's).
 
 1. **Evidence** (:func:`shot_evidence`): the shot cut into chunks of at most ``chunk`` frames, each
-   registered (:meth:`ShotModel.build`) and modelled (:func:`build_background`); per frame, at work
+   registered (:meth:`ShotModel.build`) and modelled (:func:`build_background`) with the frames
+   around it; per frame, at work
    scale, ``moving`` (the background model's foreground: disagrees with the set) and ``loose`` (what
    may be a character: its faint foreground, or a pixel the model cannot judge). What is neither is
    still scenery as the shot model sees it: a tree trunk in front of the character, the wall
@@ -40,7 +41,7 @@ from cleanplate.motion.flow import FlowEstimator
 from cleanplate.motion.shot_model import ShotModel
 from cleanplate.segment.corrections import region_at
 from cleanplate.segment.saliency import hysteresis
-from cleanplate.segment.shot.background import build_background, resize_to, work_scale
+from cleanplate.segment.shot.background import REACH, build_background, resize_to, work_scale
 
 MIN_KEPT = 0.6
 """A step whose evidence keeps less than this share of the moved mask falls back to the moved mask."""
@@ -83,22 +84,31 @@ class Evidence:
 
 def shot_evidence(frame: Callable[[int], np.ndarray], n: int, sc: ShotsConfig, params: FollowParams,
                   bg_threshold: float) -> list[Evidence]:
-    """Per frame of the shot, its :class:`Evidence` (chunks of ``params.chunk`` frames, each
-    registered and modelled on its own; ``bg_threshold``: the background model's colour distance)."""
+    """Per frame of the shot, its :class:`Evidence`, at work scale. The shot is taken in chunks of
+    ``params.chunk`` frames, each registered and modelled with the frames up to ``REACH`` on either
+    side (the neighbours its background model looks at: a chunk's edge sees as much of the shot as
+    its middle); only work-scale frames are held. ``bg_threshold``: the background model's colour
+    distance."""
     out: list[Evidence] = []
-    for start in range(0, n, max(1, params.chunk)):
-        images = [frame(t) for t in range(start, min(n, start + params.chunk))]
-        none = [np.zeros(im.shape[:2], bool) for im in images]
-        model = ShotModel.build(images, sc) if len(images) > 1 else None
-        bg = build_background(images, none, params.work_side, bg_threshold, model=model) if model is not None \
-            else None
-        scale = work_scale(images[0].shape, params.work_side)
-        for i, im in enumerate(images):
-            if bg is None:
-                h, w = resize_to(im, scale).shape[:2]
-                out.append(Evidence(np.zeros((h, w), bool), np.ones((h, w), bool), np.ones((h, w), bool)))
-            else:
-                out.append(Evidence(bg.foreground[i], bg.faint[i] | bg.hidden[i], bg.hidden[i]))
+    small: dict[int, np.ndarray] = {}
+    chunk = max(1, params.chunk)
+    for start in range(0, n, chunk):
+        lo, hi = max(0, start - REACH), min(n, start + chunk + REACH)
+        for t in [t for t in small if t < lo]:
+            del small[t]
+        for t in range(lo, hi):
+            if t not in small:
+                image = frame(t)
+                small[t] = resize_to(image, work_scale(image.shape, params.work_side))
+        images = [small[t] for t in range(lo, hi)]
+        h, w = images[0].shape[:2]
+        if len(images) < 2:
+            out.append(Evidence(np.zeros((h, w), bool), np.ones((h, w), bool), np.ones((h, w), bool)))
+            continue
+        bg = build_background(images, [np.zeros((h, w), bool)] * len(images), params.work_side, bg_threshold,
+                              model=ShotModel.build(images, sc))
+        for t in range(start, min(n, start + chunk)):
+            out.append(Evidence(bg.foreground[t - lo], bg.faint[t - lo] | bg.hidden[t - lo], bg.hidden[t - lo]))
     return out
 
 
