@@ -375,8 +375,8 @@ def test_sigkill_during_apply_then_rerun_equals_uninterrupted_and_run_keeps_corr
 
 
 def test_a_click_covers_every_window_of_a_shot_longer_than_a_window(tmp_path: Path):
-    """shots.max_frames 8: the 12-frame bmx shot is segmented in three windows of 4 frames, the
-    click is in the first; the track is followed through all of them (and the frames before it)."""
+    """shots.max_frames 8: the 12-frame bmx shot is segmented in two windows (4 and 8 frames), the
+    click is in the first; the track is followed through both (and the frames before the click)."""
     from cleanplate.config import load_config
     from cleanplate.pipeline import run
     from cleanplate.records import FrameRecord
@@ -398,15 +398,15 @@ def test_a_click_covers_every_window_of_a_shot_longer_than_a_window(tmp_path: Pa
         assert len({meta[f]["shot_id"] for f in BMX}) == 1  # one shot ...
         recs = [FrameRecord(f, i, f, shot_id="s") for i, f in enumerate(BMX)]
         windows = [[r.frame_id for r in w] for w in shot_windows(recs, 8)]
-        assert len(windows) == 3 and CLICK_FRAME in windows[0]  # ... cut into three windows
+        assert len(windows) == 2 and CLICK_FRAME in windows[0]  # ... cut into two windows
         before = {f: _recall(out, f) for f in BMX}
         x, y = _click_point(CLICK_FRAME)
         state = ReviewState(out)
         state.correct({"frame_id": CLICK_FRAME, "kind": "point", "x": x, "y": y})
         state.apply()
     after = {f: _recall(out, f) for f in BMX}
-    assert min(before[f] for f in windows[2]) < 0.5, before  # the default lost him in the last window
-    assert all(after[f] > 0.95 for f in BMX), after  # measured 0.951-1.000
+    assert max(before[f] for f in windows[1]) < 0.5, before  # the default lost him in the second window
+    assert all(after[f] > 0.95 for f in BMX), after  # measured 0.981-1.000, mean 0.993 (before: 0.000 in the second)
     meta = json.loads((out / "instances_metadata.json").read_text())["frames"]
     for f in BMX:
         assert any(i.get("track_id") == REVIEW_TRACK_BASE for i in meta[f]["instances"]), f
