@@ -1,7 +1,7 @@
 """``cleanplate review`` (issue 21): the real app on a real DAVIS run, driven in headless Chromium.
 
 The run: DAVIS bmx-trees frames 54-65 (432x240), where the default tracks lose most of the rider
-behind the trees (recall 0.35-0.89), then 6 DAVIS tennis frames (a second shot).
+behind the trees (recall 0.00-0.77), then 6 DAVIS tennis frames (a second shot).
 """
 
 from __future__ import annotations
@@ -44,6 +44,20 @@ def _mask(out: Path, fid: str) -> np.ndarray:
 def _recall(out: Path, fid: str) -> float:
     t = _truth(fid)
     return float((t & _mask(out, fid)).sum() / t.sum())
+
+
+SCENERY_MARGIN = 6
+"""px around the rider's truth mask (the run's dilation, 4 px at 240 lines, and 2 more) still counted as his."""
+
+
+def _scenery(out: Path, fid: str) -> float:
+    """What the mask takes beyond the rider (his truth grown by SCENERY_MARGIN px), over his area."""
+    import cv2
+
+    t = _truth(fid)
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * SCENERY_MARGIN + 1,) * 2)
+    near = cv2.dilate(t.astype(np.uint8), k) > 0
+    return float((_mask(out, fid) & ~near).sum() / t.sum())
 
 
 def _digests(out: Path) -> dict[str, str]:
@@ -214,6 +228,7 @@ def test_click_the_missed_rider_apply_and_export_in_chromium(out: Path, server: 
 
     before = _digests(out)
     recall_before = {f: _recall(out, f) for f in BMX}
+    scenery_before = {f: _scenery(out, f) for f in BMX}
     assert min(recall_before.values()) < 0.5  # the default loses the rider behind the trees
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=need_chromium(), args=[
@@ -260,10 +275,15 @@ def test_click_the_missed_rider_apply_and_export_in_chromium(out: Path, server: 
         browser.close()
     after = _digests(out)
     recall_after = {f: _recall(out, f) for f in BMX}
-    near = [f for f in BMX if abs(BMX.index(f) - BMX.index(CLICK_FRAME)) <= 2]
-    assert all(recall_after[f] > 0.95 for f in near), recall_after
+    scenery_after = {f: _scenery(out, f) for f in BMX}
+    # the issue's figure: one click, the rider's recall above 0.95 in every frame of the shot
+    # (measured: 0.957-1.000, mean 0.991; before 0.000-0.771, mean 0.443)
+    assert all(recall_after[f] > 0.95 for f in BMX), recall_after
     assert all(recall_after[f] >= recall_before[f] - 1e-6 for f in BMX), (recall_before, recall_after)
-    assert np.mean(list(recall_after.values())) > np.mean(list(recall_before.values())) + 0.2
+    # the track keeps off the trees: what it adds beyond the rider stays under half his area on
+    # average (measured: 0.38; the flow-only track of before added 3.3 and lost him behind the trunk)
+    added = np.mean(list(scenery_after.values())) - np.mean(list(scenery_before.values()))
+    assert added < 0.5, (scenery_before, scenery_after)
     # only the corrected shot was rewritten: the tennis files are the same bytes
     assert {k: v for k, v in after.items() if "tennis" in k} == {k: v for k, v in before.items() if "tennis" in k}
     assert any(after[k] != before.get(k) for k in after if "a_bmx" in k and k.startswith("masks/"))
@@ -351,7 +371,45 @@ def test_sigkill_during_apply_then_rerun_equals_uninterrupted_and_run_keeps_corr
     for f in BMX:
         assert np.array_equal(_mask(out, f), corrected[f]), f
     assert load_review(out).decisions == {TENNIS[0]: "reject"}
-    assert min(_recall(out, f) for f in BMX[1:6]) > 0.95
+    assert min(_recall(out, f) for f in BMX) > 0.95
+
+
+def test_a_click_covers_every_window_of_a_shot_longer_than_a_window(tmp_path: Path):
+    """shots.max_frames 8: the 12-frame bmx shot is segmented in two windows (4 and 8 frames), the
+    click is in the first; the track is followed through both (and the frames before the click)."""
+    from cleanplate.config import load_config
+    from cleanplate.pipeline import run
+    from cleanplate.records import FrameRecord
+    from cleanplate.review import ReviewState
+    from cleanplate.stages.review import REVIEW_TRACK_BASE
+    from cleanplate.stages.shots import shot_windows
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for fid in BMX:
+        src = SHARED / "data" / "davis_bmx-trees" / "frames" / f"{fid.rsplit('_', 1)[1]}.jpg"
+        Image.open(src).convert("RGB").resize(SIZE, Image.LANCZOS).save(frames / f"{fid}.png")
+    out = tmp_path / "out"
+    config = load_config(overrides={"fill.method": "opencv-telea", "shots.max_frames": 8})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLEANPLATE_HOME", str(tmp_path / "home"))
+        run(frames, out, config)
+        meta = json.loads((out / "instances_metadata.json").read_text())["frames"]
+        assert len({meta[f]["shot_id"] for f in BMX}) == 1  # one shot ...
+        recs = [FrameRecord(f, i, f, shot_id="s") for i, f in enumerate(BMX)]
+        windows = [[r.frame_id for r in w] for w in shot_windows(recs, 8)]
+        assert len(windows) == 2 and CLICK_FRAME in windows[0]  # ... cut into two windows
+        before = {f: _recall(out, f) for f in BMX}
+        x, y = _click_point(CLICK_FRAME)
+        state = ReviewState(out)
+        state.correct({"frame_id": CLICK_FRAME, "kind": "point", "x": x, "y": y})
+        state.apply()
+    after = {f: _recall(out, f) for f in BMX}
+    assert max(before[f] for f in windows[1]) < 0.5, before  # the default lost him in the second window
+    assert all(after[f] > 0.95 for f in BMX), after  # measured 0.981-1.000, mean 0.993 (before: 0.000 in the second)
+    meta = json.loads((out / "instances_metadata.json").read_text())["frames"]
+    for f in BMX:
+        assert any(i.get("track_id") == REVIEW_TRACK_BASE for i in meta[f]["instances"]), f
 
 
 def test_report_links_each_frame_to_the_review_app_and_stays_read_only(out: Path):

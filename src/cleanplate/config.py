@@ -232,6 +232,18 @@ class ConceptConfig(_Section):
                                                   "(IDEA-Research/grounding-dino-tiny) instead of the registry.")
 
 
+class ReviewTrackConfig(_Section):
+    search: float = Field(
+        0.15, gt=0, le=1, description="review: a clicked character's track, moved by its own optical flow into "
+        "the next frame, snaps to where it holds the most moving pixels within this share of its size (the "
+        "square root of its area). Read off DAVIS bmx-trees (in-sample).")
+    max_growth: float = Field(
+        1.1, ge=1, description="review: a clicked character's track grows by at most this factor of its area "
+        "from one frame to the next (the pixels farthest from its salient core go first): a mask that takes "
+        "the scenery beside the character would otherwise grow a little every frame. Read off DAVIS bmx-trees "
+        "(in-sample).")
+
+
 class SegmentConfig(_Section):
     backend: str = Field("saliency", description="Segmenter backend: saliency, sam2.")
     min_instance_size: int = Field(400, ge=0, description="Drop instances smaller than this many pixels.")
@@ -251,6 +263,7 @@ class SegmentConfig(_Section):
     sam2_video: Sam2VideoConfig = Sam2VideoConfig()
     sam3: Sam3Config = Sam3Config()
     concept: ConceptConfig = ConceptConfig()
+    review: ReviewTrackConfig = ReviewTrackConfig()
 
 
 class MaskConfig(_Section):

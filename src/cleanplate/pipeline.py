@@ -140,7 +140,7 @@ def _groups(plan: _Plan) -> list[StageGroup]:
                                  model=True))
         if plan.review.corrections:
             seg.append(StageSpec("review", ReviewStage, {"config": c, "corrections": plan.review.corrections,
-                                                         "raise_errors": r}))
+                                                         "source": plan.source, "device": d, "raise_errors": r}))
         seg.append(StageSpec("masks", MaskStage, {"config": c, "raise_errors": r}))
         groups.append(StageGroup("segment", seg))
     if "fill" in plan.stages:

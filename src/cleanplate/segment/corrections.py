@@ -1,10 +1,9 @@
 """A person's corrections (``OUT/review.json``) turned into per-frame masks of one shot.
 
-* a **point** on a missed character becomes a track over the shot: in the clicked frame, the
-  connected region of the saliency map at the low threshold under the point (without a saliency
-  map, or with the point below it, a colour flood fill around the point); that region is carried
-  frame by frame along DIS optical flow (the shot segmenter's flow), and in every frame snapped to
-  the saliency regions it lands on (so it keeps the character's outline as it moves and turns);
+* a **point** on a missed character: in the clicked frame, the connected region of the saliency
+  map at the low threshold under the point (else the moving region under it, else a colour flood
+  fill around the point), :func:`region_at`; :mod:`cleanplate.segment.follow` follows it through
+  the shot;
 * a **brush** region (remove: scenery kept out of the mask; add: forced into it) is carried along
   the shot model's registration (the camera's motion) into every frame of the shot: a rock stays a
   rock wherever the camera looks at it.
@@ -18,18 +17,12 @@ import cv2
 import numpy as np
 
 from cleanplate import masks as M
-from cleanplate.motion.flow import FlowEstimator, pull_mask
 from cleanplate.motion.shot_model import ShotModel
-from cleanplate.segment.shot.background import resize_to, work_scale
 
 FLOOD_TOLERANCE = 14
 """Colour flood fill (0-255 levels per channel) around a point where no saliency region holds it."""
 FLOOD_MAX = 0.25
 """A flood region larger than this share of the frame is cut to a disk around the point."""
-SNAP_SHARE = 0.5
-"""A saliency region joins a carried track when this share of it lies under the carried mask."""
-MAX_GROWTH = 2.0
-"""A snapped mask larger than this many times the carried one keeps only what lies near it."""
 
 
 def brush_mask(points: list[list[float]], radius: float, shape: tuple[int, int]) -> np.ndarray:
@@ -95,62 +88,4 @@ def region_at(image: np.ndarray, saliency: np.ndarray | None, x: float, y: float
     return _flood(image, xi, yi)
 
 
-def _snap(carried: np.ndarray, saliency: np.ndarray | None, low: float, moving: np.ndarray | None) -> np.ndarray:
-    """The saliency regions (at ``low``) and moving regions that lie mostly under ``carried``, with
-    ``carried`` itself."""
-    if not carried.any():
-        return carried
-    evidence = np.zeros(carried.shape, bool)
-    if saliency is not None:
-        evidence |= saliency >= low
-    if moving is not None:
-        evidence |= M.dilate(moving, max(2, round(0.01 * max(carried.shape))))
-    n, labels = cv2.connectedComponents(evidence.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return carried
-    area = np.bincount(labels.ravel(), minlength=n)
-    under = np.bincount(labels[carried].ravel(), minlength=n)
-    take = under >= SNAP_SHARE * np.maximum(area, 1)
-    take[0] = False
-    snapped = carried | take[labels]
-    a = float(carried.sum())
-    if snapped.sum() > MAX_GROWTH * a:  # a region spilling onto the set: only what lies near the track
-        snapped = carried | (snapped & M.dilate(carried, max(2, int(0.15 * np.sqrt(a)))))
-    return snapped
-
-
-def point_track(images: list[np.ndarray], saliency: list[np.ndarray | None], k: int, x: float, y: float,
-                low: float, flow: FlowEstimator, work_side: int = 512,
-                moving: list[np.ndarray] | None = None) -> list[np.ndarray]:
-    """HxW bool masks, one per frame of the shot, of the character clicked at (``x``, ``y``) in frame ``k``.
-
-    ``images``: the shot's frames in order; ``saliency``: their maps (None where there is none);
-    ``low``: the saliency threshold of a region; the flow runs at long side ``work_side``;
-    ``moving``: per frame, the pixels that move against the shot's background model (or None).
-    """
-    n = len(images)
-    shape = images[k].shape[:2]
-    masks: list[np.ndarray] = [np.zeros(shape, bool) for _ in range(n)]
-    mv: list[np.ndarray | None] = list(moving) if moving is not None else [None] * n
-    masks[k] = region_at(images[k], saliency[k], x, y, low, mv[k])
-    scale = work_scale(shape, work_side)
-    small = [resize_to(im, scale) for im in images]
-
-    def up(m: np.ndarray) -> np.ndarray:
-        return m if m.shape == shape else cv2.resize(m.astype(np.uint8), (shape[1], shape[0]),
-                                                     interpolation=cv2.INTER_NEAREST).astype(bool)
-
-    for step in (1, -1):
-        t = k + step
-        while 0 <= t < n:
-            prev = masks[t - step]
-            if not prev.any():
-                break
-            back = flow.flow(small[t], small[t - step])  # where each pixel of t sits in the frame before
-            carried = up(pull_mask(resize_to(prev, scale), back))
-            masks[t] = _snap(carried, saliency[t], low, mv[t])
-            t += step
-    return masks
-
-
-__all__ = ["brush_mask", "carry_by_registration", "point_track", "region_at"]
+__all__ = ["brush_mask", "carry_by_registration", "region_at"]

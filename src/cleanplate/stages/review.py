@@ -2,11 +2,14 @@
 
 It runs after the characters stage, over each window whose frames a correction names (see
 :mod:`cleanplate.io.review`), in the order the corrections were made: a point adds a track
-followed over the window along optical flow; a removed region is carried along the shot model's
-registration into every frame, cut out of every instance there and kept out of the removal mask
-(``rec.keep_out``, after dilation too); an added region becomes a character instance in every
-frame. A correction whose clicked frame is not in the window (a shot longer than a window) is
-left to the window that holds it.
+followed through the *whole shot* (:mod:`cleanplate.segment.follow`: every window of it, forward
+and backward from the clicked frame); the track is worked out once per correction from the shot's
+frames read again from the input (``source``), whatever window comes first, and each window takes
+its frames' masks from it, so a shot longer than ``shots.max_frames`` gets one track, the same in a
+resumed apply. A removed region is carried along the shot model's registration into every frame,
+cut out of every instance there and kept out of the removal mask (``rec.keep_out``, after dilation
+too); an added region becomes a character instance in every frame. A brushed correction whose
+frame is not in the window (a shot longer than a window) is left to the window that holds it.
 """
 
 from __future__ import annotations
@@ -16,16 +19,53 @@ from typing import Any
 import cv2
 import numpy as np
 
-from cleanplate import masks as M
 from cleanplate.config import Config
+from cleanplate.errors import FrameError
+from cleanplate.io.frames import FolderSource, FrameSource
 from cleanplate.motion.flow import FlowEstimator
 from cleanplate.records import FrameRecord, Instance, bbox_xywh
-from cleanplate.segment.corrections import brush_mask, carry_by_registration, point_track
-from cleanplate.segment.shot.background import build_background
+from cleanplate.segment.corrections import brush_mask, carry_by_registration
+from cleanplate.segment.follow import Follower, FollowParams, shot_evidence, upscale
+from cleanplate.segment.saliency import SaliencyPredictor
 from cleanplate.stages.base import Window, fail, timed
 
 REVIEW_TRACK_BASE = 10000
 """Track ids of the tracks a person added: this plus the correction's position in review.json."""
+
+
+class ShotFrames:
+    """The frames of one shot, read again from the input by frame id (``frame(t)``: HxWx3 uint8 RGB).
+
+    A folder's frames are loaded from their files each time they are asked for; a video's are
+    decoded once, as the input is read through, and kept PNG-encoded (lossless, a fraction of the
+    decoded size). Frames the input does not hold, or that fail to decode, are left out."""
+
+    def __init__(self, source: FrameSource, frame_ids: list[str]) -> None:
+        wanted = set(frame_ids)
+        found: dict[str, Any] = {}
+        for ref, loader in source:
+            if ref.frame_id not in wanted:
+                continue
+            if isinstance(source, FolderSource):
+                found[ref.frame_id] = loader
+                continue
+            try:
+                ok, buf = cv2.imencode(".png", cv2.cvtColor(loader(), cv2.COLOR_RGB2BGR))
+            except FrameError:
+                continue
+            if ok:
+                found[ref.frame_id] = buf
+        self.ids = [f for f in frame_ids if f in found]
+        self._found = found
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __call__(self, t: int) -> np.ndarray:
+        got = self._found[self.ids[t]]
+        if isinstance(got, np.ndarray):
+            return cv2.cvtColor(cv2.imdecode(got, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        return got()
 
 
 class ReviewStage:
@@ -33,42 +73,83 @@ class ReviewStage:
 
     name = "review"
 
-    def __init__(self, config: Config, corrections: list[dict[str, Any]], raise_errors: bool = False) -> None:
+    def __init__(self, config: Config, corrections: list[dict[str, Any]], source: FrameSource | None = None,
+                 device: str = "cpu", raise_errors: bool = False) -> None:
+        self.config = config
         self.corrections = corrections
-        self.low = min(config.segment.saliency.low_threshold, config.segment.saliency.threshold)
-        self.work_side = config.segment.shot.work_side
-        self.bg_threshold = config.segment.shot.bg_threshold
-        self.flow = FlowEstimator(config.segment.shot.flow_preset, max_side=0)
+        self.source = source
+        self.device = device
+        rc, sal = config.segment.review, config.segment.saliency
+        self.params = FollowParams(high=sal.threshold, low=min(sal.low_threshold, sal.threshold),
+                                   search=rc.search, max_growth=rc.max_growth,
+                                   work_side=config.segment.shot.work_side, chunk=config.shots.max_frames)
         self.raise_errors = raise_errors
+        self._saliency: SaliencyPredictor | None = None
+        # correction -> frame id -> (work-scale shape, packed bits of its mask there)
+        self._tracks: dict[int, dict[str, tuple[tuple[int, int], np.ndarray]]] = {}
 
     def __call__(self, window: Window) -> Window:
         live = [r for r in window if not r.failed and r.image is not None and r.segment is not None]
         index = {r.frame_id: k for k, r in enumerate(live)}
         for n, c in enumerate(self.corrections):
-            k = index.get(c["frame_id"])
-            if k is None:
+            wanted = set(c["frames"])
+            recs = [r for r in live if r.frame_id in wanted]
+            if not recs or (c["kind"] != "point" and c["frame_id"] not in index):
                 continue
-            recs = [r for r in live if r.frame_id in set(c["frames"])]
-            k = recs.index(live[k])
             try:
                 with timed(live[0], "review"):
-                    self._apply(n, c, recs, k)
+                    if c["kind"] == "point":
+                        self._point(n, c, recs)
+                    else:
+                        self._brush(c, recs, recs.index(live[index[c["frame_id"]]]))
             except Exception as exc:
                 for r in recs:
                     fail(r, exc, "characters", self.raise_errors)
         return window
 
-    def _apply(self, n: int, c: dict[str, Any], recs: list[FrameRecord], k: int) -> None:
+    def _predictor(self) -> SaliencyPredictor:
+        if self._saliency is None:
+            sal = self.config.segment.saliency
+            self._saliency = SaliencyPredictor(sal.model, self.device, input_size=sal.input_size,
+                                               threads=self.config.run.threads)
+        return self._saliency
+
+    def _point(self, n: int, c: dict[str, Any], recs: list[FrameRecord]) -> None:
+        """Add the clicked character's track (worked out over the whole shot once) to ``recs``."""
+        if n not in self._tracks:
+            self._tracks[n] = self.track(c)
+        why = f"review: point ({c['x']:.0f}, {c['y']:.0f}) in {c['frame_id']}, followed through the shot"
+        for r in recs:
+            got = self._tracks[n].get(r.frame_id)
+            if got is None:
+                continue
+            (h, w), bits = got
+            small = np.unpackbits(bits, count=h * w).reshape(h, w).astype(bool)
+            self._add(r, upscale(small, r.image.shape[:2]), why, REVIEW_TRACK_BASE + n)  # type: ignore[union-attr]
+
+    def track(self, c: dict[str, Any]) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
+        """Frame id -> the point correction ``c``'s work-scale mask in that frame of its shot: (its
+        shape, its bits packed with ``np.packbits``); frames the input lacks are absent."""
+        if self.source is None:
+            raise FrameError("the frames of the shot are not at hand (no input to read them from)")
+        frames = ShotFrames(self.source, c["frames"])
+        if c["frame_id"] not in frames.ids:
+            raise FrameError(f"the clicked frame {c['frame_id']} cannot be read from the input")
+        k = frames.ids.index(c["frame_id"])
+        evidence = shot_evidence(frames, len(frames), self.config.shots, self.params,
+                                 self.config.segment.shot.bg_threshold)
+        predictor = self._predictor()
+        follower = Follower(predictor.predict, FlowEstimator(self.config.segment.shot.flow_preset, max_side=0),
+                            self.params)
+        image = frames(k)
+        seed = follower.seed(image, predictor.predict(image), c["x"], c["y"], evidence[k])
+        masks = follower.follow(frames, len(frames), k, seed, evidence)
+        return {fid: ((m.shape[0], m.shape[1]), np.packbits(m.ravel()))
+                for fid, m in zip(frames.ids, masks, strict=True)}
+
+    def _brush(self, c: dict[str, Any], recs: list[FrameRecord], k: int) -> None:
         images = [r.image for r in recs]
         shape = images[k].shape[:2]  # type: ignore[union-attr]
-        if c["kind"] == "point":
-            sal = [r.segment.saliency if r.segment is not None else None for r in recs]
-            masks = point_track(images, sal, k, c["x"], c["y"], self.low, self.flow, self.work_side,  # type: ignore[arg-type]
-                                self._moving(recs))
-            why = f"review: point ({c['x']:.0f}, {c['y']:.0f}) in {c['frame_id']}, followed by optical flow"
-            for r, m in zip(recs, masks, strict=True):
-                self._add(r, m, why, REVIEW_TRACK_BASE + n)
-            return
         region = brush_mask(c["points"], c["radius"], shape)
         shot = recs[k].shot
         model = shot.subset([r.frame_id for r in recs]) if shot is not None and all(r.shot is shot for r in recs) \
@@ -87,19 +168,6 @@ class ReviewStage:
                     inst.area, inst.bbox = int(inst.mask.sum()), bbox_xywh(inst.mask)
                     kept.append(inst)
             r.segment.instances = kept
-
-    def _moving(self, recs: list[FrameRecord]) -> list[np.ndarray] | None:
-        """Per frame, HxW bool: what moves against the window's background model (None without one)."""
-        if len(recs) < 3:
-            return None
-        shape = recs[0].image.shape[:2]  # type: ignore[union-attr]
-        shot = recs[0].shot
-        model = shot.subset([r.frame_id for r in recs]) if shot is not None and all(r.shot is shot for r in recs) \
-            else None
-        chars = [M.combine([i.mask for i in r.instances if i.character], shape) for r in recs]
-        bg = build_background([r.image for r in recs], chars, self.work_side, self.bg_threshold, model=model)  # type: ignore[misc]
-        return [cv2.resize(f.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
-                for f in bg.foreground]
 
     @staticmethod
     def _add(rec: FrameRecord, mask: np.ndarray, why: str, track_id: int | None) -> None:

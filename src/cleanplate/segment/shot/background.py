@@ -21,6 +21,8 @@ import numpy as np
 from cleanplate.motion.shot_model import ShotModel
 
 _OFFSETS = (3, 7, 12, 18, 26, 36)  # neighbours each side used for the median (near and far in time)
+REACH = max(_OFFSETS)
+"""The farthest neighbour (frames each side) a frame's background model looks at."""
 
 
 @dataclass
