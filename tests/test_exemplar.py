@@ -116,7 +116,10 @@ def test_default_fill_is_temporal_auto_and_luca_keeps_temporal_lama():
     frames = [np.ascontiguousarray(_frame()[:160, :240]) for _ in range(3)]
     masks = [_blob(160, 240, (50, 110, 80, 160))] * 3
     res = inp.fill(frames, masks)  # a static shot with a still character: nothing to borrow, all invented
-    assert res[1].extra["inner_method"] == "auto" and res[1].extra["auto_method"] == "patchmatch"
+    assert res[0].extra["inner_method"] == "auto" and res[0].extra["auto_method"] == "patchmatch"
+    # invented once: the next frames carry the first frame's invention and invent nothing themselves
+    assert res[1].extra["carried_fraction"] == 1.0 and "auto_method" not in res[1].extra
+    assert np.array_equal(res[1].plate[masks[1]], res[0].plate[masks[0]])
     assert np.array_equal(res[1].plate[~masks[1]], frames[1][~masks[1]])
 
 
