@@ -183,7 +183,7 @@ class TemporalFiller:
     def fill(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[FillResult]:
         """A batch is taken as consecutive frames of a sequence; a frame's failure is raised."""
         ids = [f"{i:06d}" for i in range(len(images))]
-        shot = ShotModel.build(images, self.shots, ids, masks) if images and len({im.shape for im in images}) == 1 \
+        shot = ShotModel.build(images, self.shots, ids, masks, direct=True) if images and len({im.shape for im in images}) == 1 \
             else None
         frames = (SequenceFrame(ids[i], i, im, mk, shot=shot)
                   for i, (im, mk) in enumerate(zip(images, masks, strict=True)))
