@@ -24,7 +24,15 @@ import numpy as np
 
 from cleanplate.config import Config, ShotsConfig
 from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
-from cleanplate.motion.shot_model import FeatureCache, Link, ShotModel, link, register_chain, register_direct, small_frame
+from cleanplate.motion.shot_model import (
+    FeatureCache,
+    Link,
+    ShotModel,
+    link,
+    register_chain,
+    register_direct,
+    small_frame,
+)
 from cleanplate.motion.shots import ShotLabeller
 from cleanplate.records import FrameRecord
 from cleanplate.stages.base import Window, log
