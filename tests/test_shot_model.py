@@ -20,7 +20,7 @@ from cleanplate.records import FrameRecord, Instance, SegmentResult
 from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.stages.segment import CharactersStage
 from cleanplate.stages.shots import ShotModelStage
-from conftest import SHARED
+from conftest import SHARED, SINTEL, decoded
 
 DAVIS = SHARED / "data"
 
@@ -102,13 +102,89 @@ def test_a_run_registers_each_frame_once_and_every_shot_stage_reads_the_model(tm
     cfg = load_config(overrides={"fill.method": "temporal+opencv-telea"})
     summary = cleanplate.pipeline.run(frames, tmp_path / "out", cfg)
     assert summary.failed_frames == {}
-    assert len(registrations) == 5  # one link per frame after the first, nothing else registers
+    # one link per frame after the first (5), and, the temporal fill reading the model, each frame
+    # registered directly onto the frames 2 to shots.direct_links (4) before it: 4 + 3 + 2 = 9 pairs;
+    # nothing else registers (the fill, the characters stage and the checks read the model)
+    assert len(registrations) == 5 + 9
     assert {"characters", "fill", "checks"} <= set(read)  # the background model, the fill, the checks
     fill = json.loads((tmp_path / "out" / "inpainting_metadata.json").read_text())["frames"]
     seg = json.loads((tmp_path / "out" / "instances_metadata.json").read_text())["frames"]
     assert all(r["extra"]["neighbours_used"] >= 1 for r in fill.values())  # the fill warped neighbours
     assert all(r["checks"]["detail"].get("shot_neighbours", 0) >= 2 for r in fill.values())  # checks: the shot
     assert all(r["extra"]["shot_registered"] for r in seg.values())  # the characters stage: registered
+
+
+def test_direct_links_register_neighbours_a_few_frames_apart_closer_than_the_chain():
+    """Sintel's market pan (10 real frames, 1024x436): every pair 3 or 4 frames apart, registered
+    directly, matches the frame it is warped onto better than chained through the links between
+    (median |difference| of the pixels both show, 0-255 levels, the girl included in both)."""
+    from cleanplate.motion.registration import warp_into
+
+    images = [decoded(p) for p in sorted(SINTEL.glob("*.png"))[:10]]
+    model = ShotModel.build(images, direct=True)
+    chain = ShotModel.build(images)  # direct links off: the chain alone
+    assert not chain.direct and model.kinds == chain.kinds
+    h, w = images[0].shape[:2]
+
+    def difference(src: int, dst: int, m: ShotModel) -> float:
+        reg = m.registration(src, dst, (w, h))
+        px, valid = warp_into(images[src], np.ones((h, w), bool), reg, (0, 0, w, h))
+        assert valid.mean() > 0.5
+        return float(np.median(np.abs(px.astype(np.int16) - images[dst]).mean(-1)[valid]))
+
+    pairs = [(i, i - d) for d in (3, 4) for i in range(d, 10)]
+    assert set(pairs) <= set(model.direct)  # a direct link for each, both ways read off one
+    direct = [difference(i, j, model) for i, j in pairs]
+    chained = [difference(i, j, chain) for i, j in pairs]
+    assert all(a < b for a, b in zip(direct, chained, strict=True)), list(zip(pairs, direct, chained, strict=True))
+    assert np.mean(chained) - np.mean(direct) > 2.0  # measured 9.56 -> 6.44 levels
+    # the other way round (earlier frame onto the later one) reads the inverse of the same link
+    there = model.registration(2, 6).matrix @ model.registration(6, 2).matrix
+    np.testing.assert_allclose(there / there[2, 2], np.eye(3), atol=1e-9)
+    # the characters stage and the checks keep reading the chained keypoint fits
+    np.testing.assert_array_equal(model.registration(6, 2, coarse=True).matrix,
+                                  chain.registration(6, 2, coarse=True).matrix)
+    np.testing.assert_array_equal(model.matrix(6, 2), chain.matrix(6, 2))
+
+
+def test_direct_links_survive_segment_then_inpaint(tmp_path: Path, small_sintel_dir, registrations: list[int]):
+    """``segment`` (its config's fill temporal) stores each frame's direct links with its record;
+    ``inpaint`` reads them back and registers nothing, and its plates are the bytes ``run`` makes.
+    A segment-only run whose fill is not temporal stores none (nothing reads them)."""
+    frames = small_sintel_dir(6)
+    cfg = load_config(overrides={"fill.method": "temporal+opencv-telea", "output.plate_format": "png",
+                                 "qa.enabled": False})
+    cleanplate.pipeline.segment(frames, tmp_path / "seg", cfg)
+    assert len(registrations) == 5 + 9
+    recs = [json.loads(line) for line in (tmp_path / "seg" / ".cleanplate" / "segment.jsonl").read_text().splitlines()]
+    ids = [r["frame_id"] for r in recs]
+    for k, r in enumerate(recs):
+        stored = [Link.from_record(d) for d in r.get("direct_links", [])]
+        assert [lk.previous for lk in stored if lk is not None] == [ids[k - d] for d in range(2, min(k, 4) + 1)]
+        assert all(lk is not None and lk.ok and lk.model for lk in stored)
+    del registrations[:]
+    cleanplate.pipeline.inpaint(tmp_path / "seg", tmp_path / "plates", cfg)
+    assert registrations == []  # the chain and the direct links read back from the records
+    cleanplate.pipeline.run(frames, tmp_path / "run", cfg)
+    for fid in ids:
+        assert (tmp_path / "plates" / "backgrounds" / f"{fid}.png").read_bytes() == \
+            (tmp_path / "run" / "backgrounds" / f"{fid}.png").read_bytes()
+    # an old record (no direct links) still loads: inpaint registers the missing pairs itself
+    old = tmp_path / "old"
+    shutil.copytree(tmp_path / "seg", old)
+    manifest = old / ".cleanplate" / "segment.jsonl"
+    manifest.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "direct_links"}) + "\n"
+                                for r in recs))
+    del registrations[:]
+    cleanplate.pipeline.inpaint(old, tmp_path / "old-plates", cfg)
+    assert len(registrations) == 9
+    # nothing reads them in a segment-only run with another fill: none registered, none stored
+    del registrations[:]
+    plain = cfg.model_copy(update={"fill": cfg.fill.model_copy(update={"method": "opencv-telea"})})
+    cleanplate.pipeline.segment(frames, tmp_path / "seg2", plain)
+    assert len(registrations) == 5
+    lines = (tmp_path / "seg2" / ".cleanplate" / "segment.jsonl").read_text().splitlines()
+    assert len(lines) == 6 and not any("direct_links" in json.loads(line) for line in lines)
 
 
 def test_a_window_without_a_shot_model_falls_back_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -348,6 +348,13 @@ class ShotsConfig(_Section):
         "tracks lost the rider in 4 frames (recall 0.968 -> 0.906; issue 25).")
     snap_px: float = Field(0.15, ge=0, description="A warp within this many px of a whole-pixel shift copies "
                            "pixels without resampling (0: never).")
+    direct_links: int = Field(
+        4, ge=0, description="The shot model also registers each frame directly onto the frames up to this many "
+        "before it (besides the chain of each frame onto the one before), and the temporal fill borrows "
+        "along those direct links: chained, Sintel's neighbours 2-5 frames apart were 14-31 px off at the "
+        "corners. Matches fill.temporal.window by default; a neighbour further away is read off the chain. "
+        "Built only when a temporal fill reads them (run, inpaint; segment when fill.method is temporal+, "
+        "stored with each frame's segment record for a later inpaint). 0: off (the chain only).")
 
     @property
     def ecc_max_side(self) -> int:

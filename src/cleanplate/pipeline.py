@@ -131,7 +131,7 @@ def _groups(plan: _Plan) -> list[StageGroup]:
     by what the driver commits once a record leaves the group (the masks, the plates)."""
     c, d, r = plan.config, plan.device, plan.raise_errors
     groups: list[StageGroup] = []
-    shot_model = StageSpec("shot-model", ShotModelStage, {"config": c, "raise_errors": r})
+    shot_model = StageSpec("shot-model", ShotModelStage, {"config": c, "raise_errors": r, "direct": _direct(plan)})
     if "segment" in plan.stages:
         seg = [StageSpec("segment", SegmentStage, {"config": c, "device": d, "raise_errors": r}, model=True)]
         if c.segment.shot.method != "none":
@@ -152,6 +152,16 @@ def _groups(plan: _Plan) -> list[StageGroup]:
             fill.append(StageSpec("checks", ChecksStage, {"config": c, "device": d, "raise_errors": r}, model=True))
         groups.append(StageGroup("fill", fill))
     return groups
+
+
+def _direct(plan: _Plan) -> bool:
+    """Whether the shot model registers each frame directly onto the few before it: only the
+    temporal fill reads those links. With a fill in the command, when it is temporal; ``segment``
+    alone, when ``fill.method`` is (stored with the records for a later ``inpaint`` with this
+    config; any other segment-only run does not pay for them)."""
+    if "fill" in plan.stages:
+        return plan.sequential
+    return plan.config.fill.method.startswith("temporal+")
 
 
 PER_FRAME_WINDOW = 4
@@ -196,6 +206,9 @@ def _thunks(plan: _Plan, committer: Committer) -> Iterator[Callable[[], FrameRec
             stored = reader.read(ref.frame_id) if reader is not None else None
             if stored and isinstance(stored.get("link"), dict):  # registered when its masks were made
                 rec.link = Link.from_record(stored["link"])
+            if stored and isinstance(stored.get("direct_links"), list):  # older records hold none
+                rec.direct_links = [lk for d in stored["direct_links"] if isinstance(d, dict)
+                                    and (lk := Link.from_record(d)) is not None]
             if plan.seg_records is not None and rec.fill_todo:
                 seg = plan.seg_records.get(ref.frame_id)
                 if seg is None or seg.get("status") != "ok":

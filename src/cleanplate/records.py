@@ -107,7 +107,8 @@ class FrameRecord:
     ``error`` and ``failed_stage`` record the first failure; later stages pass a failed record on.
     ``timings`` are seconds per stage; ``weights`` the weights the stages used on it.
     ``link`` the frame's registration onto the decoded frame before it (shots stage; a
-    :class:`~cleanplate.motion.shot_model.Link`), ``small`` the frame at the shot model's work
+    :class:`~cleanplate.motion.shot_model.Link`), ``direct_links`` its direct links onto the few
+    frames before that (the shot model's, for the temporal fill), ``small`` the frame at the shot model's work
     scale, ``shot`` the shot model of its window (shared by the window's records; None when it
     could not be built, ``shot_note`` then says why and the shot-level stages fall back).
     ``keep_out`` (HxW bool): pixels a person marked as scenery (``OUT/review.json``), carried into
@@ -134,6 +135,7 @@ class FrameRecord:
     timings: dict[str, float] = field(default_factory=dict)
     weights: list[WeightsNote] = field(default_factory=list)
     link: Any = None
+    direct_links: list[Any] = field(default_factory=list)
     small: np.ndarray | None = None
     shot: Any = None
     shot_note: str | None = None

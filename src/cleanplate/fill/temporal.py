@@ -3,7 +3,8 @@
 In a shot the set stays while characters move, so most of what a character hides in one frame
 another frame shows. For each frame the filler takes its neighbours in the same shot (the
 ``window`` frames each side, plus ``keyframes`` further away), warps them onto it along the shot
-model's registration (``SequenceFrame.shot``, built once per window by the pipeline; frames that
+model's registration (``SequenceFrame.shot``, built once per window by the pipeline: the pair's
+direct link for neighbours up to ``shots.direct_links`` apart, else the chain; frames that
 come without one are registered here), and fills every masked pixel with the per-pixel median of the neighbours that show
 scenery there, after per-channel gain compensation and a check of each neighbour against the
 unmasked ring around each hole. Only what no neighbour saw goes to the inner inpainter, which gets
@@ -183,7 +184,7 @@ class TemporalFiller:
     def fill(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[FillResult]:
         """A batch is taken as consecutive frames of a sequence; a frame's failure is raised."""
         ids = [f"{i:06d}" for i in range(len(images))]
-        shot = ShotModel.build(images, self.shots, ids, masks) if images and len({im.shape for im in images}) == 1 \
+        shot = ShotModel.build(images, self.shots, ids, masks, direct=True) if images and len({im.shape for im in images}) == 1 \
             else None
         frames = (SequenceFrame(ids[i], i, im, mk, shot=shot)
                   for i, (im, mk) in enumerate(zip(images, masks, strict=True)))

@@ -10,6 +10,12 @@ they work at; :meth:`ShotModel.background` makes the run's background estimate i
 reference frame: the median of the frames' scenery and, per pixel, how many frames saw it (what a
 fill can invent once for the whole shot and warp back to each frame).
 
+A chain adds up its links' errors: Sintel neighbours 2-5 frames apart were misregistered by
+14-31 px at the corners. Where a temporal fill reads the model, each frame is also registered
+directly onto the ``shots.direct_links`` frames before it (:func:`register_direct`, with the
+features the chain found), and :meth:`ShotModel.registration` reads a pair's direct link when it
+has one; the characters stage and the checks keep reading the chain's keypoint fits.
+
 Matrices are 3x3 float64 in full-resolution pixel coordinates (x, y) of the frames; a frame that
 failed to decode or to register starts a new run.
 """
@@ -121,25 +127,46 @@ Frame = tuple[np.ndarray, "np.ndarray | None"]
 """A frame to register: work-scale HxWx3 uint8 RGB image, and its characters (HxW bool) or None."""
 
 
+class FeatureCache:
+    """Each frame's keypoint features, found once however many pairs it is in: with its characters
+    kept out of the keypoints, and with every pixel (the retry). Shared by the chain and the direct
+    links of one window (:func:`register_chain`, :func:`register_direct`)."""
+
+    def __init__(self, registrar: Registrar, frames: list[Frame]) -> None:
+        self.registrar = registrar
+        self.frames = frames
+        self._found: dict[tuple[int, bool], FrameFeatures] = {}
+
+    def get(self, k: int, keep_out: bool) -> FrameFeatures:
+        if (k, keep_out) not in self._found:
+            image, mask = self.frames[k]
+            self._found[(k, keep_out)] = self.registrar.features(
+                image, mask if keep_out and mask is not None else np.zeros(image.shape[:2], bool))
+        return self._found[(k, keep_out)]
+
+
+def _pair(features: FeatureCache, later: int, earlier: int, shape: tuple[int, int], earlier_id: str) -> Link:
+    """Frame ``later`` registered onto frame ``earlier`` with the characters kept out of the keypoints
+    and, when that fails and some character is known, once more with every pixel."""
+    reg, frames = features.registrar, features.frames
+    lk = link(reg, features.get(earlier, True), features.get(later, True), shape, earlier_id)
+    if not lk.ok and not (frames[earlier][1] is None and frames[later][1] is None):
+        again = link(reg, features.get(earlier, False), features.get(later, False), shape, earlier_id)
+        lk = again if again.ok else lk
+    return replace(lk, model=True)
+
+
 def register_chain(registrar: Registrar, frames: list[Frame], ids: list[str], shape: tuple[int, int],
-                   follows: list[bool], stored: list[Link | None] | None = None) -> list[Link | None]:
+                   follows: list[bool], stored: list[Link | None] | None = None,
+                   features: FeatureCache | None = None) -> list[Link | None]:
     """Each frame's link onto the frame before it (None for the first, and where ``follows[k]`` is
     False: a failed frame between them, another size). A ``stored`` link made for the shot model
     onto the same previous frame is reused; otherwise the pair is registered with the characters
     kept out of the keypoints and, when that fails (a character covering much of a small frame
     leaves too few keypoints), once more with every pixel: an unmasked registration beats a broken
-    chain. Each frame's features are found once, however many pairs it is in."""
-    masked: dict[int, FrameFeatures] = {}
-    unmasked: dict[int, FrameFeatures] = {}
-
-    def feats(k: int, keep_out: bool) -> FrameFeatures:
-        cache = masked if keep_out else unmasked
-        if k not in cache:
-            image, mask = frames[k]
-            cache[k] = registrar.features(image, mask if keep_out and mask is not None
-                                          else np.zeros(image.shape[:2], bool))
-        return cache[k]
-
+    chain. Each frame's features are found once, however many pairs it is in (``features``: a
+    cache shared with :func:`register_direct`)."""
+    features = features if features is not None else FeatureCache(registrar, frames)
     links: list[Link | None] = [None]
     for k in range(1, len(frames)):
         old = stored[k] if stored is not None else None
@@ -149,12 +176,34 @@ def register_chain(registrar: Registrar, frames: list[Frame], ids: list[str], sh
         if not follows[k]:
             links.append(None)
             continue
-        lk = link(registrar, feats(k - 1, True), feats(k, True), shape, ids[k - 1])
-        if not lk.ok and not (frames[k - 1][1] is None and frames[k][1] is None):
-            again = link(registrar, feats(k - 1, False), feats(k, False), shape, ids[k - 1])
-            lk = again if again.ok else lk
-        links.append(replace(lk, model=True))
+        links.append(_pair(features, k, k - 1, shape, ids[k - 1]))
     return links
+
+
+def register_direct(registrar: Registrar, frames: list[Frame], ids: list[str], shape: tuple[int, int],
+                    follows: list[bool], depth: int, stored: list[list[Link]] | None = None,
+                    features: FeatureCache | None = None) -> list[list[Link]]:
+    """Each frame's direct links onto the frames 2 to ``depth`` before it (the link onto the frame
+    right before is the chain's), in that order: registered pair by pair like the chain (characters
+    kept out, then every pixel), so a neighbour a few frames away is not misregistered by the errors
+    of the links between (chained, Sintel's 2-5 frames apart were 14-31 px off at the corners). Only
+    frames that follow one another (``follows``: no failed frame between, one size) are paired. A
+    ``stored`` link of the frame onto the same earlier frame, made for the shot model, is reused.
+    Each link depends on its two frames alone: not on the window's other frames nor on the order
+    frames were processed in."""
+    features = features if features is not None else FeatureCache(registrar, frames)
+    out: list[list[Link]] = []
+    for k in range(len(frames)):
+        old = {lk.previous: lk for lk in (stored[k] if stored is not None else []) if lk.model}
+        mine: list[Link] = []
+        for d in range(2, depth + 1):
+            j = k - d
+            if j < 0 or not all(follows[j + 1:k + 1]):
+                break
+            reused = old.get(ids[j])
+            mine.append(reused if reused is not None else _pair(features, k, j, shape, ids[j]))
+        out.append(mine)
+    return out
 
 
 @dataclass
@@ -179,7 +228,8 @@ class ShotModel:
     ``frame_ids`` in order; ``shape`` the frames' (H, W); ``to_ref[i]`` full-resolution 3x3 matrix
     frame i -> first frame of its run; ``run[i]`` the run id; ``kinds[i]`` / ``errors[i]`` /
     ``reasons[i]`` its link onto frame i-1 ("start" for a run's first frame); ``small[i]`` the frame
-    at ``scale`` (work scale).
+    at ``scale`` (work scale). ``direct[(i, j)]`` (i > j + 1): frame i registered directly onto
+    frame j (:func:`register_direct`), which :meth:`registration` reads instead of the chain.
     """
 
     frame_ids: list[str]
@@ -193,6 +243,7 @@ class ShotModel:
     small: list[np.ndarray] = field(default_factory=list, repr=False)
     snap_px: float = 0.15
     to_ref_coarse: list[np.ndarray] = field(default_factory=list, repr=False)
+    direct: dict[tuple[int, int], Link] = field(default_factory=dict, repr=False)
     _index: dict[str, int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -203,9 +254,12 @@ class ShotModel:
     # ------------------------------------------------------------------------------- building
     @classmethod
     def from_links(cls, frame_ids: list[str], links: list[Link | None], small: list[np.ndarray],
-                   shape: tuple[int, int], snap_px: float = 0.15) -> ShotModel:
+                   shape: tuple[int, int], snap_px: float = 0.15,
+                   direct: list[list[Link]] | None = None) -> ShotModel:
         """Chain each frame's link onto the frame before it (``links[i]`` None or not ok, or onto
-        another frame than ``frame_ids[i-1]``: a new run starts at i)."""
+        another frame than ``frame_ids[i-1]``: a new run starts at i). ``direct[i]``: frame i's
+        direct links onto earlier frames (:func:`register_direct`); those that registered, onto a
+        frame of ``frame_ids`` at least two before it, are kept."""
         to_ref: list[np.ndarray] = []
         coarse: list[np.ndarray] = []
         run: list[int] = []
@@ -232,14 +286,25 @@ class ShotModel:
                 errors.append(0.0)
                 reasons.append("" if i == 0 or lk is None else lk.reason)
         scale = small[0].shape[1] / shape[1] if small else 1.0
-        return cls(list(frame_ids), shape, scale, to_ref, run, kinds, errors, reasons, list(small), snap_px, coarse)
+        index = {fid: i for i, fid in enumerate(frame_ids)}
+        pairs: dict[tuple[int, int], Link] = {}
+        for i, mine in enumerate(direct or []):
+            for lk in mine:
+                j = index.get(lk.previous) if lk.previous is not None else None
+                if lk.ok and j is not None and j < i - 1:
+                    pairs[(i, j)] = lk
+        return cls(list(frame_ids), shape, scale, to_ref, run, kinds, errors, reasons, list(small), snap_px, coarse,
+                   pairs)
 
     @classmethod
     def build(cls, images: list[np.ndarray], sc: ShotsConfig | None = None,
-              frame_ids: list[str] | None = None, masks: list[np.ndarray] | None = None) -> ShotModel:
+              frame_ids: list[str] | None = None, masks: list[np.ndarray] | None = None,
+              direct: bool = False) -> ShotModel:
         """Register ``images`` (HxWx3 uint8 RGB, one shot, in order) one after the other, what
         ``masks`` (HxW bool, the characters as far as known) cover kept out of the keypoints: for
-        callers that have no shots stages upstream (the library's direct calls, the benchmarks)."""
+        callers that have no shots stages upstream (the library's direct calls, the benchmarks).
+        ``direct``: also register each frame directly onto the ``sc.direct_links`` frames before it
+        (what the temporal fill reads; the chain alone serves every other reader)."""
         sc = sc or ShotsConfig()
         ids = frame_ids or [f"{i:06d}" for i in range(len(images))]
         small = [small_frame(im, sc.work_side) for im in images]
@@ -253,8 +318,13 @@ class ShotModel:
 
         follows = [i > 0 and images[i].shape[:2] == shape and images[i - 1].shape[:2] == shape
                    for i in range(len(images))]
-        links = register_chain(Registrar(sc), [frame(i) for i in range(len(images))], ids, shape, follows)
-        return cls.from_links(ids, links, small, shape, sc.snap_px)
+        registrar = Registrar(sc)
+        frames = [frame(i) for i in range(len(images))]
+        features = FeatureCache(registrar, frames)
+        links = register_chain(registrar, frames, ids, shape, follows, features=features)
+        pairs = register_direct(registrar, frames, ids, shape, follows, sc.direct_links, features=features) \
+            if direct else None
+        return cls.from_links(ids, links, small, shape, sc.snap_px, pairs)
 
     # ------------------------------------------------------------------------------- reading
     def __len__(self) -> int:
@@ -292,16 +362,27 @@ class ShotModel:
         """Frame ``src`` onto frame ``dst`` as a :class:`Registration` for
         :func:`~cleanplate.motion.registration.warp_into`, for frames of ``size`` (w, h; default
         full resolution): identity when every link between them is, a whole-pixel shift within
-        ``snap_px``, else a homography (``coarse``: see :meth:`matrix`)."""
-        if self.run[src] != self.run[dst]:
-            return Registration("rejected", reason="not in one registered run (a failed registration between)")
+        ``snap_px``, else a homography. The pair's direct link when it has one (:attr:`direct`;
+        it need not be in one registered run), else the chain; ``coarse``: the chained keypoint
+        fits (see :meth:`matrix`), never the direct link."""
         size = size or (self.shape[1], self.shape[0])
-        m = self.scaled(src, dst, size, coarse)
-        assert m is not None
         lo, hi = min(src, dst), max(src, dst)
-        # the worst link between them: each link's median keypoint residual (px), not a sum
-        err = float(max(self.errors[lo + 1:hi + 1], default=0.0)) * size[0] / self.shape[1]
-        kinds = self._chain_kinds(src, dst)
+        lk = None if coarse else self.direct.get((hi, lo))
+        if lk is not None and lk.matrix is not None:
+            s = _scale_matrix(size[0] / self.shape[1], size[1] / self.shape[0])
+            m = lk.matrix if src == hi else np.linalg.inv(lk.matrix)
+            m = s @ m @ np.linalg.inv(s)
+            m /= m[2, 2]
+            err = lk.error * size[0] / self.shape[1]
+            kinds = [lk.kind]
+        else:
+            if self.run[src] != self.run[dst]:
+                return Registration("rejected", reason="not in one registered run (a failed registration between)")
+            m = self.scaled(src, dst, size, coarse)
+            assert m is not None
+            # the worst link between them: each link's median keypoint residual (px), not a sum
+            err = float(max(self.errors[lo + 1:hi + 1], default=0.0)) * size[0] / self.shape[1]
+            kinds = self._chain_kinds(src, dst)
         if all(k == "identity" for k in kinds):
             return Registration("identity", np.eye(3), (0, 0), 0, 0.0)
         shift = as_shift(m, (size[1], size[0]), self.snap_px) if self.snap_px > 0 else None
@@ -314,12 +395,14 @@ class ShotModel:
     def subset(self, frame_ids: list[str]) -> ShotModel:
         """The model of some of its frames (in order); frames keep their runs and matrices."""
         idx = [self._index[f] for f in frame_ids]
+        at = {i: k for k, i in enumerate(idx)}
+        direct = {(at[i], at[j]): lk for (i, j), lk in self.direct.items() if i in at and j in at}
         kinds = [self.kinds[i] if k > 0 and idx[k - 1] == i - 1 else "start" for k, i in enumerate(idx)]
         errors = [self.errors[i] if kinds[k] != "start" else 0.0 for k, i in enumerate(idx)]
         return ShotModel([self.frame_ids[i] for i in idx], self.shape, self.scale,
                          [self.to_ref[i] for i in idx], [self.run[i] for i in idx], kinds, errors,
                          [self.reasons[i] for i in idx], [self.small[i] for i in idx] if self.small else [],
-                         self.snap_px, [self.to_ref_coarse[i] for i in idx])
+                         self.snap_px, [self.to_ref_coarse[i] for i in idx], direct)
 
     def background(self, masks: list[np.ndarray] | None = None, run: int | None = None) -> Background:
         """The background estimate of one registered run (default: the longest) in its reference
@@ -364,4 +447,5 @@ class ShotModel:
         return Background(image, valid.sum(0).astype(np.uint16), (int(x0), int(y0)), s)
 
 
-__all__ = ["Background", "Frame", "Link", "ShotModel", "link", "median_of_valid", "register_chain", "small_frame"]
+__all__ = ["Background", "FeatureCache", "Frame", "Link", "ShotModel", "link", "median_of_valid", "register_chain",
+           "register_direct", "small_frame"]

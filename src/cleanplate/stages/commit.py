@@ -148,6 +148,9 @@ class Committer:
         chars = [i for i in seg.instances if i.character]
         if getattr(rec.link, "model", False):  # the shot model's registration onto the frame before
             out["link"] = rec.link.record()  # type: ignore[union-attr]
+        direct = [lk.record() for lk in rec.direct_links if getattr(lk, "model", False)]
+        if direct:  # its direct links onto the frames before (a record without them still loads)
+            out["direct_links"] = direct
         out.update({
             "shape": [int(image.shape[0]), int(image.shape[1])],
             "instances": [i.record() for i in seg.instances],

@@ -24,7 +24,15 @@ import numpy as np
 
 from cleanplate.config import Config, ShotsConfig
 from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
-from cleanplate.motion.shot_model import Link, ShotModel, link, register_chain, small_frame
+from cleanplate.motion.shot_model import (
+    FeatureCache,
+    Link,
+    ShotModel,
+    link,
+    register_chain,
+    register_direct,
+    small_frame,
+)
 from cleanplate.motion.shots import ShotLabeller
 from cleanplate.records import FrameRecord
 from cleanplate.stages.base import Window, log
@@ -140,14 +148,20 @@ class ShotModelStage:
     the segment group of ``run``) is passed on. When the model cannot be built, the records keep
     ``shot`` None and ``shot_note`` says why: the shot-level stages fall back to per-frame
     results, and the fallback is recorded in the metadata.
+
+    ``direct``: also register each frame directly onto the ``shots.direct_links`` frames before it
+    (:func:`~cleanplate.motion.shot_model.register_direct`, with the chain's features), for the
+    temporal fill; stored with the frame's segment record (``rec.direct_links``) and reused like
+    its link. The pipeline sets it only where a temporal fill reads the model.
     """
 
     name = "shot-model"
 
-    def __init__(self, config: Config | ShotsConfig, raise_errors: bool = False) -> None:
+    def __init__(self, config: Config | ShotsConfig, raise_errors: bool = False, direct: bool = True) -> None:
         self.sc = config.shots if isinstance(config, Config) else config
         self.registrar = Registrar(self.sc)
         self.raise_errors = raise_errors
+        self.depth = self.sc.direct_links if direct else 0
 
     def __call__(self, window: Window) -> Window:
         live = [r for r in window if r.image is not None and not r.failed]
@@ -160,12 +174,21 @@ class ShotModelStage:
             small = [r.small if r.small is not None else small_frame(r.image, self.sc.work_side)  # type: ignore[arg-type]
                      for r in live]
             follows = [k > 0 and live[k - 1].index == r.index - 1 for k, r in enumerate(live)]
-            links = register_chain(self.registrar, [(im, self._known(r, im)) for r, im in zip(live, small, strict=True)],
-                                   [r.frame_id for r in live], shape, follows,
-                                   [r.link if isinstance(r.link, Link) else None for r in live])
+            frames = [(im, self._known(r, im)) for r, im in zip(live, small, strict=True)]
+            ids = [r.frame_id for r in live]
+            features = FeatureCache(self.registrar, frames)
+            links = register_chain(self.registrar, frames, ids, shape, follows,
+                                   [r.link if isinstance(r.link, Link) else None for r in live], features)
             for r, lk in zip(live[1:], links[1:], strict=True):
                 r.link = lk  # stored with the frame's segment record
-            model = ShotModel.from_links([r.frame_id for r in live], links, small, shape, self.sc.snap_px)
+            direct = None
+            if self.depth > 0:
+                direct = register_direct(self.registrar, frames, ids, shape, follows, self.depth,
+                                         [[lk for lk in r.direct_links if isinstance(lk, Link)] for r in live],
+                                         features)
+                for r, mine in zip(live, direct, strict=True):
+                    r.direct_links = mine  # stored with the frame's segment record
+            model = ShotModel.from_links(ids, links, small, shape, self.sc.snap_px, direct)
         except Exception as exc:  # the window falls back to per-frame results
             if self.raise_errors:
                 raise
