@@ -141,6 +141,14 @@ class ShotSegmentConfig(_Section):
     motion_min_speed: float = Field(
         1.0, ge=0, description="tracks: a motion candidate's mean flow less the registration's, at least this "
         "many work-scale px per frame.")
+    motion_min_contrast: float = Field(
+        0.005, ge=0, description="tracks: a motion candidate moves against the scenery around it, not only against "
+        "the registration: the median over its chain of |its median residual flow - that of a ring of scenery "
+        "around it| reaches this share of the frame's long side per frame. Parallax of near scenery under a "
+        "moving camera leaves the homography as a whole layer, which the scenery around it shares; a body moving "
+        "on its own leaves its surroundings behind. Read off the bench cases of issue 26 (in-sample): the fence "
+        "and bush of nobody-tennis under its pan 0.0026, the small rider of two-characters 0.016; candidates "
+        "on DAVIS bmx-trees and tennis that fail the other gates 0.0003-0.0008.")
     motion_min_frames: int = Field(
         4, ge=2, description="tracks: a motion candidate must be linked along the flow over at least this many "
         "consecutive frames (a region that appears and disappears at random is not a character).")

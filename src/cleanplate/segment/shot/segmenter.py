@@ -341,7 +341,7 @@ class TrackShotSegmenter:
         self.motion_debug = found
         solid = [[r for r in regs if r.density >= sc.motion_density] for regs in found]
         born = [ch for ch in chains(solid, jumps) if len(ch) >= sc.motion_min_frames
-                and passes(ch, sc.motion_coherence, sc.motion_min_speed)]
+                and passes(ch, sc.motion_coherence, sc.motion_min_speed, sc.motion_min_contrast)]
         if not born:
             return []
         shape = images[0].shape[:2]
@@ -369,7 +369,8 @@ class TrackShotSegmenter:
                     chars[t].append(Instance(
                         mask, bbox_xywh(mask), int(mask.sum()), float(r.coherence),
                         reason=(f"motion: {how} (solid {r.density:.0%}, coherence {r.coherence:.2f}, "
-                                f"{r.speed:.1f} px/frame against the set)")))
+                                f"{r.speed:.1f} px/frame against the set, {r.contrast:.1%} of the frame per "
+                                f"frame against the scenery around it)")))
                 f.detections = idx
         linker.carry_back(out, fwd, jumps, refine)
         return out
