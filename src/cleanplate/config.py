@@ -110,6 +110,12 @@ class ShotSegmentConfig(_Section):
         "Without a concept model, a track with neither kind of evidence is scenery, whatever its saliency or "
         "persistence. Read off the bench cases of issue 26 (in-sample): the still crates 0.06, the still "
         "rider pasted unchanged 0.16 (jitter of a whole-pixel paste), the rider's changing cut-outs 0.53.")
+    near_moving_share: float = Field(
+        0.3, ge=0, le=1.01, description="tracks: a track the background model cannot judge (fewer than half its "
+        "pixels seen by two registered neighbours 3 frames away or more: a panning frame's edge) is a character "
+        "when at least this share of the pixels its nearest registered frames (1 and 2 away) see differ from "
+        "them by more than bg_threshold (it left the place where it was a frame ago; a still prop at the edge "
+        "is where the registration puts it). 1.01: never.")
     change_level: float = Field(
         14.0, gt=0, description="tracks: colour distance (0-255 levels) from the neighbours' median above which a "
         "pixel inside a track counts as changed (half of bg_threshold).")
@@ -122,13 +128,13 @@ class ShotSegmentConfig(_Section):
         40.0, gt=0, description="tracks: mean gray error (0-255) of the flow-warped previous frame above "
         "which two frames are not linked (a missed cut or a flash): no track crosses it.")
     motion_born: bool = Field(
-        False, description="tracks: what moves against the registered set where no track is — consistently over "
-        "motion_min_frames frames, character-sized, solid and as one motion — starts a track of its own (reason "
-        "motion), its mask the salient region of a saliency crop around it (a second or fast character the "
-        "full-frame detector misses). Off by default: on the nobody-tennis bench case (a pan past a fence "
-        "in front of trees) the fence's parallax passed these tests and a fifth of the frame was masked; on "
-        "two-characters with the small rider's detections removed it finds him (recall about 1.0 from his "
-        "fourth frame on). Off: only detected candidates become tracks.")
+        True, description="tracks: what moves against the registered set where no track is — consistently over "
+        "motion_min_frames frames, character-sized, solid, as one motion and against the scenery around it "
+        "(motion_min_contrast) — starts a track of its own (reason motion), its mask the salient region of a "
+        "saliency crop around it (a second or fast character the full-frame detector misses). On the bench cases "
+        "of issue 26: with the small rider's detections removed on two-characters it finds him (recall about 1.0 "
+        "from his fourth frame on); the parallax of the fence under nobody-tennis's pan, which passed the other "
+        "gates, is turned away by the contrast gate. Off: only detected candidates become tracks.")
     motion_min_area: float = Field(
         0.004, ge=0, le=1, description="tracks: a motion candidate covers at least this share of the frame (work "
         "scale): smaller disagreement is flicker, not a character.")
