@@ -9,7 +9,12 @@ Over the frames of one shot (a window of at most ``shots.max_frames``):
 3. a track that has no support in the shot — it appears after the shot's first frames and agrees
    with the background model (under ``scenery_foreground`` of its pixels disagree with it) — is
    scenery the detector jumped to (a tree trunk, a path): its detections are kept in the metadata
-   with ``character=False`` and the reason;
+   with ``character=False`` and the reason. Where the background model cannot judge a track (at a
+   panning frame's edge, which neighbours 3 frames away and more no longer see), its nearest
+   registered frames do (:func:`near_motion`): a fast body the flow loses there has left the place
+   where it was a frame ago; such a track keeps its detections only (no carried ghosts);
+   with ``motion_born``, what moves against the set and against the scenery around it where no
+   track is starts a track of its own (:mod:`.motion_born`);
 4. each kept track that moves against the background model is cut down to its moving core in
    every frame, followed along the flow (:mod:`.core`): the detector's blob of a small character
    is often two or three times its size, or holds the bush in front of it; a carried frame where
