@@ -128,7 +128,7 @@ def test_ring_is_the_scenery_around_a_region():
     assert r[60, 35] and r[60, 120] and r[15, 80] and not r[60, 25] and not r[60, 135]
 
 
-@pytest.mark.parametrize("field", ["motion_min_contrast", "near_moving_share"])
+@pytest.mark.parametrize("field", ["motion_min_contrast", "near_moving_share", "near_min_seen"])
 def test_new_fields_are_in_the_segment_hash(field: str):
     base = load_config()
     other = load_config(overrides={f"segment.shot.{field}": 0.5})

@@ -115,7 +115,15 @@ class ShotSegmentConfig(_Section):
         "pixels seen by two registered neighbours 3 frames away or more: a panning frame's edge) is a character "
         "when at least this share of the pixels its nearest registered frames (1 and 2 away) see differ from "
         "them by more than bg_threshold (it left the place where it was a frame ago; a still prop at the edge "
-        "is where the registration puts it). 1.01: never.")
+        "is where the registration puts it). Such a track keeps its detected frames only (the optical flow lost "
+        "it: carried masks would be ghosts). The same level as moving_share; measured on the bench cases of "
+        "issue 26 (in-sample): the fast rider entering three-characters 0.69, an unjudged tree on nobody-bmx "
+        "0.007. 1.01: never.")
+    near_min_seen: float = Field(
+        0.25, ge=0, le=1, description="tracks: a detected frame counts in near_moving_share when its nearest "
+        "registered frames see at least this share of the track there (a body entering at a panning frame's "
+        "edge: the frame after sees only part of it). In-sample: the fast rider's first frame of "
+        "three-characters is 39 % seen.")
     change_level: float = Field(
         14.0, gt=0, description="tracks: colour distance (0-255 levels) from the neighbours' median above which a "
         "pixel inside a track counts as changed (half of bg_threshold).")

@@ -142,13 +142,10 @@ def change_share(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: 
 
 _NEAR = (1, 2)
 """Frames on either side whose registered pixels judge a track the background model cannot (see :func:`near_motion`)."""
-_NEAR_SEEN = 0.25
-"""A detected frame counts in :func:`near_motion` when its nearest registered frames see at least this
-share of the track there (a body entering at a panning frame's edge: the frame after sees part of it)."""
 
 
-def near_motion(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: float, agree: float = 0.6
-                ) -> tuple[float, float]:
+def near_motion(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: float, min_seen: float,
+                agree: float = 0.6) -> tuple[float, float]:
     """(moving, seen): how much a track moves against its *nearest* registered neighbours, where the
     background model (neighbours 3 frames away and more) cannot judge it: at a panning frame's edge,
     the strip the frames 3 on have already left behind. Per detected frame, the frames
@@ -156,7 +153,7 @@ def near_motion(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: f
     least one of them sees is *seen*, and *moving* when it differs by more than ``level`` (0-255, in
     some channel, against every pixel of the warped neighbour's 3x3 neighbourhood: a registration
     error of a pixel on a sharp edge is no motion) from at least ``agree`` of those that see it.
-    ``moving``: mean over the frames where at least :data:`_NEAR_SEEN` of the track is seen of the moving share of
+    ``moving``: mean over the frames where at least ``min_seen`` of the track is seen of the moving share of
     its seen pixels; ``seen``: mean seen share over all its detected frames. A fast body has left
     the place where it was a frame ago; a still prop at the edge is where the registration puts it."""
     box = np.ones((3, 3), np.uint8)
@@ -185,7 +182,7 @@ def near_motion(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: f
                 differ += valid & d
         judged = m & (count > 0)
         seen.append(float(judged.sum()) / area)
-        if judged.sum() >= _NEAR_SEEN * area:
+        if judged.sum() >= min_seen * area:
             moved = judged & (differ >= agree * count)
             moving.append(float(moved.sum()) / float(judged.sum()))
     return (float(np.mean(moving)) if moving else 0.0), (float(np.mean(seen)) if seen else 0.0)
@@ -515,7 +512,7 @@ class TrackShotSegmenter:
             return True, (f"changes inside itself ({change:.0%} of its inner pixels differ from its neighbours) "
                           f"though it stays in place"), evidence
         if judged < _MIN_JUDGED:  # where the background model cannot see it: its nearest neighbours can
-            near, seen = near_motion(tr, bg, small, self.sc.bg_threshold)
+            near, seen = near_motion(tr, bg, small, self.sc.bg_threshold, self.sc.near_min_seen)
             evidence["near_moving"], evidence["near_seen"] = round(near, 3), round(seen, 3)
             if near >= self.sc.near_moving_share:
                 evidence["near_kept"] = True
