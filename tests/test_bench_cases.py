@@ -91,3 +91,22 @@ def test_measure_and_oracle(cases) -> None:
 def test_unknown_case() -> None:
     with pytest.raises(InputError, match="unknown benchmark case"):
         build_case("nobody-at-all", DATA, 4)
+
+
+def test_sintel_girl_region_is_generous_and_scored_outside(cases) -> None:
+    """The hand-drawn region around Sintel's girl: one per frame, a real share of the frame (not the whole
+    of it), moving with her; measure() counts what is masked outside it."""
+    case = cases["sintel-girl"]
+    assert case.characters == {} and not any(case.nobody) and set(case.allowed) == {"girl"}
+    girl = case.allowed["girl"]
+    assert len(girl) == N and all(m.shape == case.frames[0].shape[:2] for m in girl)
+    shares = [float(m.mean()) for m in girl]
+    assert all(0.2 < s < 0.6 for s in shares), shares
+    assert not np.array_equal(girl[0], girl[-1])  # drawn per frame
+    empty = [np.zeros(m.shape, bool) for m in girl]
+    assert measure(case, empty, None).outside_allowed == {"mean": 0.0, "max": 0.0}
+    outside = [~m for m in girl]
+    s = measure(case, girl, None)
+    assert s.outside_allowed == {"mean": 0.0, "max": 0.0} and s.nobody_frames == 0 and s.recall == {}
+    s = measure(case, outside, None)
+    assert abs(s.outside_allowed["mean"] - (1 - np.mean(shares))) < 1e-3

@@ -12,7 +12,13 @@ gaps), and a region is a *motion candidate* when
   parallax of near scenery under a pan and foliage in wind disagree along thin edges and leaves;
 * its own motion is one motion over its chain (median ``motion_coherence``): the optical flow inside it, less the
   registration's, points one way (a rigid or walking body), while foliage flickers every way;
-  and it moves (the residual of at least ``motion_min_speed`` px per frame).
+  and it moves (the residual of at least ``motion_min_speed`` px per frame);
+* it moves against *the scenery around it*, not only against the registration (median
+  ``motion_min_contrast``): near scenery under a moving camera (a fence, a bush in front of a
+  wall) leaves the homography as a whole layer, so the scenery around it that the background
+  model does not flag (a ring a little away from it, clear of other foreground and of the
+  tracks) shares its residual flow; a body that moves on its own leaves its surroundings behind.
+  Parallax is a smooth function of depth; an independent body is a jump in the residual flow.
 
 Candidates are linked frame to frame along the flow (each region pushed by its own median flow,
 matched to the next frame's region it overlaps); a chain of at least ``motion_min_frames`` frames
@@ -38,8 +44,10 @@ from cleanplate.segment.shot.background import ShotBackground
 class MotionRegion:
     """A motion candidate in frame ``t``: ``mask`` (hxw bool, work scale), its ``density`` (share of
     the region that disagrees with the set), ``coherence`` (0-1: |mean residual flow| / mean
-    |residual flow|), ``speed`` (|mean residual flow|, work px per frame) and ``flow`` (its median
-    flow into the next frame, work px, or None at the shot's last frame)."""
+    |residual flow|), ``speed`` (|mean residual flow|, work px per frame), ``flow`` (its median
+    flow into the next frame, work px, or None at the shot's last frame) and ``contrast`` (its
+    median residual flow less that of the scenery around it, as a share of the frame's long side
+    per frame; see :func:`contrast`)."""
 
     t: int
     mask: np.ndarray
@@ -47,6 +55,7 @@ class MotionRegion:
     coherence: float
     speed: float
     flow: tuple[float, float] | None
+    contrast: float = 0.0
 
 
 def _residual(flow: np.ndarray, matrix: np.ndarray | None, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
@@ -57,6 +66,52 @@ def _residual(flow: np.ndarray, matrix: np.ndarray | None, ys: np.ndarray, xs: n
     p = np.stack([xs, ys], axis=1).astype(np.float64)[None]
     q = cv2.perspectiveTransform(p, matrix)[0]
     return f - (q - p[0])
+
+
+RING_GAP = 0.25
+"""The ring of scenery around a motion candidate starts this many sides (of a square of its area)
+away from it: DIS optical flow spreads a fast body's motion a few pixels onto its surroundings."""
+RING_WIDTH = 0.5
+"""... and is this many sides wide."""
+MIN_RING = 16
+"""Fewer ring pixels than this (the candidate is surrounded by other foreground, tracks or what the
+background model cannot see): its surroundings are taken to follow the registration."""
+
+
+def ring(region: np.ndarray, busy: np.ndarray) -> np.ndarray:
+    """hxw bool: the scenery around ``region`` (hxw bool): a ring :data:`RING_GAP` to
+    :data:`RING_GAP` + :data:`RING_WIDTH` sides of a square of its area away from it, less ``busy``
+    (hxw bool: other foreground, tracks, pixels the background model cannot judge). Worked on the
+    region's bounding box grown by the ring's reach (a wide dilation of the whole frame per
+    candidate would cost more than the rest of this module)."""
+    side = float(np.sqrt(max(float(region.sum()), 1.0)))
+    gap = max(2, int(round(RING_GAP * side)))
+    reach = gap + max(3, int(round(RING_WIDTH * side)))
+    h, w = region.shape
+    ys, xs = np.nonzero(region)
+    y0, y1 = max(0, int(ys.min()) - reach), min(h, int(ys.max()) + reach + 1)
+    x0, x1 = max(0, int(xs.min()) - reach), min(w, int(xs.max()) + reach + 1)
+    sub = region[y0:y1, x0:x1]
+    out = np.zeros_like(region)
+    out[y0:y1, x0:x1] = M.dilate(sub, reach) & ~M.dilate(sub, gap) & ~busy[y0:y1, x0:x1]
+    return out
+
+
+def contrast(flows: list[tuple[np.ndarray, np.ndarray | None, float]], inside: tuple[np.ndarray, np.ndarray],
+             around: np.ndarray) -> float:
+    """How much a region moves against the scenery around it, in work px per frame: over the
+    flows to the neighbouring frames (``flows``: (HxWx2 flow, its registration matrix or None,
+    sign)), the mean of |median residual inside (``inside``: its pixels' ys, xs) - median residual
+    of the ring ``around`` (hxw bool)|. With fewer than :data:`MIN_RING` ring pixels the
+    surroundings count as still (the residual inside alone)."""
+    ry, rx = np.nonzero(around)
+    out = []
+    for flow, matrix, sign in flows:
+        mine = np.median(sign * _residual(flow, matrix, *inside), axis=0)
+        theirs = (np.median(sign * _residual(flow, matrix, ry, rx), axis=0) if len(ry) >= MIN_RING
+                  else np.zeros(2))
+        out.append(float(np.hypot(*(mine - theirs))))
+    return float(np.mean(out)) if out else 0.0
 
 
 def regions(bg: ShotBackground, back: list[np.ndarray], fwd: list[np.ndarray], exclude: list[np.ndarray],
@@ -72,14 +127,17 @@ def regions(bg: ShotBackground, back: list[np.ndarray], fwd: list[np.ndarray], e
         found: list[MotionRegion] = []
         if fg.sum() >= min_area * frame_px:
             closed = cv2.morphologyEx(fg.astype(np.uint8), cv2.MORPH_CLOSE, M.ellipse_kernel(close_px)).astype(bool)
+            busy = M.dilate(bg.foreground[t], 1) | exclude[t] | bg.hidden[t]
+            long_side = float(max(fg.shape))
+            flows: list[tuple[np.ndarray, np.ndarray | None, float]] = []
+            if t + 1 < n:
+                flows.append((fwd[t], bg.matrix(t, t + 1), 1.0))
+            if t > 0:  # back[t - 1]: flow from t to t-1 in t's pixels (negated: the motion into t)
+                flows.append((back[t - 1], bg.matrix(t, t - 1), -1.0))
             for comp in M.components(closed & ~exclude[t], int(min_area * frame_px)):
                 ys, xs = np.nonzero(comp & fg)
                 density = float(len(ys)) / float(comp.sum())
-                res = []
-                if t + 1 < n:
-                    res.append(_residual(fwd[t], bg.matrix(t, t + 1), ys, xs))
-                if t > 0:
-                    res.append(-_residual(back[t - 1], bg.matrix(t, t - 1), ys, xs))
+                res = [sign * _residual(f, m, ys, xs) for f, m, sign in flows]
                 r = np.concatenate(res) if res else np.zeros((1, 2))
                 mean = r.mean(axis=0)
                 speed = float(np.hypot(*mean))
@@ -89,16 +147,19 @@ def regions(bg: ShotBackground, back: list[np.ndarray], fwd: list[np.ndarray], e
                     cy, cx = np.nonzero(comp)
                     med = np.median(fwd[t][cy, cx], axis=0)
                     flow = (float(med[0]), float(med[1]))
-                found.append(MotionRegion(t, comp, density, coherence, speed, flow))
+                against = contrast(flows, (ys, xs), ring(comp, busy)) / long_side
+                found.append(MotionRegion(t, comp, density, coherence, speed, flow, against))
         out.append(found)
     return out
 
 
-def passes(chain: list[MotionRegion], coherence: float, speed: float) -> bool:
-    """A chain moves as one body: the median over its frames of its regions' coherence and speed
-    reach the gates (a pedalling rider's legs and wheels make some frames less coherent)."""
+def passes(chain: list[MotionRegion], coherence: float, speed: float, min_contrast: float = 0.0) -> bool:
+    """A chain moves as one body, on its own: the median over its frames of its regions' coherence,
+    speed and contrast against the scenery around them reach the gates (a pedalling rider's legs
+    and wheels make some frames less coherent)."""
     return (float(np.median([r.coherence for r in chain])) >= coherence
-            and float(np.median([r.speed for r in chain])) >= speed)
+            and float(np.median([r.speed for r in chain])) >= speed
+            and float(np.median([r.contrast for r in chain])) >= min_contrast)
 
 
 def _shift(mask: np.ndarray, d: tuple[float, float]) -> np.ndarray:

@@ -9,7 +9,12 @@ Over the frames of one shot (a window of at most ``shots.max_frames``):
 3. a track that has no support in the shot — it appears after the shot's first frames and agrees
    with the background model (under ``scenery_foreground`` of its pixels disagree with it) — is
    scenery the detector jumped to (a tree trunk, a path): its detections are kept in the metadata
-   with ``character=False`` and the reason;
+   with ``character=False`` and the reason. Where the background model cannot judge a track (at a
+   panning frame's edge, which neighbours 3 frames away and more no longer see), its nearest
+   registered frames do (:func:`near_motion`): a fast body the flow loses there has left the place
+   where it was a frame ago; such a track keeps its detections only (no carried ghosts);
+   with ``motion_born``, what moves against the set and against the scenery around it where no
+   track is starts a track of its own (:mod:`.motion_born`);
 4. each kept track that moves against the background model is cut down to its moving core in
    every frame, followed along the flow (:mod:`.core`): the detector's blob of a small character
    is often two or three times its size, or holds the bush in front of it; a carried frame where
@@ -143,6 +148,54 @@ def change_share(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: 
     return float(np.median(shares)) if shares else 0.0
 
 
+_NEAR = (1, 2)
+"""Frames on either side whose registered pixels judge a track the background model cannot (see :func:`near_motion`)."""
+
+
+def near_motion(tr: Track, bg: ShotBackground, small: list[np.ndarray], level: float, min_seen: float,
+                agree: float = 0.6) -> tuple[float, float]:
+    """(moving, seen): how much a track moves against its *nearest* registered neighbours, where the
+    background model (neighbours 3 frames away and more) cannot judge it: at a panning frame's edge,
+    the strip the frames 3 on have already left behind. Per detected frame, the frames
+    :data:`_NEAR` away are warped onto it along the registration; a pixel of the track that at
+    least one of them sees is *seen*, and *moving* when it differs by more than ``level`` (0-255, in
+    some channel, against every pixel of the warped neighbour's 3x3 neighbourhood: a registration
+    error of a pixel on a sharp edge is no motion) from at least ``agree`` of those that see it.
+    ``moving``: mean over the frames where at least ``min_seen`` of the track is seen of the moving share of
+    its seen pixels; ``seen``: mean seen share over all its detected frames. A fast body has left
+    the place where it was a frame ago; a still prop at the edge is where the registration puts it."""
+    box = np.ones((3, 3), np.uint8)
+    n = len(small)
+    moving, seen = [], []
+    for t in tr.detected_frames():
+        m = tr.frames[t].mask
+        area = float(m.sum())
+        if area == 0:
+            continue
+        h, w = m.shape
+        a = small[t].astype(np.int16)
+        count = np.zeros((h, w), np.int16)
+        differ = np.zeros((h, w), np.int16)
+        for off in _NEAR:
+            for j in (t - off, t + off):
+                mat = bg.matrix(j, t) if 0 <= j < n else None
+                if mat is None:
+                    continue
+                warped = cv2.warpPerspective(small[j], mat, (w, h), flags=cv2.INTER_LINEAR)
+                valid = cv2.erode(cv2.warpPerspective(np.full((h, w), 255, np.uint8), mat, (w, h),
+                                                      flags=cv2.INTER_NEAREST), box) > 0
+                lo, hi = cv2.erode(warped, box).astype(np.int16), cv2.dilate(warped, box).astype(np.int16)
+                d = np.maximum(lo - a, a - hi).max(axis=2) > level
+                count += valid
+                differ += valid & d
+        judged = m & (count > 0)
+        seen.append(float(judged.sum()) / area)
+        if judged.sum() >= min_seen * area:
+            moved = judged & (differ >= agree * count)
+            moving.append(float(moved.sum()) / float(judged.sum()))
+    return (float(np.mean(moving)) if moving else 0.0), (float(np.mean(seen)) if seen else 0.0)
+
+
 def judged_share(tr: Track, bg: ShotBackground) -> float:
     """Share of a track's detected pixels that at least two registered neighbours see (where the
     background model can judge motion and change at all)."""
@@ -266,7 +319,12 @@ class TrackShotSegmenter:
         verdicts = [self._judge(tr, bg, small, concept_masks) for tr in tracks]
         verdicts = self._with_companions(tracks, verdicts)
         kept = [tr for tr, v in zip(tracks, verdicts, strict=True) if v[0]]
-        linker.carry_back(kept, fwd, jumps, refine)
+        lost = {id(tr) for tr, v in zip(tracks, verdicts, strict=True) if v[0] and v[2].get("near_kept")}
+        for tr in kept:  # a body the flow cannot follow: its carried masks would be ghosts where it was
+            if id(tr) in lost:
+                for t in [t for t, f in tr.frames.items() if not f.detected]:
+                    del tr.frames[t]
+        linker.carry_back([tr for tr in kept if id(tr) not in lost], fwd, jumps, refine)
         if sc.motion_born:
             kept += self._motion_born(images, small, chars, kept, bg, back, fwd, jumps, scale, concept_masks,
                                       linker, refine)
@@ -422,7 +480,7 @@ class TrackShotSegmenter:
         self.motion_debug = found
         solid = [[r for r in regs if r.density >= sc.motion_density] for regs in found]
         born = [ch for ch in chains(solid, jumps) if len(ch) >= sc.motion_min_frames
-                and passes(ch, sc.motion_coherence, sc.motion_min_speed)]
+                and passes(ch, sc.motion_coherence, sc.motion_min_speed, sc.motion_min_contrast)]
         if not born:
             return []
         shape = images[0].shape[:2]
@@ -450,7 +508,8 @@ class TrackShotSegmenter:
                     chars[t].append(Instance(
                         mask, bbox_xywh(mask), int(mask.sum()), float(r.coherence),
                         reason=(f"motion: {how} (solid {r.density:.0%}, coherence {r.coherence:.2f}, "
-                                f"{r.speed:.1f} px/frame against the set)")))
+                                f"{r.speed:.1f} px/frame against the set, {r.contrast:.1%} of the frame per "
+                                f"frame against the scenery around it)")))
                 f.detections = idx
         linker.carry_back(out, fwd, jumps, refine)
         return out
@@ -533,6 +592,14 @@ class TrackShotSegmenter:
         if change >= self.sc.change_share:
             return True, (f"changes inside itself ({change:.0%} of its inner pixels differ from its neighbours) "
                           f"though it stays in place"), evidence
+        if judged < _MIN_JUDGED:  # where the background model cannot see it: its nearest neighbours can
+            near, seen = near_motion(tr, bg, small, self.sc.bg_threshold, self.sc.near_min_seen)
+            evidence["near_moving"], evidence["near_seen"] = round(near, 3), round(seen, 3)
+            if near >= self.sc.near_moving_share:
+                evidence["near_kept"] = True
+                return True, (f"moves against its nearest registered frames ({near:.0%} of the pixels they see "
+                              f"differ) where the background model cannot judge it (only {judged:.0%} of its "
+                              f"pixels are seen by two registered neighbours)"), evidence
         who = "no concept model named it" if self.concepts is not None else "no concept model ran"
         return False, (f"scenery: {who}; it does not move against the set ({share:.0%} of its pixels disagree, "
                        f"needs >= {self.sc.moving_share:.0%}) nor change inside itself ({change:.0%}, "
