@@ -80,7 +80,10 @@ def base_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Image.open(src).convert("RGB").resize(SIZE, Image.LANCZOS).save(frames / f"{fid}.png")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CLEANPLATE_HOME", str(root / "home"))
-        summary = run(frames, root / "out", load_config(overrides={"fill.method": "opencv-telea"}))
+        # motion-born characters off: the default now finds the rider behind the trees by his motion
+        # (recall >= 0.95 in all 12 frames); without it he is lost (0.0-0.77), a miss to correct by hand
+        summary = run(frames, root / "out", load_config(overrides={"fill.method": "opencv-telea",
+                                                                   "segment.shot.motion_born": False}))
     assert summary.failed_fraction == 0
     return root / "out"
 
@@ -229,7 +232,7 @@ def test_click_the_missed_rider_apply_and_export_in_chromium(out: Path, server: 
     before = _digests(out)
     recall_before = {f: _recall(out, f) for f in BMX}
     scenery_before = {f: _scenery(out, f) for f in BMX}
-    assert min(recall_before.values()) < 0.5  # the default loses the rider behind the trees
+    assert min(recall_before.values()) < 0.5  # the run (motion-born off) loses the rider behind the trees
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=need_chromium(), args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -303,7 +306,7 @@ def test_click_the_missed_rider_apply_and_export_in_chromium(out: Path, server: 
 def test_brushed_scenery_stays_out_of_every_frame_of_the_track(out: Path, server: Server):
     from cleanplate.config import load_config
     from cleanplate.io.frames import load_image
-    from cleanplate.motion.shot_model import Link, ShotModel, small_frame
+    from cleanplate.motion.shot_model import ShotModel, small_frame
     from cleanplate.segment.corrections import brush_mask, carry_by_registration
 
     k = BMX.index(CLICK_FRAME)
@@ -317,14 +320,9 @@ def test_brushed_scenery_stays_out_of_every_frame_of_the_track(out: Path, server
     assert status == 200 and res["redone"] == len(BMX)
     frames = Path(json.loads((out / "run.json").read_text())["segment"]["input"]["path"])
     images = [load_image(frames / f"{f}.png") for f in BMX]
-    # the registration the run made (each frame's link, stored in its segment record)
-    links = {}
-    for line in (out / ".cleanplate" / "segment.jsonl").read_text().splitlines():
-        rec = json.loads(line)
-        links[rec["frame_id"]] = Link.from_record(rec["link"]) if rec.get("link") else None
+    # the shot registered over all its frames, as a brushed correction is carried (every window)
     sc = load_config().shots
-    model = ShotModel.from_links(BMX, [links.get(f) for f in BMX], [small_frame(im, sc.work_side) for im in images],
-                                 images[0].shape[:2], sc.snap_px)
+    model = ShotModel.build([small_frame(im, sc.work_side) for im in images], sc, BMX)
     region = carry_by_registration(brush_mask(pts, 6, (SIZE[1], SIZE[0])), k, model, len(BMX))
     assert region[k].sum() > 500 and (m & region[k]).sum() > 300  # the brush covered masked pixels
     for f, r in zip(BMX, region, strict=True):
@@ -410,6 +408,43 @@ def test_a_click_covers_every_window_of_a_shot_longer_than_a_window(tmp_path: Pa
     meta = json.loads((out / "instances_metadata.json").read_text())["frames"]
     for f in BMX:
         assert any(i.get("track_id") == REVIEW_TRACK_BASE for i in meta[f]["instances"]), f
+
+    # a region brushed out in the second window leaves the first window's frames too: brush, on
+    # the last frame, where the rider is in the clicked frame (carried there along the shot)
+    import cv2
+
+    from cleanplate import masks as M
+    from cleanplate.io.frames import load_image
+    from cleanplate.motion.shot_model import ShotModel, small_frame
+
+    sc = config.shots
+    small = [small_frame(load_image(frames / f"{f}.png"), sc.work_side) for f in BMX]
+    model = ShotModel.build(small, sc, BMX)
+    k, last = BMX.index(CLICK_FRAME), len(BMX) - 1
+    assert last not in [BMX.index(f) for f in windows[0]]
+    rider = _mask(out, CLICK_FRAME) & M.dilate(_truth(CLICK_FRAME), 2)
+    ys, xs = np.nonzero(rider)
+    pick = np.linspace(0, len(xs) - 1, 40).astype(int)
+    there = cv2.perspectiveTransform(np.float32(np.stack([xs[pick], ys[pick]], 1))[:, None],
+                                     model.scaled(k, last, SIZE))[:, 0]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CLEANPLATE_HOME", str(tmp_path / "home"))
+        state = ReviewState(out)
+        state.correct({"frame_id": BMX[last], "kind": "remove", "points": there.tolist(), "radius": 10})
+        state.apply()
+    region = brush_in(model, there, 10, last, k)
+    assert (rider & region).sum() > 0.5 * rider.sum()  # the brush, carried back, covers the rider there
+    assert not (_mask(out, CLICK_FRAME) & region).any()  # and the clicked frame, first window, lost it
+
+
+def brush_in(model, points, radius: float, src: int, dst: int) -> np.ndarray:
+    """The region brushed on frame ``src`` as it lies in frame ``dst`` (along ``model``)."""
+    import cv2
+
+    from cleanplate.segment.corrections import brush_mask
+
+    region = brush_mask([list(map(float, p)) for p in points], radius, (SIZE[1], SIZE[0])).astype(np.uint8)
+    return cv2.warpPerspective(region, model.scaled(src, dst, SIZE), SIZE, flags=cv2.INTER_NEAREST) > 0
 
 
 def test_report_links_each_frame_to_the_review_app_and_stays_read_only(out: Path):

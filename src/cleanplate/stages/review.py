@@ -8,8 +8,11 @@ frames read again from the input (``source``), whatever window comes first, and 
 its frames' masks from it, so a shot longer than ``shots.max_frames`` gets one track, the same in a
 resumed apply. A removed region is carried along the shot model's registration into every frame,
 cut out of every instance there and kept out of the removal mask (``rec.keep_out``, after dilation
-too); an added region becomes a character instance in every frame. A brushed correction whose
-frame is not in the window (a shot longer than a window) is left to the window that holds it.
+too); an added region becomes a character instance in every frame. Like a point's track, a
+brushed region is carried once per correction over the whole shot (a shot model registered over
+all its frames read again from the input, at ``shots.work_side``), so every window of a shot
+longer than ``shots.max_frames`` takes it; without the input at hand it is carried along the
+window's own shot model, in the window that holds the brushed frame only.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from cleanplate.config import Config
 from cleanplate.errors import FrameError
 from cleanplate.io.frames import FolderSource, FrameSource
 from cleanplate.motion.flow import FlowEstimator
+from cleanplate.motion.shot_model import ShotModel, small_frame
 from cleanplate.records import FrameRecord, Instance, bbox_xywh
 from cleanplate.segment.corrections import brush_mask, carry_by_registration
 from cleanplate.segment.follow import Follower, FollowParams, shot_evidence, upscale
@@ -94,12 +98,15 @@ class ReviewStage:
         for n, c in enumerate(self.corrections):
             wanted = set(c["frames"])
             recs = [r for r in live if r.frame_id in wanted]
-            if not recs or (c["kind"] != "point" and c["frame_id"] not in index):
+            whole = c["kind"] == "point" or self.source is not None  # worked out over the whole shot
+            if not recs or (not whole and c["frame_id"] not in index):
                 continue
             try:
                 with timed(live[0], "review"):
                     if c["kind"] == "point":
                         self._point(n, c, recs)
+                    elif whole:
+                        self._brush_shot(n, c, recs)
                     else:
                         self._brush(c, recs, recs.index(live[index[c["frame_id"]]]))
             except Exception as exc:
@@ -147,6 +154,45 @@ class ReviewStage:
         return {fid: ((m.shape[0], m.shape[1]), np.packbits(m.ravel()))
                 for fid, m in zip(frames.ids, masks, strict=True)}
 
+    def brush_track(self, c: dict[str, Any]) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
+        """Frame id -> the brushed correction ``c``'s region in that frame of its shot (its full-size
+        shape, its bits packed), carried along a shot model registered over all the shot's frames."""
+        if self.source is None:
+            raise FrameError("the frames of the shot are not at hand (no input to read them from)")
+        frames = ShotFrames(self.source, c["frames"])
+        if c["frame_id"] not in frames.ids:
+            raise FrameError(f"the brushed frame {c['frame_id']} cannot be read from the input")
+        k = frames.ids.index(c["frame_id"])
+        sc = self.config.shots
+        shape = frames(k).shape[:2]
+        small = [small_frame(frames(t), sc.work_side) for t in range(len(frames))]
+        sizes = {im.shape for im in small}
+        model = ShotModel.build(small, sc, frames.ids) if len(sizes) == 1 else None
+        h, w = shape
+        region = brush_mask(c["points"], c["radius"], shape)
+        out = {}
+        for t, fid in enumerate(frames.ids):
+            m = model.scaled(k, t, (w, h)) if model is not None and t != k else None
+            if m is None:
+                carried = region
+            else:
+                carried = cv2.warpPerspective(region.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                              borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
+            out[fid] = ((h, w), np.packbits(carried.ravel()))
+        return out
+
+    def _brush_shot(self, n: int, c: dict[str, Any], recs: list[FrameRecord]) -> None:
+        if n not in self._tracks:
+            self._tracks[n] = self.brush_track(c)
+        for r in recs:
+            got = self._tracks[n].get(r.frame_id)
+            if got is None or r.image is None:
+                continue
+            (h, w), bits = got
+            if (h, w) != r.image.shape[:2]:
+                continue  # a frame of another size than the brushed one: not the same view
+            self._apply_brush(c, r, np.unpackbits(bits, count=h * w).reshape(h, w).astype(bool))
+
     def _brush(self, c: dict[str, Any], recs: list[FrameRecord], k: int) -> None:
         images = [r.image for r in recs]
         shape = images[k].shape[:2]  # type: ignore[union-attr]
@@ -156,18 +202,23 @@ class ReviewStage:
             else None
         masks = carry_by_registration(region, k, model, len(recs))
         for r, m in zip(recs, masks, strict=True):
-            if c["kind"] == "add":
-                self._add(r, m, f"review: region brushed in on {c['frame_id']}", None)
-                continue
-            r.keep_out = m if r.keep_out is None else r.keep_out | m
-            assert r.segment is not None
-            kept = []
-            for inst in r.segment.instances:
-                inst.mask = inst.mask.astype(bool) & ~m
-                if inst.mask.any():
-                    inst.area, inst.bbox = int(inst.mask.sum()), bbox_xywh(inst.mask)
-                    kept.append(inst)
-            r.segment.instances = kept
+            self._apply_brush(c, r, m)
+
+    def _apply_brush(self, c: dict[str, Any], r: FrameRecord, m: np.ndarray) -> None:
+        """Frame ``r`` gets the brushed region ``m`` (HxW bool): added as a character, or removed
+        from every instance and kept out of the removal mask."""
+        if c["kind"] == "add":
+            self._add(r, m, f"review: region brushed in on {c['frame_id']}", None)
+            return
+        r.keep_out = m if r.keep_out is None else r.keep_out | m
+        assert r.segment is not None
+        kept = []
+        for inst in r.segment.instances:
+            inst.mask = inst.mask.astype(bool) & ~m
+            if inst.mask.any():
+                inst.area, inst.bbox = int(inst.mask.sum()), bbox_xywh(inst.mask)
+                kept.append(inst)
+        r.segment.instances = kept
 
     @staticmethod
     def _add(rec: FrameRecord, mask: np.ndarray, why: str, track_id: int | None) -> None:
