@@ -134,15 +134,19 @@ class ReviewStage:
             small = np.unpackbits(bits, count=h * w).reshape(h, w).astype(bool)
             self._add(r, upscale(small, r.image.shape[:2]), why, REVIEW_TRACK_BASE + n)  # type: ignore[union-attr]
 
-    def track(self, c: dict[str, Any]) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
-        """Frame id -> the point correction ``c``'s work-scale mask in that frame of its shot: (its
-        shape, its bits packed with ``np.packbits``); frames the input lacks are absent."""
+    def _shot_frames(self, c: dict[str, Any], what: str) -> tuple[ShotFrames, int]:
+        """The frames of correction ``c``'s shot, read again from the input, and where its frame is."""
         if self.source is None:
             raise FrameError("the frames of the shot are not at hand (no input to read them from)")
         frames = ShotFrames(self.source, c["frames"])
         if c["frame_id"] not in frames.ids:
-            raise FrameError(f"the clicked frame {c['frame_id']} cannot be read from the input")
-        k = frames.ids.index(c["frame_id"])
+            raise FrameError(f"the {what} frame {c['frame_id']} cannot be read from the input")
+        return frames, frames.ids.index(c["frame_id"])
+
+    def track(self, c: dict[str, Any]) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
+        """Frame id -> the point correction ``c``'s work-scale mask in that frame of its shot: (its
+        shape, its bits packed with ``np.packbits``); frames the input lacks are absent."""
+        frames, k = self._shot_frames(c, "clicked")
         evidence = shot_evidence(frames, len(frames), self.config.shots, self.params,
                                  self.config.segment.shot.bg_threshold)
         predictor = self._predictor()
@@ -157,12 +161,7 @@ class ReviewStage:
     def brush_track(self, c: dict[str, Any]) -> dict[str, tuple[tuple[int, int], np.ndarray]]:
         """Frame id -> the brushed correction ``c``'s region in that frame of its shot (its full-size
         shape, its bits packed), carried along a shot model registered over all the shot's frames."""
-        if self.source is None:
-            raise FrameError("the frames of the shot are not at hand (no input to read them from)")
-        frames = ShotFrames(self.source, c["frames"])
-        if c["frame_id"] not in frames.ids:
-            raise FrameError(f"the brushed frame {c['frame_id']} cannot be read from the input")
-        k = frames.ids.index(c["frame_id"])
+        frames, k = self._shot_frames(c, "brushed")
         sc = self.config.shots
         shape = frames(k).shape[:2]
         small = [small_frame(frames(t), sc.work_side) for t in range(len(frames))]

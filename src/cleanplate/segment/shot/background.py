@@ -13,6 +13,7 @@ scale with :attr:`ShotBackground.scale` to map them back.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import cv2
@@ -67,6 +68,15 @@ class ShotBackground:
         m = np.linalg.inv(self.to_ref[dst]) @ self.to_ref[src]
         return m / m[2, 2]
 
+    def neighbours(self, t: int) -> Iterator[tuple[int, np.ndarray]]:
+        """(j, homography j -> t) of frame ``t``'s registered neighbours the model compares it with
+        (``_OFFSETS`` frames away each side, near first)."""
+        n = len(self.to_ref)
+        for off in _OFFSETS:
+            for j in (t - off, t + off):
+                if 0 <= j < n and (m := self.matrix(j, t)) is not None:
+                    yield j, m
+
 
 def work_scale(shape: tuple[int, ...], work_side: int) -> float:
     """The factor (<= 1) that brings a frame of ``shape`` (H, W, ...) to long side ``work_side``."""
@@ -113,20 +123,14 @@ def build_background(images: list[np.ndarray], detected: list[np.ndarray], work_
     h, w = small[0].shape[:2]
     for t in range(n):
         warped, valid, occupied = [], [], []
-        for off in _OFFSETS:
-            for j in (t - off, t + off):
-                if not 0 <= j < n:
-                    continue
-                m = bg.matrix(j, t)
-                if m is None:
-                    continue
-                warped.append(cv2.warpPerspective(small[j], m, (w, h), flags=cv2.INTER_LINEAR,
-                                                  borderMode=cv2.BORDER_CONSTANT))
-                inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
-                                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                valid.append(cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0)
-                occupied.append(cv2.warpPerspective(small_det[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
-                                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0)
+        for j, m in bg.neighbours(t):
+            warped.append(cv2.warpPerspective(small[j], m, (w, h), flags=cv2.INTER_LINEAR,
+                                              borderMode=cv2.BORDER_CONSTANT))
+            inside = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            valid.append(cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0)
+            occupied.append(cv2.warpPerspective(small_det[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                                borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0)
         cur = small[t].astype(np.float32)
         if not warped:
             zeros = np.zeros((h, w), bool)

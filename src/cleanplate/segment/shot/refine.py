@@ -165,25 +165,17 @@ def hidden_by(bg: ShotBackground, occupied: list[np.ndarray]) -> list[np.ndarray
     :attr:`ShotBackground.hidden`, but counting as occupied only ``occupied`` (per frame, hxw bool at
     work scale: the kept characters' detections), not every per-frame candidate. A tree trunk the
     detector keeps jumping to, judged scenery, no longer hides the set behind a character's mask."""
-    from cleanplate.segment.shot.background import _OFFSETS
-
     n = len(occupied)
     h, w = bg.foreground[0].shape
     out = []
     for t in range(n):
         occ = np.zeros((h, w), np.int32)
         count = 0
-        for off in _OFFSETS:
-            for j in (t - off, t + off):
-                if not 0 <= j < n:
-                    continue
-                m = bg.matrix(j, t)
-                if m is None:
-                    continue
-                count += 1
-                if occupied[j].any():
-                    occ += cv2.warpPerspective(occupied[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
-                                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        for j, m in bg.neighbours(t):
+            count += 1
+            if occupied[j].any():
+                occ += cv2.warpPerspective(occupied[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         covered = bg.covered[t].astype(np.int32)
         few = (2 * covered < count) & (covered < 3)
         out.append((covered < 2) | (occ > 0.5 * covered) | few)
