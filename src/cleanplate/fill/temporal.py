@@ -353,24 +353,18 @@ class TemporalFiller:
 def mark_refill(frames: Sequence[SequenceFrame]) -> None:
     """Set ``refill`` on the context frames (``todo`` False) that come before a frame to do of
     their shot: what they invented is carried on to it, so they are filled again (not yielded)."""
-    for pos in _chain_positions(frames):
-        frames[pos].refill = True
-
-
-def _chain_positions(frames: Sequence[SequenceFrame]) -> set[int]:
-    out: set[int] = set()
-    pending: list[int] = []
+    pending: list[SequenceFrame] = []
     shot_id: str | None = None
     for pos, f in enumerate(frames):
         if pos > 0 and f.shot_id is not None and f.shot_id != shot_id:
             pending = []  # a cut: nothing is carried across it
         shot_id = f.shot_id if f.shot_id is not None else shot_id
         if f.todo:
-            out.update(pending)
+            for p in pending:
+                p.refill = True
             pending = []
         else:
-            pending.append(pos)
-    return out
+            pending.append(f)
 
 
 def register_temporal() -> None:

@@ -364,8 +364,7 @@ def _run_fill(out: Path, methods: list[str] | tuple[str, ...] | None, frames: in
         else:
             runs[m] = _MethodRun()
     seg_cfg = _method_config(base_cfg, "opencv-telea")
-    sc = seg_cfg.segment.saliency
-    predictor = SaliencyPredictor(sc.model, device, input_size=sc.input_size, threads=seg_cfg.run.threads)
+    predictor = SaliencyPredictor.for_config(seg_cfg, device)
     checker = PlateChecker(base_cfg.qa, device, threads=base_cfg.run.threads)
     checker.load()
     bands: dict[str, int] = {}

@@ -168,7 +168,7 @@ class SaliencyBoxMasker:
         sc = config.segment.saliency
         self.threshold, self.low = sc.threshold, min(sc.low_threshold, sc.threshold)
         self.margin = config.segment.concept.box_margin
-        self.predictor = SaliencyPredictor(sc.model, device, input_size=sc.input_size, threads=config.run.threads)
+        self.predictor = SaliencyPredictor.for_config(config, device)
         self.last_sources: list[str] = []
 
     def masks(self, image: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:

@@ -39,12 +39,13 @@ def brush_mask(points: list[list[float]], radius: float, shape: tuple[int, int])
 
 def carry_by_registration(mask: np.ndarray, k: int, shot: ShotModel | None, n: int) -> list[np.ndarray]:
     """Frame ``k``'s HxW bool ``mask`` in each of the shot's ``n`` frames, moved with the camera
-    (the shot model's homography from ``k`` to each frame). Frames not registered with ``k`` (or
+    (the shot model's homography from ``k`` to each frame, scaled to the mask's size: the model may
+    have been registered at another resolution). Frames not registered with ``k`` (or
     a window without a shot model: the camera taken as still) get the mask where it was drawn."""
     h, w = mask.shape
     out = []
     for t in range(n):
-        m = shot.matrix(k, t) if shot is not None and t != k else None
+        m = shot.scaled(k, t, (w, h)) if shot is not None and t != k else None
         if m is None:
             out.append(mask.copy())
             continue

@@ -61,6 +61,12 @@ class SaliencyPredictor:
         self.input_size = input_size or fixed or self.info.input_size
         self.max_batch = max_batch if not isinstance(inp.shape[0], int) else max(1, min(max_batch, inp.shape[0]))
 
+    @classmethod
+    def for_config(cls, config: Config, device: str) -> SaliencyPredictor:
+        """The predictor ``config.segment.saliency`` names, with ``run.threads``."""
+        sc = config.segment.saliency
+        return cls(sc.model, device, input_size=sc.input_size, threads=config.run.threads)
+
     def _preprocess(self, image: np.ndarray) -> np.ndarray:
         """HxWx3 uint8 RGB -> 3xSxS float32, normalised as the model was trained."""
         h, w = image.shape[:2]
@@ -119,7 +125,7 @@ class SaliencySegmenter:
         self.threshold = sc.threshold
         self.low_threshold = min(sc.low_threshold, sc.threshold)
         self.min_size = config.segment.min_instance_size
-        self.predictor = SaliencyPredictor(sc.model, device, input_size=sc.input_size, threads=config.run.threads)
+        self.predictor = SaliencyPredictor.for_config(config, device)
 
     def segment(self, image: np.ndarray) -> SegmentResult:
         """Characters of one HxWx3 uint8 RGB frame."""

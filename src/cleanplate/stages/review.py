@@ -11,8 +11,7 @@ cut out of every instance there and kept out of the removal mask (``rec.keep_out
 too); an added region becomes a character instance in every frame. Like a point's track, a
 brushed region is carried once per correction over the whole shot (a shot model registered over
 all its frames read again from the input, at ``shots.work_side``), so every window of a shot
-longer than ``shots.max_frames`` takes it; without the input at hand it is carried along the
-window's own shot model, in the window that holds the brushed frame only.
+longer than ``shots.max_frames`` takes it.
 """
 
 from __future__ import annotations
@@ -94,21 +93,17 @@ class ReviewStage:
 
     def __call__(self, window: Window) -> Window:
         live = [r for r in window if not r.failed and r.image is not None and r.segment is not None]
-        index = {r.frame_id: k for k, r in enumerate(live)}
         for n, c in enumerate(self.corrections):
             wanted = set(c["frames"])
             recs = [r for r in live if r.frame_id in wanted]
-            whole = c["kind"] == "point" or self.source is not None  # worked out over the whole shot
-            if not recs or (not whole and c["frame_id"] not in index):
+            if not recs:
                 continue
             try:
                 with timed(live[0], "review"):
                     if c["kind"] == "point":
                         self._point(n, c, recs)
-                    elif whole:
-                        self._brush_shot(n, c, recs)
                     else:
-                        self._brush(c, recs, recs.index(live[index[c["frame_id"]]]))
+                        self._brush(n, c, recs)
             except Exception as exc:
                 for r in recs:
                     fail(r, exc, "characters", self.raise_errors)
@@ -116,9 +111,7 @@ class ReviewStage:
 
     def _predictor(self) -> SaliencyPredictor:
         if self._saliency is None:
-            sal = self.config.segment.saliency
-            self._saliency = SaliencyPredictor(sal.model, self.device, input_size=sal.input_size,
-                                               threads=self.config.run.threads)
+            self._saliency = SaliencyPredictor.for_config(self.config, self.device)
         return self._saliency
 
     def _point(self, n: int, c: dict[str, Any], recs: list[FrameRecord]) -> None:
@@ -163,24 +156,14 @@ class ReviewStage:
         shape, its bits packed), carried along a shot model registered over all the shot's frames."""
         frames, k = self._shot_frames(c, "brushed")
         sc = self.config.shots
-        shape = frames(k).shape[:2]
+        h, w = frames(k).shape[:2]
         small = [small_frame(frames(t), sc.work_side) for t in range(len(frames))]
-        sizes = {im.shape for im in small}
-        model = ShotModel.build(small, sc, frames.ids) if len(sizes) == 1 else None
-        h, w = shape
-        region = brush_mask(c["points"], c["radius"], shape)
-        out = {}
-        for t, fid in enumerate(frames.ids):
-            m = model.scaled(k, t, (w, h)) if model is not None and t != k else None
-            if m is None:
-                carried = region
-            else:
-                carried = cv2.warpPerspective(region.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
-                                              borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(bool)
-            out[fid] = ((h, w), np.packbits(carried.ravel()))
-        return out
+        model = ShotModel.build(small, sc, frames.ids) if len({im.shape for im in small}) == 1 else None
+        region = brush_mask(c["points"], c["radius"], (h, w))
+        return {fid: ((h, w), np.packbits(m.ravel()))
+                for fid, m in zip(frames.ids, carry_by_registration(region, k, model, len(frames)), strict=True)}
 
-    def _brush_shot(self, n: int, c: dict[str, Any], recs: list[FrameRecord]) -> None:
+    def _brush(self, n: int, c: dict[str, Any], recs: list[FrameRecord]) -> None:
         if n not in self._tracks:
             self._tracks[n] = self.brush_track(c)
         for r in recs:
@@ -191,17 +174,6 @@ class ReviewStage:
             if (h, w) != r.image.shape[:2]:
                 continue  # a frame of another size than the brushed one: not the same view
             self._apply_brush(c, r, np.unpackbits(bits, count=h * w).reshape(h, w).astype(bool))
-
-    def _brush(self, c: dict[str, Any], recs: list[FrameRecord], k: int) -> None:
-        images = [r.image for r in recs]
-        shape = images[k].shape[:2]  # type: ignore[union-attr]
-        region = brush_mask(c["points"], c["radius"], shape)
-        shot = recs[k].shot
-        model = shot.subset([r.frame_id for r in recs]) if shot is not None and all(r.shot is shot for r in recs) \
-            else None
-        masks = carry_by_registration(region, k, model, len(recs))
-        for r, m in zip(recs, masks, strict=True):
-            self._apply_brush(c, r, m)
 
     def _apply_brush(self, c: dict[str, Any], r: FrameRecord, m: np.ndarray) -> None:
         """Frame ``r`` gets the brushed region ``m`` (HxW bool): added as a character, or removed

@@ -249,9 +249,7 @@ class TrackShotSegmenter:
 
     def _predictor(self) -> SaliencyPredictor:
         if self._saliency is None:
-            sal = self._config.segment.saliency
-            self._saliency = SaliencyPredictor(sal.model, self._device, input_size=sal.input_size,
-                                               threads=self._config.run.threads)
+            self._saliency = SaliencyPredictor.for_config(self._config, self._device)
         return self._saliency
 
     def weights_used(self) -> list[WeightsUse]:
