@@ -40,7 +40,7 @@ from cleanplate import masks as M
 from cleanplate.config import Config, TemporalConfig
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import INPAINTERS, Inpainter
-from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, warp_into
+from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, refine_near, warp_into
 from cleanplate.motion.shot_model import ShotModel
 from cleanplate.records import FillResult, SequenceFrame
 from cleanplate.weights import WeightsUse
@@ -265,7 +265,8 @@ class TemporalFiller:
 
     def _carried(self, e: _Entry, unknown: np.ndarray, plate: np.ndarray) -> np.ndarray:
         """Put into ``plate`` the pixels of ``unknown`` that the shot's last filled frame invented
-        (or carried), warped along the registration; returns the HxW bool map of those pixels."""
+        (or carried), warped along the registration refined around each hole
+        (``fill.temporal.carry_ring``); returns the HxW bool map of those pixels."""
         carried = np.zeros(unknown.shape, bool)
         prev = self._carry
         if not self.tc.carry_invented or prev is None or prev.shot_key != e.shot_key or not unknown.any() \
@@ -275,11 +276,23 @@ class TemporalFiller:
         reg = self._register(e, prev)
         if not reg.ok:
             return carried
-        x0, y0, x1, y1 = roi = _roi(unknown, 0)
-        px, valid = warp_into(prev.plate, prev.invented, reg, roi)
-        sub = unknown[y0:y1, x0:x1] & valid
-        carried[y0:y1, x0:x1] = sub
-        plate[y0:y1, x0:x1][sub] = px[sub]
+        mask = e.frame.mask.astype(bool)
+        side = min(mask.shape)
+        width = int(round(self.tc.carry_ring * side))
+        n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+        scenery = ~prev.frame.mask.astype(bool)
+        for k in range(1, n):
+            hole = labels == k
+            todo = hole & unknown
+            if not todo.any():
+                continue
+            near = refine_near(e.frame.image, hole, prev.frame.image, scenery, reg, width,
+                               self.tc.carry_ring_move * side, self.shots.snap_px) if width > 0 else reg
+            x0, y0, x1, y1 = roi = _roi(todo, 0)
+            px, valid = warp_into(prev.plate, prev.invented, near, roi)
+            sub = todo[y0:y1, x0:x1] & valid
+            carried[y0:y1, x0:x1] |= sub
+            plate[y0:y1, x0:x1][sub] = px[sub]
         return carried
 
     def _fill_one(self, buf: dict[int, _Entry], pos: int) -> FillResult:

@@ -251,3 +251,68 @@ def warp_into(image: np.ndarray, scenery: np.ndarray, reg: Registration,
     valid = cv2.erode((cover == 255).astype(np.uint8), np.ones((3, 3), np.uint8),
                       borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(bool)
     return out, valid
+
+
+_NEAR_MIN_PIXELS = 200  # ring pixels (at the work scale) needed to refine a registration near a hole
+_NEAR_SIDE = 480  # the ring's bounding box is refined at most this many px on its longer side
+
+
+def refine_near(target: np.ndarray, hole: np.ndarray, source: np.ndarray, source_scenery: np.ndarray,
+                reg: Registration, width: int, max_move: float, snap_px: float = 0.15) -> Registration:
+    """``reg`` (``source`` onto ``target``) refined to the motion of the set right around ``hole``.
+
+    A shot's homography is fitted to the whole frame; in a set with depth the ground beside a
+    character moves otherwise than the far wall, and pixels carried into the character's hole along
+    the whole-frame fit slide against their surroundings. Here an affine correction is fitted by ECC
+    on the ring of ``width`` px around ``hole`` (HxW bool, target pixels): the target's own pixels
+    there against the source warped by ``reg`` where it shows scenery (``source_scenery`` HxW bool).
+    Nothing inside the hole is looked at. The correction is kept only when it lowers the ring's mean
+    difference and moves no ring pixel more than ``max_move`` px; otherwise ``reg`` is returned as
+    it is (also for rejected and identity registrations) and when it moves no ring pixel more than
+    ``snap_px``; a refined warp within ``snap_px`` of a whole-pixel shift becomes that shift (its
+    pixels are copied, not resampled).
+    """
+    if not reg.ok or reg.kind == "identity" or width < 1 or not hole.any():
+        return reg
+    matrix = reg.matrix if reg.matrix is not None else _shift_matrix(*reg.shift)
+    H, W = hole.shape
+    band = M.dilate(hole, width) & ~hole
+    x, y, w, h = cv2.boundingRect(band.astype(np.uint8))
+    s = min(1.0, _NEAR_SIDE / max(w, h))
+    to_small = np.diag([s, s, 1.0]) @ _shift_matrix(-x, -y)
+    sw, sh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
+    m = to_small @ matrix
+    warped = cv2.warpPerspective(source, m, (sw, sh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    seen = cv2.warpPerspective(source_scenery.astype(np.float32), m, (sw, sh), flags=cv2.INTER_LINEAR) > 0.999
+    mine = cv2.warpAffine(band.astype(np.float32), to_small[:2], (sw, sh), flags=cv2.INTER_LINEAR) > 0.999
+    small = cv2.warpAffine(target, to_small[:2], (sw, sh), flags=cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR)
+    valid = (mine & seen).astype(np.uint8)
+    if int(valid.sum()) < _NEAR_MIN_PIXELS:
+        return reg
+    a = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    b = cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    warp = np.eye(2, 3, dtype=np.float32)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-5)
+    try:
+        _, warp = cv2.findTransformECC(a, b, warp, cv2.MOTION_AFFINE, criteria, valid, 5)
+    except cv2.error:
+        return reg
+    affine = np.vstack([warp.astype(np.float64), [0.0, 0.0, 1.0]])  # target small -> warped source small
+    before = float(np.abs(a - b)[valid > 0].mean())
+    moved = cv2.warpAffine(b, warp, (sw, sh), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    back = cv2.warpAffine(valid, warp, (sw, sh), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP) > 0
+    both = (valid > 0) & back
+    if not both.any() or float(np.abs(a - moved)[both].mean()) >= before:
+        return reg
+    ys, xs = np.nonzero(valid)
+    pts = np.stack([xs, ys], 1).astype(np.float64)
+    move = np.abs(_apply(affine, pts) - pts).max() / s
+    if not np.isfinite(move) or move > max_move or move <= snap_px:
+        return reg
+    refined = np.linalg.inv(to_small) @ np.linalg.inv(affine) @ to_small @ matrix
+    refined /= refined[2, 2]
+    shift = as_shift(refined, hole.shape, snap_px) if snap_px > 0 else None
+    if shift is not None:
+        return Registration("identity" if shift == (0, 0) else "shift", _shift_matrix(*shift), shift,
+                            reg.inliers, reg.error, reg.reason)
+    return Registration("homography", refined, (0, 0), reg.inliers, reg.error, reg.reason)

@@ -9,7 +9,12 @@ The truth is the frame before pasting; the masks are the true ones dilated as th
 Metrics per method: PSNR and SSIM in the hole, the flat score of :mod:`cleanplate.qa.metrics`
 (plates above ``qa.flat_threshold`` are counted as flagged), and the steadiness of the filled
 region: the mean absolute change of the hole's pixels between consecutive frames, after
-registering the earlier frame onto the later (levels), next to the truth's own change there.
+registering the earlier frame onto the later (levels), next to the truth's own change there. It is
+measured twice: along the shot model's whole-frame registration (``steadiness``, as the methods
+see the shot), and along the set's own motion at the hole, fitted to the truth there
+(``steadiness_set``, :func:`set_motion`). The first counts the whole-frame fit's error at the
+hole as change (a sharp texture that moves exactly with the set scores worse than a blur); the
+second is the flicker a viewer sees, the invented region moving otherwise than the set around it.
 """
 
 from __future__ import annotations
@@ -120,12 +125,46 @@ def register_shot(frames: list[np.ndarray], holes: list[np.ndarray], config: Con
     return [m if (m := model.matrix(i, ref)) is not None else np.eye(3) for i in range(len(frames))]
 
 
-def _steadiness(plates: list[np.ndarray], holes: list[np.ndarray], homs: list[np.ndarray]) -> float:
-    """Mean |change| (levels) of the hole's pixels between consecutive registered frames."""
+def _pairs(homs: list[np.ndarray]) -> list[np.ndarray]:
+    """Frame t-1 -> frame t (3x3) for t >= 1 (index 0: identity), from the frames' matrices onto the reference."""
+    return [np.eye(3)] + [np.linalg.inv(homs[t]) @ homs[t - 1] for t in range(1, len(homs))]
+
+
+def set_motion(shot: StillShot, homs: list[np.ndarray]) -> list[np.ndarray]:
+    """How the set itself moves at the hole, frame t-1 -> frame t (3x3; index 0: identity).
+
+    The shot model's homography is fitted to the whole frame; in a set with depth the ground at a
+    character's feet moves otherwise than the far wall. This registration is fitted (ECC,
+    homography, from the shot model's) to the TRUTH (the frames before pasting) over the hole and
+    a ring around it, so a fill that moves with the set there shows no change, and the truth's own
+    change is what is left after the best warp (light, parallax inside the hole). Bench only: it
+    reads the truth, which no method sees.
+    """
+    out = [np.eye(3)]
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-5)
+    for t, m in enumerate(_pairs(homs)[1:], start=1):
+        h, w = shot.holes[t].shape
+        region = dilate(shot.holes[t], max(4, round(0.05 * min(h, w))))
+        a = cv2.cvtColor(shot.truth[t], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        b = cv2.cvtColor(shot.truth[t - 1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        warp = np.linalg.inv(m)
+        warp = (warp / warp[2, 2]).astype(np.float32)  # ECC: template (frame t) -> input (frame t-1)
+        try:
+            _, warp = cv2.findTransformECC(a, b, warp, cv2.MOTION_HOMOGRAPHY, criteria, region.astype(np.uint8), 5)
+            fitted = np.linalg.inv(warp.astype(np.float64))
+            out.append(fitted / fitted[2, 2])
+        except cv2.error:
+            out.append(m)
+    return out
+
+
+def _steadiness(plates: list[np.ndarray], holes: list[np.ndarray], pairs: list[np.ndarray]) -> float:
+    """Mean |change| (levels) of the hole's pixels between consecutive frames, frame t-1 warped onto
+    frame t by ``pairs[t]``."""
     vals = []
     for t in range(1, len(plates)):
         h, w = holes[t].shape
-        m = np.linalg.inv(homs[t]) @ homs[t - 1]  # frame t-1 -> frame t
+        m = pairs[t]
         prev = cv2.warpPerspective(plates[t - 1], m, (w, h), flags=cv2.INTER_LINEAR)
         prev_hole = cv2.warpPerspective(holes[t - 1].astype(np.float32), m, (w, h)) > 0.999
         region = holes[t] & prev_hole
@@ -134,8 +173,12 @@ def _steadiness(plates: list[np.ndarray], holes: list[np.ndarray], homs: list[np
     return float(np.mean(vals)) if vals else float("nan")
 
 
-def evaluate(shot: StillShot, plates: list[np.ndarray], homs: list[np.ndarray], config: Config) -> dict[str, float]:
-    """PSNR / SSIM in the hole, flat score and flags, steadiness (with the truth's) of ``plates``."""
+def evaluate(shot: StillShot, plates: list[np.ndarray], homs: list[np.ndarray], config: Config,
+             motion: list[np.ndarray] | None = None) -> dict[str, float]:
+    """PSNR / SSIM in the hole, flat score and flags, steadiness (with the truth's) of ``plates``:
+    ``steadiness`` along the shot model's registration (``homs``), ``steadiness_set`` along the set's
+    own motion at the hole (``motion``, :func:`set_motion`; computed when not given)."""
+    motion = motion if motion is not None else set_motion(shot, homs)
     flats = [flat_score(p, m)[0] for p, m in zip(plates, shot.holes, strict=True)]
     return {
         "psnr_hole": round(float(np.mean([psnr(p, t, m) for p, t, m in
@@ -144,8 +187,10 @@ def evaluate(shot: StillShot, plates: list[np.ndarray], homs: list[np.ndarray], 
                                           zip(plates, shot.truth, shot.holes, strict=True)])), 4),
         "flat_max": round(float(max(flats)), 4),
         "flat_flagged": int(sum(f > config.qa.flat_threshold for f in flats)),
-        "steadiness": round(_steadiness(plates, shot.holes, homs), 2),
-        "steadiness_truth": round(_steadiness(shot.truth, shot.holes, homs), 2),
+        "steadiness": round(_steadiness(plates, shot.holes, _pairs(homs)), 2),
+        "steadiness_truth": round(_steadiness(shot.truth, shot.holes, _pairs(homs)), 2),
+        "steadiness_set": round(_steadiness(plates, shot.holes, motion), 2),
+        "steadiness_set_truth": round(_steadiness(shot.truth, shot.holes, motion), 2),
     }
 
 
@@ -176,6 +221,7 @@ def run_still_bench(config: Config, data: str | Path | None = None, methods: tup
     """Build the case, fill it with each method (true masks), measure. Returns a JSON-ready dict."""
     shot = build_still(config, data, spec)
     homs = register_shot(shot.frames, shot.holes, config)
+    motion = set_motion(shot, homs)
     rows: dict[str, dict[str, float]] = {}
     for name in methods:
         if name == "patchmatch":
@@ -192,7 +238,7 @@ def run_still_bench(config: Config, data: str | Path | None = None, methods: tup
         t0 = time.perf_counter()
         plates = fill(shot, homs)
         sec = (time.perf_counter() - t0) / len(plates)
-        rows[name] = {**evaluate(shot, plates, homs, config), "s_per_frame": round(sec, 3)}
+        rows[name] = {**evaluate(shot, plates, homs, config, motion), "s_per_frame": round(sec, 3)}
     h, w = shot.frames[0].shape[:2]
     return {
         "case": spec.name, "frames": len(shot.frames), "size": f"{w}x{h}",
@@ -220,15 +266,17 @@ def _still_table(result: dict[str, object]) -> list[str]:
         f"{float(result['character_fraction']):.0%} of the frame, hole {float(result['hole_fraction']):.0%}, "  # type: ignore[arg-type]
         f"{float(result['never_seen_fraction']):.0%} of it never seen by any frame",  # type: ignore[arg-type]
         "",
-        "| method | PSNR hole (dB) | SSIM hole | flat max | flagged flat | steadiness (levels) | truth's | s/frame |",
-        "|---|---|---|---|---|---|---|---|",
+        "| method | PSNR hole (dB) | SSIM hole | flat max | flagged flat | steadiness (levels) | truth's "
+        "| steadiness along the set (levels) | truth's | s/frame |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['psnr_hole']:.2f} | {r['ssim_hole']:.3f} | {r['flat_max']:.3f} | "
                      f"{r['flat_flagged']} | {r['steadiness']:.2f} | {r['steadiness_truth']:.2f} | "
+                     f"{r.get('steadiness_set', float('nan')):.2f} | {r.get('steadiness_set_truth', float('nan')):.2f} | "
                      f"{r['s_per_frame']:.2f} |")
     return lines
 
 
 __all__ = ["HELD_OUT", "METHODS", "StillShot", "StillSpec", "build_still", "evaluate", "register_shot", "run_still_bench",
-           "still_markdown"]
+           "set_motion", "still_markdown"]
