@@ -161,6 +161,16 @@ class ShotSegmentConfig(_Section):
         0.05, ge=0, le=1, description="tracks: share of the blob that must move or change before that evidence "
         "seeds the character in the colour refinement (else the confident core does).")
     refine_iterations: int = Field(4, ge=1, le=20, description="tracks: GrabCut iterations of the colour refinement.")
+    refine_steady: float = Field(
+        0.5, ge=0, le=1, description="tracks: a pixel the colour refinement removes from a track's blob stays removed "
+        "only when at least this share of the track's frames within refine_window whose blob holds it (carried "
+        "along the registration; the frame itself counted) remove it too; else it is given back (recorded in the "
+        "instance evidence, refine.restored_px). Scenery beside a character stands still in the set and is removed "
+        "alike in every frame; a colour model misled in one frame (the Sintel girl's still shoulder taken for the "
+        "wall) removes what its neighbours keep. 0: off.")
+    refine_window: int = Field(
+        4, ge=1, description="tracks: frames each side of a frame whose refinement of the same track is compared "
+        "with its own (refine_steady).")
     hidden_by_characters: bool = Field(
         True, description="tracks: after the verdicts, the background model's hidden pixels (where it cannot judge "
         "a mask, because detections cover them in most neighbours) count only the kept characters' detections, "

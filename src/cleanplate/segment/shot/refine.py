@@ -74,6 +74,7 @@ class Refined:
     kept_area: int
     seed: str
     why: str = ""
+    restored: int = 0  # px of its removal given back by :func:`unsteady_removal` (the track's other frames keep them)
 
     @property
     def used(self) -> bool:
@@ -160,6 +161,38 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
     return Refined(out, area, kept, seed)
 
 
+def unsteady_removal(t: int, blobs: dict[int, np.ndarray], removed: dict[int, np.ndarray], bg: ShotBackground,
+                     window: int, share: float) -> np.ndarray:
+    """HxW bool: what frame ``t``'s colour refinement removed from its track's blob that the track's
+    other frames do not remove alike, to be given back.
+
+    ``blobs``: frame -> hxw bool, the track's mask before the refinement in each frame where one was
+    tried; ``removed``: frame -> hxw bool, what the refinement removed there (empty where it was not
+    used). Scenery the detector joined to a character (crates, rocks, a wall) stands still in the
+    set, so a refinement that is right removes it in every frame whose blob holds it, at the same
+    place along the registration; a colour model misled in one frame (the girl's still shoulder
+    taken for the wall) removes a part the neighbouring frames keep. Each pixel removed in frame
+    ``t`` is counted over the frames within ``window`` of it in the same registered run whose blob,
+    carried along the registration into ``t``, holds it (``t`` itself included): it stays removed
+    only when at least ``share`` of them remove it too.
+    """
+    gone = removed.get(t)
+    if gone is None or not gone.any():
+        return np.zeros(bg.foreground[t].shape, bool)
+    h, w = gone.shape
+    holds = np.ones((h, w), np.int32)  # frame t itself
+    drops = np.ones((h, w), np.int32)
+    for j, blob in blobs.items():
+        if j == t or abs(j - t) > window or (m := bg.matrix(j, t)) is None:
+            continue
+        holds += cv2.warpPerspective(blob.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if removed[j].any():
+            drops += cv2.warpPerspective(removed[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return gone & (drops < share * holds)
+
+
 def hidden_by(bg: ShotBackground, occupied: list[np.ndarray]) -> list[np.ndarray]:
     """Per frame, hxw bool: the pixels the background model cannot judge, as
     :attr:`ShotBackground.hidden`, but counting as occupied only ``occupied`` (per frame, hxw bool at
@@ -230,4 +263,4 @@ def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, ma
     return out, parts
 
 
-__all__ = ["RefineParams", "Refined", "SceneryPart", "hidden_by", "refine_blob", "scenery_parts"]
+__all__ = ["RefineParams", "Refined", "SceneryPart", "hidden_by", "refine_blob", "scenery_parts", "unsteady_removal"]
