@@ -168,6 +168,11 @@ class ShotSegmentConfig(_Section):
         "instance evidence, refine.restored_px). Scenery beside a character stands still in the set and is removed "
         "alike in every frame; a colour model misled in one frame (the Sintel girl's still shoulder taken for the "
         "wall) removes what its neighbours keep. 0: off.")
+    refine_agreed: bool = Field(
+        True, description="tracks: with refine_steady, a frame's blob is refined again with what more than "
+        "refine_steady of the track's neighbouring frames (at least two) removed as sure background, where it "
+        "neither moves nor changes in the frame: scenery a colour model kept in one frame (the bench's crates taken "
+        "for the player's dark shorts) leaves it as it left the neighbours.")
     refine_window: int = Field(
         4, ge=1, description="tracks: frames each side of a frame whose refinement of the same track is compared "
         "with its own (refine_steady).")

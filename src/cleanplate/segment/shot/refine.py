@@ -90,7 +90,7 @@ def _crop_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
 
 def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agrees: np.ndarray,
                 saliency: np.ndarray | None, params: RefineParams = RefineParams(),
-                ever_moved: np.ndarray | None = None) -> Refined:
+                ever_moved: np.ndarray | None = None, scenery: np.ndarray | None = None) -> Refined:
     """The character in ``blob`` (hxw bool, one track's mask in one frame), refined by colour.
 
     ``image``: hxwx3 uint8 RGB frame; ``evidence``: hxw bool, pixels that move against the set or
@@ -98,8 +98,9 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
     judges and finds agreeing with the set; ``saliency``: hxw float32 in [0, 1] or None (the
     detector's map at the same scale); ``ever_moved``: hxw bool or None, pixels where the track moved
     in some frame of the shot (carried along the registration into this frame; None: everywhere),
-    so only what never moves is made sure background for lying far from the motion. See the
-    module docstring.
+    so only what never moves is made sure background for lying far from the motion; ``scenery``: hxw
+    bool or None, what the track's neighbouring frames agree is the set (:func:`removal_votes`), sure
+    background where it neither moves nor changes here. See the module docstring.
     """
     area = int(blob.sum())
     if area < 64:
@@ -138,6 +139,8 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
             far &= ~ever_moved[y0:y1, x0:x1]
         gc[far] = cv2.GC_BGD
     gc[b & ag & ~core] = cv2.GC_BGD  # the set, judged and agreeing
+    if scenery is not None:  # the set, as the track's neighbouring frames agree, where nothing moves here
+        gc[b & scenery[y0:y1, x0:x1] & ~ev & ~core] = cv2.GC_BGD
     gc[core] = cv2.GC_FGD
     if not (gc == cv2.GC_BGD).any() or not (gc == cv2.GC_PR_BGD).any() and not (gc == cv2.GC_PR_FGD).any():
         return Refined(blob, area, area, seed, "nothing to decide")
@@ -161,27 +164,19 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
     return Refined(out, area, kept, seed)
 
 
-def unsteady_removal(t: int, blobs: dict[int, np.ndarray], removed: dict[int, np.ndarray], bg: ShotBackground,
-                     window: int, share: float) -> np.ndarray:
-    """HxW bool: what frame ``t``'s colour refinement removed from its track's blob that the track's
-    other frames do not remove alike, to be given back.
+def removal_votes(t: int, blobs: dict[int, np.ndarray], removed: dict[int, np.ndarray], bg: ShotBackground,
+                  window: int) -> tuple[np.ndarray, np.ndarray]:
+    """How the track's other frames refined what frame ``t`` shows: per pixel of frame ``t`` (hxw
+    int32 each), how many frames within ``window`` of it in the same registered run hold the pixel
+    in their blob, carried along the registration into ``t``, and how many of those removed it.
 
-    ``blobs``: frame -> hxw bool, the track's mask before the refinement in each frame where one was
-    tried; ``removed``: frame -> hxw bool, what the refinement removed there (empty where it was not
-    used). Scenery the detector joined to a character (crates, rocks, a wall) stands still in the
-    set, so a refinement that is right removes it in every frame whose blob holds it, at the same
-    place along the registration; a colour model misled in one frame (the girl's still shoulder
-    taken for the wall) removes a part the neighbouring frames keep. Each pixel removed in frame
-    ``t`` is counted over the frames within ``window`` of it in the same registered run whose blob,
-    carried along the registration into ``t``, holds it (``t`` itself included): it stays removed
-    only when at least ``share`` of them remove it too.
+    ``blobs``: frame -> hxw bool, the track's mask before the colour refinement in each frame where
+    one was tried; ``removed``: frame -> hxw bool, what the refinement removed there (empty where it
+    was not used). Frame ``t`` itself is not counted.
     """
-    gone = removed.get(t)
-    if gone is None or not gone.any():
-        return np.zeros(bg.foreground[t].shape, bool)
-    h, w = gone.shape
-    holds = np.ones((h, w), np.int32)  # frame t itself
-    drops = np.ones((h, w), np.int32)
+    h, w = bg.foreground[t].shape
+    holds = np.zeros((h, w), np.int32)
+    drops = np.zeros((h, w), np.int32)
     for j, blob in blobs.items():
         if j == t or abs(j - t) > window or (m := bg.matrix(j, t)) is None:
             continue
@@ -190,7 +185,27 @@ def unsteady_removal(t: int, blobs: dict[int, np.ndarray], removed: dict[int, np
         if removed[j].any():
             drops += cv2.warpPerspective(removed[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
                                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return gone & (drops < share * holds)
+    return holds, drops
+
+
+def agreed_scenery(holds: np.ndarray, drops: np.ndarray, share: float, min_frames: int = 2) -> np.ndarray:
+    """HxW bool: what more than ``share`` of the frames holding it (at least ``min_frames``) removed
+    (see :func:`removal_votes`): the set beside the character, as the track's other frames see it."""
+    return (holds >= min_frames) & (drops > share * holds)
+
+
+def unsteady_removal(gone: np.ndarray, holds: np.ndarray, drops: np.ndarray, share: float) -> np.ndarray:
+    """HxW bool: what a frame's colour refinement removed (``gone``, hxw bool) that the track's other
+    frames do not remove alike, to be given back.
+
+    Scenery the detector joined to a character (crates, rocks, a wall) stands still in the set, so a
+    refinement that is right removes it in every frame whose blob holds it, at the same place along
+    the registration; a colour model misled in one frame (the girl's still shoulder taken for the
+    wall) removes a part the neighbouring frames keep. A removed pixel stays removed only when at
+    least ``share`` of the frames holding it (:func:`removal_votes`, the frame itself counted) remove
+    it too.
+    """
+    return gone & ((drops + 1) < share * (holds + 1))
 
 
 def hidden_by(bg: ShotBackground, occupied: list[np.ndarray]) -> list[np.ndarray]:
@@ -263,4 +278,5 @@ def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, ma
     return out, parts
 
 
-__all__ = ["RefineParams", "Refined", "SceneryPart", "hidden_by", "refine_blob", "scenery_parts", "unsteady_removal"]
+__all__ = ["RefineParams", "Refined", "SceneryPart", "hidden_by", "agreed_scenery", "refine_blob", "removal_votes", "scenery_parts",
+           "unsteady_removal"]

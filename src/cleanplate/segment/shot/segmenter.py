@@ -52,8 +52,10 @@ from cleanplate.segment.shot.refine import (
     Refined,
     RefineParams,
     SceneryPart,
+    agreed_scenery,
     hidden_by,
     refine_blob,
+    removal_votes,
     scenery_parts,
     unsteady_removal,
 )
@@ -436,19 +438,39 @@ class TrackShotSegmenter:
                 self._refined[(tr.track_id, t)] = done
                 blobs[tr.track_id][t] = f.mask
                 removed[tr.track_id][t] = f.mask & ~done.mask if done.used else np.zeros_like(f.mask)
-        for tr in tracks if sc.refine else []:
-            for t, blob in blobs[tr.track_id].items():
+        for tr in tracks if sc.refine and sc.refine_steady > 0 else []:
+            own_blobs, own_removed = blobs[tr.track_id], removed[tr.track_id]
+            votes = {t: removal_votes(t, own_blobs, own_removed, bg, sc.refine_window) for t in own_blobs}
+            if sc.refine_agreed:  # again, with what the neighbouring frames agree is the set as sure background
+                again = {}
+                for t, (holds, drops) in votes.items():
+                    scenery = agreed_scenery(holds, drops, sc.refine_steady)
+                    if not (scenery & own_blobs[t]).any():
+                        continue
+                    evidence = bg.foreground[t]
+                    agrees = ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree)
+                    sal = results[t].saliency
+                    done = refine_blob(small[t], own_blobs[t], evidence, agrees,
+                                       resize_to(sal, scale) if sal is not None else None, params,
+                                       moved[tr.track_id].get(t), scenery)
+                    again[t] = done
+                for t, done in again.items():
+                    self._refined[(tr.track_id, t)] = done
+                    own_removed[t] = own_blobs[t] & ~done.mask if done.used else np.zeros_like(own_blobs[t])
+                if again:
+                    votes = {t: removal_votes(t, own_blobs, own_removed, bg, sc.refine_window) for t in own_blobs}
+            for t, (holds, drops) in votes.items():
                 done = self._refined[(tr.track_id, t)]
                 if not done.used:
                     continue
-                back = unsteady_removal(t, blobs[tr.track_id], removed[tr.track_id], bg, sc.refine_window,
-                                        sc.refine_steady) if sc.refine_steady > 0 else np.zeros_like(blob)
-                mask = done.mask | back
-                kept = int(mask.sum())
+                back = unsteady_removal(own_removed[t], holds, drops, sc.refine_steady)
                 if back.any():
-                    done = replace(done, mask=mask, kept_area=kept, restored=int(back.sum()))
+                    done = replace(done, mask=done.mask | back, kept_area=int((done.mask | back).sum()),
+                                   restored=int(back.sum()))
                     self._refined[(tr.track_id, t)] = done
-                tr.frames[t].mask = mask
+        for (k, t), done in self._refined.items():
+            if done.used:
+                next(tr for tr in tracks if tr.track_id == k).frames[t].mask = done.mask
         for t in frames if sc.scenery_parts else []:
             here = [tr for tr in tracks if t in tr.frames]
             for tr in here:
