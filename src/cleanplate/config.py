@@ -133,7 +133,7 @@ class ShotSegmentConfig(_Section):
         "320x320, so its masks of small characters are blobs 2-3x their size, while those of large ones "
         "follow their outline (where cutting would only lose a slow arm or head). 0: never cut.")
     refine: bool = Field(
-        False, description="tracks (off by default: on the 10 Sintel frames it cut the slowly moving girl, whose "
+        True, description="tracks (off by default: on the 10 Sintel frames it cut the slowly moving girl, whose "
         "only moving parts are her head and arm, to 55 % of her in one frame): a track's mask that is not cut to its moving core (a large or still "
         "character: the detector's blob) is refined by colour and edges (GrabCut over its border band, at work "
         "scale): seeded with what moves or changes in it (else the detector's confident core) as the character "
@@ -163,7 +163,7 @@ class ShotSegmentConfig(_Section):
     refine_iterations: int = Field(4, ge=1, le=20, description="tracks: GrabCut iterations of the colour refinement.")
     refine_steady: float = Field(
         0.5, ge=0, le=1, description="tracks: a pixel the colour refinement removes from a track's blob stays removed "
-        "only when at least this share of the track's frames within refine_window whose blob holds it (carried "
+        "only when more than this share of the track's frames within refine_window whose blob holds it (carried "
         "along the registration; the frame itself counted) remove it too; else it is given back (recorded in the "
         "instance evidence, refine.restored_px). Scenery beside a character stands still in the set and is removed "
         "alike in every frame; a colour model misled in one frame (the Sintel girl's still shoulder taken for the "

@@ -201,11 +201,11 @@ def unsteady_removal(gone: np.ndarray, holds: np.ndarray, drops: np.ndarray, sha
     Scenery the detector joined to a character (crates, rocks, a wall) stands still in the set, so a
     refinement that is right removes it in every frame whose blob holds it, at the same place along
     the registration; a colour model misled in one frame (the girl's still shoulder taken for the
-    wall) removes a part the neighbouring frames keep. A removed pixel stays removed only when at
-    least ``share`` of the frames holding it (:func:`removal_votes`, the frame itself counted) remove
-    it too.
+    wall) removes a part the neighbouring frames keep. A removed pixel stays removed only when more
+    than ``share`` of the frames holding it (:func:`removal_votes`, the frame itself counted) remove
+    it too (a tie gives it back).
     """
-    return gone & ((drops + 1) < share * (holds + 1))
+    return gone & ((drops + 1) <= share * (holds + 1))
 
 
 def hidden_by(bg: ShotBackground, occupied: list[np.ndarray]) -> list[np.ndarray]:
