@@ -25,6 +25,13 @@ around it leaves, a still arm coloured like the moving body stays. The result ke
 parts connected to the sure foreground, with their holes filled. A refinement that keeps too
 little of the blob (a misled colour model) is not used.
 
+A refinement must be steady over the track (:func:`removal_votes`, :func:`unsteady_removal`):
+scenery beside a character stands still in the set, so each frame's refinement removes it at the
+same place along the registration, while a colour model misled in one frame (the Sintel girl's
+still shoulder taken for the wall) removes what the neighbouring frames keep. What a frame removes
+and most of its neighbours whose blob holds it keep is given back; what most of them remove and a
+frame kept (:func:`agreed_scenery`) is sure background when that frame is refined again.
+
 :func:`scenery_parts` splits off what a character's mask holds apart from the character: a
 component that does not touch the character's evidence, shows no motion or change of its own
 and touches no other character (a distant wall masked in one frame) is scenery.
