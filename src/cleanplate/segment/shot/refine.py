@@ -82,6 +82,7 @@ class Refined:
     seed: str
     why: str = ""
     restored: int = 0  # px of its removal given back by :func:`unsteady_removal` (the track's other frames keep them)
+    agreed: int = 0  # px of the blob made sure background as the track's other frames agree (:func:`agreed_scenery`)
 
     @property
     def used(self) -> bool:

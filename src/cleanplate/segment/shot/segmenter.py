@@ -445,15 +445,15 @@ class TrackShotSegmenter:
                 again = {}
                 for t, (holds, drops) in votes.items():
                     scenery = agreed_scenery(holds, drops, sc.refine_steady)
-                    if not (scenery & own_blobs[t]).any():
-                        continue
+                    if not (scenery & own_blobs[t] & ~own_removed[t]).any():
+                        continue  # it removed all of it already
                     evidence = bg.foreground[t]
                     agrees = ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree)
                     sal = results[t].saliency
                     done = refine_blob(small[t], own_blobs[t], evidence, agrees,
                                        resize_to(sal, scale) if sal is not None else None, params,
                                        moved[tr.track_id].get(t), scenery)
-                    again[t] = done
+                    again[t] = replace(done, agreed=int((scenery & own_blobs[t]).sum()))
                 for t, done in again.items():
                     self._refined[(tr.track_id, t)] = done
                     own_removed[t] = own_blobs[t] & ~done.mask if done.used else np.zeros_like(own_blobs[t])
@@ -731,6 +731,8 @@ class TrackShotSegmenter:
             if refined is not None:
                 reason += (f"; refined by colour ({refined.seed} seed): kept {refined.kept_area / max(refined.blob_area, 1):.0%} "
                            f"of the detector's blob" if refined_used else f"; colour refinement not used: {refined.why}")
+                if refined.agreed:
+                    reason += f" ({refined.agreed} px the track's other frames removed taken as the set)"
                 if refined_used and refined.restored:
                     reason += f" ({refined.restored} px it removed given back: the track's other frames keep them)"
             parts = self._scenery.get((tr.track_id, t), [])
@@ -753,6 +755,7 @@ class TrackShotSegmenter:
                 if refined is not None:
                     evidence["refine"] = {"used": refined_used, "seed": refined.seed, "blob_px": refined.blob_area,
                                           "kept_px": refined.kept_area, "restored_px": refined.restored,
+                                          "agreed_px": refined.agreed,
                                           "why": refined.why or None}
                 if parts:
                     evidence["scenery_parts"] = [{"bbox": list(bbox_xywh(_upscale(p.mask, shape))),
