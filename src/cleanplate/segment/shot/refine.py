@@ -25,6 +25,13 @@ around it leaves, a still arm coloured like the moving body stays. The result ke
 parts connected to the sure foreground, with their holes filled. A refinement that keeps too
 little of the blob (a misled colour model) is not used.
 
+A refinement must be steady over the track (:func:`removal_votes`, :func:`unsteady_removal`):
+scenery beside a character stands still in the set, so each frame's refinement removes it at the
+same place along the registration, while a colour model misled in one frame (the Sintel girl's
+still shoulder taken for the wall) removes what the neighbouring frames keep. What a frame removes
+and most of its neighbours whose blob holds it keep is given back; what most of them remove and a
+frame kept (:func:`agreed_scenery`) is sure background when that frame is refined again.
+
 :func:`scenery_parts` splits off what a character's mask holds apart from the character: a
 component that does not touch the character's evidence, shows no motion or change of its own
 and touches no other character (a distant wall masked in one frame) is scenery.
@@ -74,6 +81,8 @@ class Refined:
     kept_area: int
     seed: str
     why: str = ""
+    restored: int = 0  # px of its removal given back by :func:`unsteady_removal` (the track's other frames keep them)
+    agreed: int = 0  # px of the blob made sure background as the track's other frames agree (:func:`agreed_scenery`)
 
     @property
     def used(self) -> bool:
@@ -89,7 +98,7 @@ def _crop_box(mask: np.ndarray, pad: int) -> tuple[int, int, int, int]:
 
 def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agrees: np.ndarray,
                 saliency: np.ndarray | None, params: RefineParams = RefineParams(),
-                ever_moved: np.ndarray | None = None) -> Refined:
+                ever_moved: np.ndarray | None = None, scenery: np.ndarray | None = None) -> Refined:
     """The character in ``blob`` (hxw bool, one track's mask in one frame), refined by colour.
 
     ``image``: hxwx3 uint8 RGB frame; ``evidence``: hxw bool, pixels that move against the set or
@@ -97,8 +106,9 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
     judges and finds agreeing with the set; ``saliency``: hxw float32 in [0, 1] or None (the
     detector's map at the same scale); ``ever_moved``: hxw bool or None, pixels where the track moved
     in some frame of the shot (carried along the registration into this frame; None: everywhere),
-    so only what never moves is made sure background for lying far from the motion. See the
-    module docstring.
+    so only what never moves is made sure background for lying far from the motion; ``scenery``: hxw
+    bool or None, what the track's neighbouring frames agree is the set (:func:`removal_votes`), sure
+    background where it neither moves nor changes here. See the module docstring.
     """
     area = int(blob.sum())
     if area < 64:
@@ -137,6 +147,8 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
             far &= ~ever_moved[y0:y1, x0:x1]
         gc[far] = cv2.GC_BGD
     gc[b & ag & ~core] = cv2.GC_BGD  # the set, judged and agreeing
+    if scenery is not None:  # the set, as the track's neighbouring frames agree, where nothing moves here
+        gc[b & scenery[y0:y1, x0:x1] & ~ev & ~core] = cv2.GC_BGD
     gc[core] = cv2.GC_FGD
     if not (gc == cv2.GC_BGD).any() or not (gc == cv2.GC_PR_BGD).any() and not (gc == cv2.GC_PR_FGD).any():
         return Refined(blob, area, area, seed, "nothing to decide")
@@ -158,6 +170,50 @@ def refine_blob(image: np.ndarray, blob: np.ndarray, evidence: np.ndarray, agree
     out = np.zeros_like(blob)
     out[y0:y1, x0:x1] = fg
     return Refined(out, area, kept, seed)
+
+
+def removal_votes(t: int, blobs: dict[int, np.ndarray], removed: dict[int, np.ndarray], bg: ShotBackground,
+                  window: int) -> tuple[np.ndarray, np.ndarray]:
+    """How the track's other frames refined what frame ``t`` shows: per pixel of frame ``t`` (hxw
+    int32 each), how many frames within ``window`` of it in the same registered run hold the pixel
+    in their blob, carried along the registration into ``t``, and how many of those removed it.
+
+    ``blobs``: frame -> hxw bool, the track's mask before the colour refinement in each frame where
+    one was tried; ``removed``: frame -> hxw bool, what the refinement removed there (empty where it
+    was not used). Frame ``t`` itself is not counted.
+    """
+    h, w = bg.foreground[t].shape
+    holds = np.zeros((h, w), np.int32)
+    drops = np.zeros((h, w), np.int32)
+    for j, blob in blobs.items():
+        if j == t or abs(j - t) > window or (m := bg.matrix(j, t)) is None:
+            continue
+        holds += cv2.warpPerspective(blob.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if removed[j].any():
+            drops += cv2.warpPerspective(removed[j].astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST,
+                                         borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return holds, drops
+
+
+def agreed_scenery(holds: np.ndarray, drops: np.ndarray, share: float, min_frames: int = 2) -> np.ndarray:
+    """HxW bool: what more than ``share`` of the frames holding it (at least ``min_frames``) removed
+    (see :func:`removal_votes`): the set beside the character, as the track's other frames see it."""
+    return (holds >= min_frames) & (drops > share * holds)
+
+
+def unsteady_removal(gone: np.ndarray, holds: np.ndarray, drops: np.ndarray, share: float) -> np.ndarray:
+    """HxW bool: what a frame's colour refinement removed (``gone``, hxw bool) that the track's other
+    frames do not remove alike, to be given back.
+
+    Scenery the detector joined to a character (crates, rocks, a wall) stands still in the set, so a
+    refinement that is right removes it in every frame whose blob holds it, at the same place along
+    the registration; a colour model misled in one frame (the girl's still shoulder taken for the
+    wall) removes a part the neighbouring frames keep. A removed pixel stays removed only when more
+    than ``share`` of the frames holding it (:func:`removal_votes`, the frame itself counted) remove
+    it too (a tie gives it back).
+    """
+    return gone & ((drops + 1) <= share * (holds + 1))
 
 
 def hidden_by(bg: ShotBackground, occupied: list[np.ndarray]) -> list[np.ndarray]:
@@ -230,4 +286,5 @@ def scenery_parts(mask: np.ndarray, evidence: np.ndarray, others: np.ndarray, ma
     return out, parts
 
 
-__all__ = ["RefineParams", "Refined", "SceneryPart", "hidden_by", "refine_blob", "scenery_parts"]
+__all__ = ["RefineParams", "Refined", "SceneryPart", "hidden_by", "agreed_scenery", "refine_blob", "removal_votes", "scenery_parts",
+           "unsteady_removal"]

@@ -32,6 +32,8 @@ detector's own full-resolution masks are kept where it found the character.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 
@@ -50,9 +52,12 @@ from cleanplate.segment.shot.refine import (
     Refined,
     RefineParams,
     SceneryPart,
+    agreed_scenery,
     hidden_by,
     refine_blob,
+    removal_votes,
     scenery_parts,
+    unsteady_removal,
 )
 from cleanplate.segment.shot.shadows import cast_shadow, touching
 from cleanplate.segment.shot.tracks import Linker, Refine, Track, TrackFrame, overlap
@@ -418,26 +423,65 @@ class TrackShotSegmenter:
                               min_evidence=sc.refine_min_evidence, still=sc.refine_still)
         frames = sorted({t for tr in tracks for t in tr.frames})
         moved = {tr.track_id: self._ever_moved(tr, bg) for tr in tracks} if sc.refine else {}
-        for t in frames:
-            here = [tr for tr in tracks if t in tr.frames]
+        blobs: dict[int, dict[int, np.ndarray]] = {tr.track_id: {} for tr in tracks}  # track -> frame -> blob
+        removed: dict[int, dict[int, np.ndarray]] = {tr.track_id: {} for tr in tracks}  # what its refinement removed
+        for t in frames if sc.refine else []:
             evidence = bg.foreground[t]
             agrees = ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree)
             sal = results[t].saliency
             sal_small = resize_to(sal, scale) if sal is not None else None
+            for tr in tracks:
+                f = tr.frames.get(t)
+                if f is None or f.tight:
+                    continue
+                done = refine_blob(small[t], f.mask, evidence, agrees, sal_small, params, moved[tr.track_id].get(t))
+                self._refined[(tr.track_id, t)] = done
+                blobs[tr.track_id][t] = f.mask
+                removed[tr.track_id][t] = f.mask & ~done.mask if done.used else np.zeros_like(f.mask)
+        for tr in tracks if sc.refine and sc.refine_steady > 0 else []:
+            own_blobs, own_removed = blobs[tr.track_id], removed[tr.track_id]
+            votes = {t: removal_votes(t, own_blobs, own_removed, bg, sc.refine_window) for t in own_blobs}
+            if sc.refine_agreed:  # again, with what the neighbouring frames agree is the set as sure background
+                again = {}
+                for t, (holds, drops) in votes.items():
+                    scenery = agreed_scenery(holds, drops, sc.refine_steady)
+                    if not (scenery & own_blobs[t] & ~own_removed[t]).any():
+                        continue  # it removed all of it already
+                    evidence = bg.foreground[t]
+                    agrees = ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree)
+                    sal = results[t].saliency
+                    done = refine_blob(small[t], own_blobs[t], evidence, agrees,
+                                       resize_to(sal, scale) if sal is not None else None, params,
+                                       moved[tr.track_id].get(t), scenery)
+                    again[t] = replace(done, agreed=int((scenery & own_blobs[t]).sum()))
+                for t, done in again.items():
+                    self._refined[(tr.track_id, t)] = done
+                    own_removed[t] = own_blobs[t] & ~done.mask if done.used else np.zeros_like(own_blobs[t])
+                if again:
+                    votes = {t: removal_votes(t, own_blobs, own_removed, bg, sc.refine_window) for t in own_blobs}
+            for t, (holds, drops) in votes.items():
+                done = self._refined[(tr.track_id, t)]
+                if not done.used:
+                    continue
+                back = unsteady_removal(own_removed[t], holds, drops, sc.refine_steady)
+                if back.any():
+                    done = replace(done, mask=done.mask | back, kept_area=int((done.mask | back).sum()),
+                                   restored=int(back.sum()))
+                    self._refined[(tr.track_id, t)] = done
+        for (k, t), done in self._refined.items():
+            if done.used:
+                next(tr for tr in tracks if tr.track_id == k).frames[t].mask = done.mask
+        for t in frames if sc.scenery_parts else []:
+            here = [tr for tr in tracks if t in tr.frames]
             for tr in here:
                 f = tr.frames[t]
-                if sc.refine and not f.tight:
-                    done = refine_blob(small[t], f.mask, evidence, agrees, sal_small, params, moved[tr.track_id].get(t))
-                    self._refined[(tr.track_id, t)] = done
-                    if done.used:
-                        f.mask = done.mask
-                if sc.scenery_parts:
-                    others = np.logical_or.reduce([o.frames[t].mask for o in here if o is not tr]) \
-                        if len(here) > 1 else np.zeros_like(f.mask)
-                    kept, parts = scenery_parts(f.mask, evidence, others, sc.scenery_part_motion, unjudged=bg.hidden[t])
-                    if parts:
-                        f.mask = kept
-                        self._scenery[(tr.track_id, t)] = parts
+                others = np.logical_or.reduce([o.frames[t].mask for o in here if o is not tr]) \
+                    if len(here) > 1 else np.zeros_like(f.mask)
+                kept, parts = scenery_parts(f.mask, bg.foreground[t], others, sc.scenery_part_motion,
+                                            unjudged=bg.hidden[t])
+                if parts:
+                    f.mask = kept
+                    self._scenery[(tr.track_id, t)] = parts
 
     @staticmethod
     def _ever_moved(tr: Track, bg: ShotBackground) -> dict[int, np.ndarray]:
@@ -687,6 +731,10 @@ class TrackShotSegmenter:
             if refined is not None:
                 reason += (f"; refined by colour ({refined.seed} seed): kept {refined.kept_area / max(refined.blob_area, 1):.0%} "
                            f"of the detector's blob" if refined_used else f"; colour refinement not used: {refined.why}")
+                if refined.agreed:
+                    reason += f" ({refined.agreed} px the track's other frames removed taken as the set)"
+                if refined_used and refined.restored:
+                    reason += f" ({refined.restored} px it removed given back: the track's other frames keep them)"
             parts = self._scenery.get((tr.track_id, t), [])
             if parts:
                 reason += f"; {len(parts)} part(s) that never move and touch no character left out as scenery"
@@ -706,7 +754,9 @@ class TrackShotSegmenter:
                 evidence = evidence or {}
                 if refined is not None:
                     evidence["refine"] = {"used": refined_used, "seed": refined.seed, "blob_px": refined.blob_area,
-                                          "kept_px": refined.kept_area, "why": refined.why or None}
+                                          "kept_px": refined.kept_area, "restored_px": refined.restored,
+                                          "agreed_px": refined.agreed,
+                                          "why": refined.why or None}
                 if parts:
                     evidence["scenery_parts"] = [{"bbox": list(bbox_xywh(_upscale(p.mask, shape))),
                                                   "area_px": int(_upscale(p.mask, shape).sum()), "moving": p.moving}
