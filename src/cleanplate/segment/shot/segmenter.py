@@ -18,7 +18,11 @@ Over the frames of one shot (a window of at most ``shots.max_frames``):
 4. each kept track that moves against the background model is cut down to its moving core in
    every frame, followed along the flow (:mod:`.core`): the detector's blob of a small character
    is often two or three times its size, or holds the bush in front of it; a carried frame where
-   nothing of the track moves any more is dropped. A static track keeps the detector's masks;
+   nothing of the track moves any more is dropped. A static track keeps the detector's masks.
+   The faint foreground next to the core joins it as thin parts (tyres, a racket); in a detected
+   frame whose surroundings are parallax clutter (``thin_clutter``) they stay near the detection
+   (``thin_margin``). A companion (a weak mover kept as a piece of the character it touches) then
+   loses its frames more than ``companion_reach`` from that character's track;
 5. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
    (:mod:`.shadows`); a cast shadow only where at least three registered neighbours show the
    pixels changed (a short shot's median still holds the character's ghosts). A track whose shadow
@@ -44,7 +48,7 @@ from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.concept import ConceptSource
 from cleanplate.segment.saliency import SaliencyPredictor
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
-from cleanplate.segment.shot.core import follow_core, thin_parts
+from cleanplate.segment.shot.core import clutter, follow_core, thin_parts
 from cleanplate.segment.shot.motion_born import MotionRegion, chains, crop_mask, passes, regions
 from cleanplate.segment.shot.refine import (
     Refined,
@@ -429,7 +433,9 @@ class TrackShotSegmenter:
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
                     faint = bg.faint[t]
-                    if f.detected and self.sc.thin_margin is not None:  # the detection says where it is
+                    if f.detected and self.sc.thin_margin > 0 and \
+                            clutter(core, f.mask, faint, bg.covered[t]) >= self.sc.thin_clutter:
+                        # the faint foreground around is parallax clutter: the detection says where it is
                         margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(f.mask.sum())))))
                         faint = faint & M.dilate(f.mask, margin)
                     thin = thin_parts(core, faint)
