@@ -132,6 +132,31 @@ class ShotSegmentConfig(_Section):
         "typical detected mask covers at most this share of the frame: the saliency model sees the frame at "
         "320x320, so its masks of small characters are blobs 2-3x their size, while those of large ones "
         "follow their outline (where cutting would only lose a slow arm or head). 0: never cut.")
+    thin_margin: float = Field(
+        0.08, ge=0, description="tracks: in a frame where the detector found a tightened track, its thin parts "
+        "(faint foreground joined to the moving core: tyres, spokes, a racket's frame) stay, where the scenery "
+        "around is cluttered (thin_clutter), inside the detection grown by this share of the side of a square "
+        "of its area (at least 2 px at work scale): the detection says where the character is, and beyond it, under a pan through grass and foliage, the faint foreground "
+        "is parallax clutter that floods around the core (DAVIS bmx-trees' last frames: masked area 2-3.6x the "
+        "truth). A carried frame's mask may have drifted off the character, so its thin parts keep their full "
+        "reach. Read off bmx-trees (in-sample): 0.08 is about 4 px on its rider; bounding every detected "
+        "frame, 2 px cost 0.008 of mean recall, 6 px kept 0.025 more of the area. 0: unbounded (the full reach in every frame).")
+    thin_clutter: float = Field(
+        0.45, ge=0, le=1.01, description="tracks: thin_margin bounds a detected frame's thin parts only where the "
+        "faint foreground covers at least this share of the scenery around the character (a ring beyond the "
+        "thin parts' reach, outside the detection, seen by two registered neighbours): there it is parallax "
+        "clutter (DAVIS bmx-trees' last frames 0.50-0.67), while on a quieter set it is the character's own "
+        "tyres, racket or limbs the detection missed (bmx-trees' middle frames 0.2-0.25, where bounding them "
+        "lost recall). In-sample: 0.35 cut bmx-trees' per-frame area ratio to 1.34 but lost the still-character "
+        "bench case's rider in a frame (min recall 0.995 -> 0.957); 0 (bound every detected frame) 1.29, but "
+        "the bench's tennis players lost their racket arm (min recall 0.979 -> 0.950). 1.01: never bound.")
+    companion_reach: int = Field(
+        1, ge=-1, description="tracks: a companion (a weak mover kept only because it touches a character's track: "
+        "a piece of that character the linker kept apart) keeps its frames up to this many frames from that "
+        "character's track and loses the others (recorded in the instance evidence of the frames it keeps): "
+        "beyond them it is a piece of nobody. On bmx-trees a foliage track joined the rider's and was carried "
+        "for 12 frames after his track ended; 0 lost the rider in the frame after (recall 0.84 -> 0.23), so "
+        "1 (in-sample). -1: companions keep all their frames.")
     refine: bool = Field(
         True, description="tracks: a track's mask that is not cut to its moving core (a large or still character: "
         "the detector's blob) is refined by colour and edges (GrabCut over its border band, at work scale): seeded "

@@ -18,7 +18,11 @@ Over the frames of one shot (a window of at most ``shots.max_frames``):
 4. each kept track that moves against the background model is cut down to its moving core in
    every frame, followed along the flow (:mod:`.core`): the detector's blob of a small character
    is often two or three times its size, or holds the bush in front of it; a carried frame where
-   nothing of the track moves any more is dropped. A static track keeps the detector's masks;
+   nothing of the track moves any more is dropped. A static track keeps the detector's masks.
+   The faint foreground next to the core joins it as thin parts (tyres, a racket); in a detected
+   frame whose surroundings are parallax clutter (``thin_clutter``) they stay near the detection
+   (``thin_margin``). A companion (a weak mover kept as a piece of the character it touches) then
+   loses its frames more than ``companion_reach`` from that character's track;
 5. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
    (:mod:`.shadows`); a cast shadow only where at least three registered neighbours show the
    pixels changed (a short shot's median still holds the character's ghosts). A track whose shadow
@@ -46,7 +50,7 @@ from cleanplate.segment.base import SHOT_SEGMENTERS
 from cleanplate.segment.concept import ConceptSource
 from cleanplate.segment.saliency import SaliencyPredictor
 from cleanplate.segment.shot.background import ShotBackground, build_background, resize_to, work_scale
-from cleanplate.segment.shot.core import follow_core, thin_parts
+from cleanplate.segment.shot.core import clutter, follow_core, thin_parts
 from cleanplate.segment.shot.motion_born import MotionRegion, chains, crop_mask, passes, regions
 from cleanplate.segment.shot.refine import (
     Refined,
@@ -250,6 +254,7 @@ class TrackShotSegmenter:
         self._born: set[tuple[int, int]] = set()  # (frame, index in its candidates) of motion-born detections
         self._refined: dict[tuple[int, int], Refined] = {}  # (track id, frame) -> colour refinement
         self._scenery: dict[tuple[int, int], list[SceneryPart]] = {}  # (track id, frame) -> scenery split off
+        self._off_host: dict[tuple[int, int], str] = {}  # (frame, detection) a companion let go -> reason
         self.motion_debug: list[list[MotionRegion]] = []
 
     def _predictor(self) -> SaliencyPredictor:
@@ -275,7 +280,7 @@ class TrackShotSegmenter:
             raise ValueError("frames of one shot must share one size")
         sc = self.sc
         self._born = set()
-        self._refined, self._scenery = {}, {}
+        self._refined, self._scenery, self._off_host = {}, {}, {}
         scale = work_scale(shape, sc.work_side)
         small = [resize_to(im, scale) for im in images]
         chars = [[i for i in r.instances if i.character] for r in results]
@@ -344,6 +349,10 @@ class TrackShotSegmenter:
                         for t in range(n)]
             bg.hidden = hidden_by(bg, occupied)
         self._tighten(merged, bg, back, fwd)
+        # after tightening: the gate that keeps a static track's blob reads the companion's whole track
+        hosts = {tr.track_id: int(v[2]["companion_of"]) for tr, v in zip(merged, after, strict=True)  # type: ignore[call-overload]
+                 if v[0] and "companion_of" in v[2]}
+        self._trim_companions(merged, hosts, chars)
         self._refine(merged, bg, small, results, scale)
         dropped = [(tr, v[1], v[2]) for tr, v in zip(tracks, verdicts, strict=True) if not v[0]]
         out: list[SegmentResult] = []
@@ -382,6 +391,34 @@ class TrackShotSegmenter:
         """Each track's work-scale shadow carried along ``flow`` into the neighbouring frame."""
         return {k: pull_mask(v, flow) for k, v in shadows.items()}
 
+    def _trim_companions(self, tracks: list[Track], hosts: dict[int, int], chars: list[list[Instance]]) -> None:
+        """A companion (``hosts``: track id -> the id of the character track it touches, among ``tracks``)
+        is a piece of that character: it keeps its frames up to ``companion_reach`` frames from the
+        character's own and loses the others, in place. What it loses is recorded: in its verdict's
+        evidence (``companion_frames_dropped``) and, for the detections it held there, in
+        ``self._off_host`` (frame, detection index) -> reason, so they are kept as scenery instances."""
+        reach = self.sc.companion_reach
+        if reach < 0:
+            return
+        ids = {tr.track_id: tr for tr in tracks}
+        for tr in tracks:
+            host = ids.get(hosts.get(tr.track_id, -1))
+            if host is None or host is tr:
+                continue
+            near = {u + d for u in host.frames for d in range(-reach, reach + 1)}
+            gone = sorted(t for t in tr.frames if t not in near)
+            if not gone:
+                continue
+            why = (f"scenery here: held by track {tr.track_id}, a companion of character track {host.track_id} "
+                   f"(a weak mover kept only as a piece of it), more than {reach} frame(s) from that track")
+            for t in gone:
+                for j in tr.frames[t].detections:
+                    if j < len(chars[t]):
+                        self._off_host[(t, j)] = why
+                del tr.frames[t]
+            ok, reason, ev = self.evidence[tr.track_id]
+            self.evidence[tr.track_id] = (ok, reason, {**ev, "companion_frames_dropped": len(gone)})
+
     def _tighten(self, tracks: list[Track], bg: ShotBackground, back: list[np.ndarray],
                  fwd: list[np.ndarray]) -> None:
         """Cut each moving track's masks down to their moving core (see :mod:`.core`), in place."""
@@ -400,7 +437,13 @@ class TrackShotSegmenter:
                 unseen = f.mask & bg.hidden[t]
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
-                    thin = thin_parts(core, bg.faint[t])
+                    faint = bg.faint[t]
+                    if f.detected and self.sc.thin_margin > 0 and \
+                            clutter(core, f.mask, faint, bg.covered[t]) >= self.sc.thin_clutter:
+                        # the faint foreground around is parallax clutter: the detection says where it is
+                        margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(f.mask.sum())))))
+                        faint = faint & M.dilate(f.mask, margin)
+                    thin = thin_parts(core, faint)
                     f.mask = thin | (f.mask & M.dilate(core, r)) | unseen
                     f.tight = True
                 elif unseen.any():
@@ -774,9 +817,9 @@ class TrackShotSegmenter:
                         evidence={"scenery_part_of": tr.track_id, "moving": p.moving}))
         for j, inst in enumerate(chars):
             if j not in used:  # in no track (too small to link): no evidence makes it a character
+                why = self._off_host.get((t, j), "scenery: in no track of the shot (no motion or concept evidence)")
                 instances.append(Instance(inst.mask, inst.bbox, inst.area, inst.score, inst.predicted_iou,
-                                          inst.stability_score, inst.point, False,
-                                          "scenery: in no track of the shot (no motion or concept evidence)", None))
+                                          inst.stability_score, inst.point, False, why, None))
         instances += [i for i in result.instances if not i.character]
         extra = dict(result.extra)
         extra.update({"shot_method": "tracks", "shot_tracks": sum(1 for tr in tracks if t in tr.frames),
