@@ -91,3 +91,22 @@ def test_guided_patchmatch_fills_only_the_hole_the_same_way_each_time(shot):
     assert np.array_equal(a[~hole], frame[~hole])
     plain = PatchMatchInpainter(load_config(), "cpu").fill([frame], [hole])[0].plate
     assert np.abs(a[hole].astype(int) - plain[hole]).mean() > 3  # the guide changes what is copied
+
+
+def _grain(image: np.ndarray, region: np.ndarray) -> float:
+    g = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    both = region[:, 1:] & region[:, :-1]
+    return float(np.abs(np.diff(g, axis=1))[both].mean())
+
+
+def test_a_long_still_shot_keeps_its_invented_texture():
+    """24 frames of the still character: what was invented in the first frame is resampled once into
+    the shot's layer and once out, not once per frame (per frame, bicubic resampling sharpened it
+    into ringing: +23 % of gradient energy by frame 20, +70 % by frame 47)."""
+    long = build_still(load_config(), DATA, StillSpec(frames=24))
+    config = load_config(overrides={"fill.method": "temporal+patchmatch"})
+    results = create_inpainter(config, "cpu").fill(long.frames, long.holes)
+    inner = [cv2.erode(m.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) for m in long.holes]
+    first, last = _grain(results[1].plate, inner[1]), _grain(results[-1].plate, inner[-1])
+    assert results[-1].extra["carried_fraction"] > 0.8
+    assert 0.92 * first <= last <= 1.08 * first, (first, last)
