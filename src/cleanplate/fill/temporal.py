@@ -9,10 +9,14 @@ come without one are registered here), and fills every masked pixel with the per
 scenery there, after per-channel gain compensation and a check of each neighbour against the
 unmasked ring around each hole. Only what no neighbour saw goes to the inner inpainter, which gets
 the frame with the borrowed pixels already in place. What no frame saw is invented once
-(``fill.temporal.carry_invented``): the pixels the shot's last filled frame invented are warped
-along the registration into the next frame's unknown pixels, and the inner inpainter invents
-only what is new there, so the invented region moves with the set instead of flickering (a
-character who stands still for the whole shot). On resume, the context frames before a frame to
+(``fill.temporal.carry_invented``): what the shot's frames invented is kept on one layer, in
+the coordinates of the frame where it started, and warped into each next frame's unknown pixels
+along the frame-to-frame registrations composed, each refined on the ring around the frame's holes
+(``carry_ring``: in a set with depth, the ground at a character's feet moves otherwise than the
+far wall); the inner inpainter invents only what is new there, and that joins the layer. The
+invented region moves with the set instead of flickering (a character who stands still for the
+whole shot), and each invented pixel is resampled once into the layer and once out of it,
+however long the shot. On resume, the context frames before a frame to
 do are filled again in memory (not written) so the carried pixels are those of an uninterrupted
 run. Shots come with the frames
 (``SequenceFrame.shot_id``, set by the pipeline's shots stage); nothing is borrowed across a cut.
