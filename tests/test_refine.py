@@ -21,14 +21,20 @@ from cleanplate.segment.shot.refine import scenery_parts
 from cleanplate.segment.shot.segmenter import TrackShotSegmenter
 
 
+def _built(name: str, frames: int, keep_out: bool):
+    """A bench case, its per-frame u2netp results and its shot model (``keep_out``: built with the
+    detector's candidates kept out of the keypoints, as the run builds it)."""
+    cfg = load_config()
+    case = build_case(name, None, frames)
+    seg = create_segmenter(cfg, "cpu")
+    per = [seg.segment(f) for f in case.frames]
+    return case, per, ShotModel.build(case.frames, cfg.shots, masks=_candidates(case.frames, per) if keep_out else None)
+
+
 @pytest.fixture(scope="module")
 def beside_prop():
     """The case, its per-frame u2netp results and its shot model (built once)."""
-    cfg = load_config()
-    case = build_case("large-character-beside-prop", None, 16)
-    seg = create_segmenter(cfg, "cpu")
-    per = [seg.segment(f) for f in case.frames]
-    return case, per, ShotModel.build(case.frames, cfg.shots)
+    return _built("large-character-beside-prop", 16, keep_out=False)
 
 
 def _candidates(frames, per):
@@ -80,12 +86,8 @@ def test_colour_refinement_drops_the_prop_and_keeps_the_character(beside_prop):
 
 @pytest.fixture(scope="module")
 def sintel():
-    """The 10 Sintel frames, their per-frame u2netp results, shot model and the girl's hand-drawn region."""
-    cfg = load_config()
-    case = build_case("sintel-girl", None, 10)
-    seg = create_segmenter(cfg, "cpu")
-    per = [seg.segment(f) for f in case.frames]
-    return case, per, ShotModel.build(case.frames, cfg.shots, masks=_candidates(case.frames, per))
+    """The 10 Sintel frames, their per-frame u2netp results and shot model."""
+    return _built("sintel-girl", 10, keep_out=True)
 
 
 def _girl(sintel, **overrides):
