@@ -256,7 +256,9 @@ def test_frame_without_mask_and_per_frame_failures():
     frames[0], masks[0] = truths[0], np.zeros_like(masks[0])  # no character in frame 0
     for m in masks[1:]:  # a box hidden in frames 1-4: frame 2 has pixels its neighbours never saw
         m[20:40, 190:210] = True
-    f = filler(window=1, neighbour_margin=0)
+    # carry_seen off: the shot's layer would give frame 2 the box as frame 0 showed it, and the
+    # inner inpainter would not run there
+    f = filler(window=1, neighbour_margin=0, carry_seen=False)
     inner_fill = f.inner.fill
 
     def flaky(images, holes):  # the inner inpainter breaks on frame 2 only
@@ -289,7 +291,13 @@ def test_context_frames_lend_pixels_but_get_no_result():
     r3 = out[0][1].extra
     assert r3["temporal_fraction"] == 1.0 and set(r3["neighbour_ids"]) <= {"frame_0001", "frame_0002"}
     assert np.array_equal(out[0][1].plate[masks[3]], truths[3][masks[3]])
-    assert out[2][1].extra["temporal_fraction"] == 0.0  # frame 5 sees only frames hiding the same place
+    # frame 5's neighbours hide the same place: it comes back as frames 1-2 showed it, through what
+    # frames 3-4 borrowed into the shot's layer; without the layer it is invented
+    r5 = out[2][1].extra
+    assert r5["carried_seen_fraction"] == 1.0 and r5["temporal_fraction"] == 1.0
+    assert np.array_equal(out[2][1].plate[masks[5]], truths[5][masks[5]])
+    alone = run(filler(carry_seen=False), frames, masks, todo=[False] * 3 + [True] * 3)
+    assert alone[2][1].extra["temporal_fraction"] == 0.0
 
 
 def test_lookahead_is_bounded():
@@ -394,6 +402,34 @@ def test_invented_pixels_are_carried_along_the_registration():
         assert (fc[ys, xs] == fp[ys, xs + 3]).all(axis=1).mean() < 0.9
         # unmasked pixels are the frame's own
         assert np.array_equal(carried[k][1].plate[~masks[k]], frames[k][~masks[k]])
+
+
+def test_the_set_seen_frames_ago_comes_back_as_it_was_seen():
+    """A camera panning past a character who stays at one place on the screen: a point of the set
+    hidden now was shown by frames beyond the fill's reach (window 1). The shot's layer kept it as
+    seen, so it comes back exactly, not invented (``fill.temporal.carry_seen``)."""
+    n, step = 10, 3
+    frames, masks, truths = panning(n, xs=[120] * n, step=(step, 0))
+    k = n - 1
+    deep = np.zeros_like(masks[k])  # hidden in frames k-1 and k, shown by some frame before
+    ys, xs = np.nonzero(masks[k])
+    for j in range(k - 1):
+        xj = xs + step * (k - j)
+        ok = xj < W
+        shown = np.zeros(len(xs), bool)
+        shown[ok] = ~masks[j][ys[ok], xj[ok]]
+        deep[ys[shown], xs[shown]] = True
+    xk1 = np.clip(xs + step, 0, W - 1)
+    deep[ys, xs] &= masks[k - 1][ys, xk1]
+    assert deep.sum() > 300
+    seen = run(filler(window=1), frames, masks)
+    anew = run(filler(window=1, carry_seen=False), frames, masks)
+    exact = (seen[k][1].plate[deep] == truths[k][deep]).all(axis=1).mean()
+    assert exact >= 0.95, exact
+    assert (anew[k][1].plate[deep] == truths[k][deep]).all(axis=1).mean() < 0.5
+    assert seen[k][1].extra["carried_seen_fraction"] >= 0.9 * deep.sum() / masks[k].sum()
+    assert seen[k][1].extra["temporal_fraction"] > anew[k][1].extra["temporal_fraction"]
+    assert np.array_equal(seen[k][1].plate[~masks[k]], frames[k][~masks[k]])
 
 
 def test_resumed_frames_carry_what_an_uninterrupted_run_carried():

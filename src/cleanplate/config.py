@@ -377,6 +377,11 @@ class TemporalConfig(_Section):
         True, description="Invent what no frame saw once and carry it along the shot's registration into the "
         "next frames, which invent only what is new to them: the invented region moves with the set and does "
         "not flicker (a character standing still for a whole shot). Off: every frame invents its hole anew.")
+    carry_seen: bool = Field(
+        True, description="The shot's invented layer also keeps the set as each frame shows it (its own "
+        "scenery away from the characters, and what it borrowed), over what was invented there: a point of "
+        "the set seen some frames ago and hidden again beyond the neighbours' reach comes back as it was "
+        "seen, not invented again (still bench, held-out panning composite: 20.73 -> 21.21 dB).")
     carry_ring: float = Field(
         0.08, ge=0, le=0.5, description="Carried pixels move with the set right around their hole: the shot's "
         "registration is refined (affine, ECC) on a ring this wide around each hole, as a share of the frame's "

@@ -16,15 +16,19 @@ along the frame-to-frame registrations composed, each refined on the ring around
 far wall); the inner inpainter invents only what is new there, and that joins the layer. The
 invented region moves with the set instead of flickering (a character who stands still for the
 whole shot), and each invented pixel is resampled once into the layer and once out of it,
-however long the shot. On resume, the context frames before a frame to
+however long the shot. The layer also keeps the set as each frame showed it
+(``carry_seen``), over what was invented there: a point hidden now and seen some frames ago,
+beyond the neighbours' reach, comes back as it was seen. On resume, the context frames before a frame to
 do are filled again in memory (not written) so the carried pixels are those of an uninterrupted
 run. Shots come with the frames
 (``SequenceFrame.shot_id``, set by the pipeline's shots stage); nothing is borrowed across a cut.
-Memory is bounded: the filler holds the frames within its reach only.
+Memory is bounded: the filler holds the frames within its reach and one layer (a canvas of
+four frames' size) only.
 
 Per-frame metadata (``FillResult.extra``): ``shot_id``, ``temporal_fraction`` and
-``inpainted_fraction`` (shares of the masked area; ``carried_fraction`` the share carried from
-the frame before), ``registration_error`` (median reprojection
+``inpainted_fraction`` (shares of the masked area; ``carried_seen_fraction`` the share of real pixels
+the shot's layer gave, counted in ``temporal_fraction``; ``carried_fraction`` the share of invented pixels carried from
+the layer), ``registration_error`` (median reprojection
 error of the used neighbours, px), ``photometric_error`` (their median ring difference, levels),
 ``neighbours_used`` (count), ``neighbour_ids``, ``neighbours_rejected`` ({frame id: reason}),
 ``inner_method`` and ``temporal_timings`` (seconds of registration, fusion, inner inpaint).
@@ -175,6 +179,7 @@ class _Layer:
     image: np.ndarray
     valid: np.ndarray
     to_frame: np.ndarray
+    real: np.ndarray
 
     @classmethod
     def start(cls, plate: np.ndarray, invented: np.ndarray) -> _Layer:
@@ -184,7 +189,26 @@ class _Layer:
         valid = np.zeros(image.shape[:2], bool)
         image[oy:oy + h, ox:ox + w][invented] = plate[invented]
         valid[oy:oy + h, ox:ox + w] = invented
-        return cls(image, valid, np.array([[1.0, 0, -ox], [0, 1.0, -oy], [0, 0, 1.0]]))
+        return cls(image, valid, np.array([[1.0, 0, -ox], [0, 1.0, -oy], [0, 0, 1.0]]), np.zeros_like(valid))
+
+    def add_real(self, plate: np.ndarray, seen: np.ndarray) -> None:
+        """Put the set's real pixels ``seen`` (HxW bool) of ``plate`` (the frame the canvas is registered
+        onto) into the canvas, over what was invented there or seen before."""
+        back = Registration("homography", self.to_frame).inverse()
+        assert back.matrix is not None
+        ch, cw = self.valid.shape
+        h, w = seen.shape
+        corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64).reshape(-1, 1, 2)
+        pts = cv2.perspectiveTransform(corners, back.matrix).reshape(-1, 2)
+        x0, y0 = np.floor(pts.min(0)).astype(int) - 2
+        x1, y1 = np.ceil(pts.max(0)).astype(int) + 3
+        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cw), min(y1, ch)
+        if x1 <= x0 or y1 <= y0:
+            return
+        px, ok = warp_into(plate, seen, back, (x0, y0, x1, y1))
+        self.image[y0:y1, x0:x1][ok] = px[ok]
+        self.valid[y0:y1, x0:x1] |= ok
+        self.real[y0:y1, x0:x1] |= ok
 
     def onto(self, step: Registration, shape: tuple[int, int], snap_px: float) -> Registration:
         """The canvas onto the next frame, ``step`` registering the last frame onto it; a whole-pixel
@@ -340,20 +364,22 @@ class TemporalFiller:
                     self._pairs[key] = Registration("rejected", reason=f"registration failed: {exc}"[:200])
         return self._pairs[key]
 
-    def _carried(self, e: _Entry, unknown: np.ndarray, plate: np.ndarray) -> tuple[np.ndarray, Registration | None]:
+    def _carried(self, e: _Entry, unknown: np.ndarray, plate: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, Registration | None]:
         """Put into ``plate`` the pixels of ``unknown`` that the shot invented in earlier frames, from
         its invented layer (:class:`_Layer`) along the frame before's registration onto this frame,
         refined on the ring around this frame's holes (``fill.temporal.carry_ring``). Returns the
-        HxW bool map of the carried pixels and the layer's registration onto this frame (None: the
-        layer starts again here)."""
+        HxW bool maps of the carried pixels and of those of them an earlier frame saw (real, not
+        invented), and the layer's registration onto this frame (None: the layer starts again here)."""
         carried = np.zeros(unknown.shape, bool)
+        real = np.zeros(unknown.shape, bool)
         prev, layer = self._carry, self._layer
         if not self.tc.carry_invented or prev is None or layer is None or prev.shot_key != e.shot_key \
                 or prev.frame.image.shape != e.frame.image.shape:
-            return carried, None
+            return carried, real, None
         step = self._register(e, prev)
         if not step.ok:
-            return carried, None
+            return carried, real, None
         mask = e.frame.mask.astype(bool)
         side = min(mask.shape)
         width = int(round(self.tc.carry_ring * side))
@@ -367,7 +393,10 @@ class TemporalFiller:
             sub = unknown[y0:y1, x0:x1] & valid
             carried[y0:y1, x0:x1] = sub
             plate[y0:y1, x0:x1][sub] = px[sub]
-        return carried, onto
+            if layer.real.any():
+                _, seen = warp_into(layer.image, layer.real, onto, roi)
+                real[y0:y1, x0:x1] = sub & seen
+        return carried, real, onto
 
     def _fill_one(self, buf: dict[int, _Entry], pos: int) -> FillResult:
         t0 = time.perf_counter()
@@ -399,7 +428,7 @@ class TemporalFiller:
         unknown = mask & ~ff.known
         plate = image.copy()
         plate[ff.known] = ff.fill[ff.known]
-        carried, onto = self._carried(e, unknown, plate)
+        carried, seen, onto = self._carried(e, unknown, plate)
         new = unknown & ~carried
         extra: dict[str, object] = {}
         if new.any():
@@ -414,9 +443,14 @@ class TemporalFiller:
                 self._layer.add(plate, new, unknown, onto)
             else:  # the layer starts (again) in this frame's coordinates
                 self._layer = _Layer.start(plate, unknown)
+            if self.tc.carry_seen:  # the set as this frame shows it, and what it borrowed
+                self._layer.add_real(plate, ff.known | ~M.dilate(mask, margin))
         t3 = time.perf_counter()
+        known = ff.known | seen
+        unknown &= ~seen
+        carried &= ~seen
         src = np.zeros(mask.shape, np.uint8)
-        src[ff.known], src[unknown] = 1, 2
+        src[known], src[unknown] = 1, 2
         if self.on_source_map is not None:
             self.on_source_map(e.frame.frame_id, src)
         area = int(mask.sum())
@@ -425,7 +459,8 @@ class TemporalFiller:
         photo = [ff.errors[k] for k in ff.used if ff.errors[k] is not None]
         extra.update({
             "shot_id": e.shot_id,
-            "temporal_fraction": round(int(ff.known.sum()) / area, 4) if area else 0.0,
+            "temporal_fraction": round(int(known.sum()) / area, 4) if area else 0.0,
+            "carried_seen_fraction": round(int(seen.sum()) / area, 4) if area else 0.0,
             "inpainted_fraction": round(int(unknown.sum()) / area, 4) if area else 0.0,
             "carried_fraction": round(int(carried.sum()) / area, 4) if area else 0.0,
             "registration_error": round(float(np.median(reproj)), 4) if reproj else None,
