@@ -255,6 +255,7 @@ class TrackShotSegmenter:
         self._refined: dict[tuple[int, int], Refined] = {}  # (track id, frame) -> colour refinement
         self._scenery: dict[tuple[int, int], list[SceneryPart]] = {}  # (track id, frame) -> scenery split off
         self._off_host: dict[tuple[int, int], str] = {}  # (frame, detection) a companion let go -> reason
+        self._lost: set[tuple[int, int]] = set()  # (track id, frame): carried masks the moving core left
         self.motion_debug: list[list[MotionRegion]] = []
 
     def _predictor(self) -> SaliencyPredictor:
@@ -280,7 +281,7 @@ class TrackShotSegmenter:
             raise ValueError("frames of one shot must share one size")
         sc = self.sc
         self._born = set()
-        self._refined, self._scenery, self._off_host = {}, {}, {}
+        self._refined, self._scenery, self._off_host, self._lost = {}, {}, {}, set()
         scale = work_scale(shape, sc.work_side)
         small = [resize_to(im, scale) for im in images]
         chars = [[i for i in r.instances if i.character] for r in results]
@@ -438,11 +439,21 @@ class TrackShotSegmenter:
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
                     faint = bg.faint[t]
-                    if f.detected and self.sc.thin_margin > 0 and \
-                            clutter(core, f.mask, faint, bg.covered[t]) >= self.sc.thin_clutter:
+                    # the frame's mask (its detection, or the mask carried along the flow) and the
+                    # moving core agree: both say where the character is
+                    agree = overlap(core, f.mask)[0] >= self.sc.core_agree
+                    if not f.detected and not agree:  # the flow lost the character (behind foliage)
+                        self._lost.add((tr.track_id, t))
+                    level = clutter(core, f.mask, faint, bg.covered[t]) if self.sc.thin_margin > 0 else -1.0
+                    if f.detected and self.sc.thin_margin > 0 and level >= self.sc.thin_clutter:
                         # the faint foreground around is parallax clutter: the detection says where it is
                         margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(f.mask.sum())))))
                         faint = faint & M.dilate(f.mask, margin)
+                    elif agree and self.sc.thin_margin > 0 and level >= self.sc.agree_clutter:
+                        # less clutter, but the mask and the core agree on where the character is
+                        where = core | f.mask
+                        margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(where.sum())))))
+                        faint = faint & M.dilate(where, margin)
                     thin = thin_parts(core, faint)
                     f.mask = thin | (f.mask & M.dilate(core, r)) | unseen
                     f.tight = True
@@ -741,7 +752,8 @@ class TrackShotSegmenter:
                 det = chars[j].mask.astype(bool)
                 # the detector's full-resolution edges, where the track kept its pixels
                 mask |= det & M.dilate(mask, 2)
-            if self.shadows:
+            if self.shadows and (self.sc.lost_shadows or (tr.track_id, t) not in self._lost):
+                # a carried mask the moving core left says nothing of where the feet are
                 # at work scale: its wide dilations cost 10x more on a 2K frame, for a soft region
                 # a shadow joins only where enough registered neighbours show it moved (a short
                 # shot's median still holds the character's ghosts: no evidence there)
