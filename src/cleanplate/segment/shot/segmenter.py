@@ -21,7 +21,10 @@ Over the frames of one shot (a window of at most ``shots.max_frames``):
    nothing of the track moves any more is dropped. A static track keeps the detector's masks.
    The faint foreground next to the core joins it as thin parts (tyres, a racket); in a detected
    frame whose surroundings are parallax clutter (``thin_clutter``) they stay near the detection
-   (``thin_margin``). A companion (a weak mover kept as a piece of the character it touches) then
+   (``thin_margin``); in a carried frame whose carried mask agrees with the core (``core_agree``)
+   they stay near the two at a lower clutter (``agree_clutter``), and a carried frame the core left
+   (the flow lost the character) keeps no outline of the carried mask and takes no cast shadow
+   (``lost_shadows``). A companion (a weak mover kept as a piece of the character it touches) then
    loses its frames more than ``companion_reach`` from that character's track;
 5. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
    (:mod:`.shadows`); a cast shadow only where at least three registered neighbours show the
@@ -439,8 +442,8 @@ class TrackShotSegmenter:
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
                     faint = bg.faint[t]
-                    # the frame's mask (its detection, or the mask carried along the flow) and the
-                    # moving core agree: both say where the character is
+                    # the mask carried along the flow and the moving core agree: both say where the
+                    # character is (a detected frame is bounded by its detection alone: thin_clutter)
                     agree = overlap(core, f.mask)[0] >= self.sc.core_agree
                     if not f.detected and not agree:  # the flow lost the character (behind foliage)
                         self._lost.add((tr.track_id, t))
@@ -449,13 +452,15 @@ class TrackShotSegmenter:
                         # the faint foreground around is parallax clutter: the detection says where it is
                         margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(f.mask.sum())))))
                         faint = faint & M.dilate(f.mask, margin)
-                    elif agree and self.sc.thin_margin > 0 and level >= self.sc.agree_clutter:
-                        # less clutter, but the mask and the core agree on where the character is
+                    elif agree and not f.detected and self.sc.thin_margin > 0 and level >= self.sc.agree_clutter:
+                        # less clutter, but the carried mask and the core agree on where the character is
                         where = core | f.mask
                         margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(where.sum())))))
                         faint = faint & M.dilate(where, margin)
                     thin = thin_parts(core, faint)
-                    f.mask = thin | (f.mask & M.dilate(core, r)) | unseen
+                    # a carried mask the core left is no outline of the character around the core
+                    edge = f.mask & M.dilate(core, r) if (tr.track_id, t) not in self._lost else core
+                    f.mask = thin | edge | unseen
                     f.tight = True
                 elif unseen.any():
                     f.mask = unseen
