@@ -150,6 +150,30 @@ class ShotSegmentConfig(_Section):
         "lost recall). In-sample: 0.35 cut bmx-trees' per-frame area ratio to 1.34 but lost the still-character "
         "bench case's rider in a frame (min recall 0.995 -> 0.957); 0 (bound every detected frame) 1.29, but "
         "the bench's tennis players lost their racket arm (min recall 0.979 -> 0.950). 1.01: never bound.")
+    core_agree: float = Field(
+        0.45, ge=0, le=1.01, description="tracks: a carried frame's mask (carried along the optical flow where the "
+        "detector missed the character) agrees with the frame's moving core when their IoU reaches this: both say "
+        "where the character is, and its thin parts are bounded where the scenery around is cluttered at "
+        "agree_clutter. A carried frame that does not agree (the flow lost the character, the core went on "
+        "without it) keeps its thin parts' full reach but no other outline from the carried mask than the core, "
+        "and takes no cast shadow (lost_shadows). Read off DAVIS bmx-trees (in-sample): the rider's track carried "
+        "back through frames 69-74 0.49-0.63; carried masks the core left (the rider behind foliage, a companion "
+        "track on the trees) 0-0.32. 0 with agree_clutter 1.01: every carried frame agrees and none is bounded "
+        "(as before).")
+    agree_clutter: float = Field(
+        0.25, ge=0, le=1.01, description="tracks: in a carried frame whose mask agrees with its moving core "
+        "(core_agree), the thin parts stay inside the mask and the core grown by thin_margin of the side of a "
+        "square of their area where the faint foreground covers at least this share of the scenery around "
+        "(clutter, as thin_clutter for detected frames). In-sample, DAVIS bmx-trees: the grass around the rider "
+        "carried back through frames 69-74 0.27-0.29 (per-frame area 1.30-1.97x the dilated truth -> "
+        "1.01-1.24x). Detected frames keep thin_clutter: bounding the agreeing detected ones at 0.25 too took "
+        "the bench's still-character rider's min recall 0.995 -> 0.984. 1.01: never.")
+    lost_shadows: bool = Field(
+        False, description="tracks (with masks.shadows): a carried frame whose mask the moving core left (IoU "
+        "under core_agree: the flow lost the character, behind foliage) also takes a cast shadow. Off: there the "
+        "dark ground and branches beside the core passed for his shadow (DAVIS bmx-trees frames 57 and 61: "
+        "1.80x and 1.86x the dilated truth -> 1.43x and 1.36x, recall 1.0 and 0.99; with the carried mask's "
+        "outline left out there too, 1.37x and 1.21x; in-sample).")
     companion_reach: int = Field(
         1, ge=-1, description="tracks: a companion (a weak mover kept only because it touches a character's track: "
         "a piece of that character the linker kept apart) keeps its frames up to this many frames from that "

@@ -21,7 +21,10 @@ Over the frames of one shot (a window of at most ``shots.max_frames``):
    nothing of the track moves any more is dropped. A static track keeps the detector's masks.
    The faint foreground next to the core joins it as thin parts (tyres, a racket); in a detected
    frame whose surroundings are parallax clutter (``thin_clutter``) they stay near the detection
-   (``thin_margin``). A companion (a weak mover kept as a piece of the character it touches) then
+   (``thin_margin``); in a carried frame whose carried mask agrees with the core (``core_agree``)
+   they stay near the two at a lower clutter (``agree_clutter``), and a carried frame the core left
+   (the flow lost the character) keeps no outline of the carried mask and takes no cast shadow
+   (``lost_shadows``). A companion (a weak mover kept as a piece of the character it touches) then
    loses its frames more than ``companion_reach`` from that character's track;
 5. with ``masks.shadows`` on, what moves with a character and touches it joins its mask
    (:mod:`.shadows`); a cast shadow only where at least three registered neighbours show the
@@ -255,6 +258,7 @@ class TrackShotSegmenter:
         self._refined: dict[tuple[int, int], Refined] = {}  # (track id, frame) -> colour refinement
         self._scenery: dict[tuple[int, int], list[SceneryPart]] = {}  # (track id, frame) -> scenery split off
         self._off_host: dict[tuple[int, int], str] = {}  # (frame, detection) a companion let go -> reason
+        self._lost: set[tuple[int, int]] = set()  # (track id, frame): carried masks the moving core left
         self.motion_debug: list[list[MotionRegion]] = []
 
     def _predictor(self) -> SaliencyPredictor:
@@ -280,7 +284,7 @@ class TrackShotSegmenter:
             raise ValueError("frames of one shot must share one size")
         sc = self.sc
         self._born = set()
-        self._refined, self._scenery, self._off_host = {}, {}, {}
+        self._refined, self._scenery, self._off_host, self._lost = {}, {}, {}, set()
         scale = work_scale(shape, sc.work_side)
         small = [resize_to(im, scale) for im in images]
         chars = [[i for i in r.instances if i.character] for r in results]
@@ -438,13 +442,25 @@ class TrackShotSegmenter:
                 if core.any():
                     r = max(2, int(0.2 * np.sqrt(float(core.sum()))))
                     faint = bg.faint[t]
-                    if f.detected and self.sc.thin_margin > 0 and \
-                            clutter(core, f.mask, faint, bg.covered[t]) >= self.sc.thin_clutter:
+                    # the mask carried along the flow and the moving core agree: both say where the
+                    # character is (a detected frame is bounded by its detection alone: thin_clutter)
+                    agree = overlap(core, f.mask)[0] >= self.sc.core_agree
+                    if not f.detected and not agree:  # the flow lost the character (behind foliage)
+                        self._lost.add((tr.track_id, t))
+                    level = clutter(core, f.mask, faint, bg.covered[t]) if self.sc.thin_margin > 0 else -1.0
+                    if f.detected and self.sc.thin_margin > 0 and level >= self.sc.thin_clutter:
                         # the faint foreground around is parallax clutter: the detection says where it is
                         margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(f.mask.sum())))))
                         faint = faint & M.dilate(f.mask, margin)
+                    elif agree and not f.detected and self.sc.thin_margin > 0 and level >= self.sc.agree_clutter:
+                        # less clutter, but the carried mask and the core agree on where the character is
+                        where = core | f.mask
+                        margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(where.sum())))))
+                        faint = faint & M.dilate(where, margin)
                     thin = thin_parts(core, faint)
-                    f.mask = thin | (f.mask & M.dilate(core, r)) | unseen
+                    # a carried mask the core left is no outline of the character around the core
+                    edge = f.mask & M.dilate(core, r) if (tr.track_id, t) not in self._lost else core
+                    f.mask = thin | edge | unseen
                     f.tight = True
                 elif unseen.any():
                     f.mask = unseen
@@ -741,7 +757,8 @@ class TrackShotSegmenter:
                 det = chars[j].mask.astype(bool)
                 # the detector's full-resolution edges, where the track kept its pixels
                 mask |= det & M.dilate(mask, 2)
-            if self.shadows:
+            if self.shadows and (self.sc.lost_shadows or (tr.track_id, t) not in self._lost):
+                # a carried mask the moving core left says nothing of where the feet are
                 # at work scale: its wide dilations cost 10x more on a 2K frame, for a soft region
                 # a shadow joins only where enough registered neighbours show it moved (a short
                 # shot's median still holds the character's ghosts: no evidence there)
