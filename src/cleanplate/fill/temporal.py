@@ -48,7 +48,14 @@ from cleanplate import masks as M
 from cleanplate.config import Config, TemporalConfig
 from cleanplate.errors import FrameError
 from cleanplate.fill.base import INPAINTERS, Inpainter
-from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, as_shift, refine_near, warp_into
+from cleanplate.motion.registration import (
+    FrameFeatures,
+    Registrar,
+    Registration,
+    as_shift,
+    refine_near,
+    warp_into,
+)
 from cleanplate.motion.shot_model import ShotModel
 from cleanplate.records import FillResult, SequenceFrame
 from cleanplate.weights import WeightsUse
