@@ -43,12 +43,19 @@ def _candidates(frames, per):
     return [M.combine([i.mask for i in r.instances if i.character], f.shape[:2]) for f, r in zip(frames, per, strict=True)]
 
 
-def _run(beside_prop, **overrides):
-    case, per, model = beside_prop
+def _segment(built, **overrides):
+    """The shot segmenter on a built case with ``segment.shot`` overrides: its results and character masks."""
+    case, per, model = built
     cfg = load_config(overrides={f"segment.shot.{k}": v for k, v in overrides.items()})
     out = TrackShotSegmenter(cfg, "cpu").segment_shot(case.frames, copy.deepcopy(per), shot=model)
     shape = case.frames[0].shape[:2]
-    masks = [M.combine([i.mask for i in r.instances if i.character], shape) for r in out]
+    return cfg, out, [M.combine([i.mask for i in r.instances if i.character], shape) for r in out]
+
+
+def _run(beside_prop, **overrides):
+    case = beside_prop[0]
+    cfg, out, masks = _segment(beside_prop, **overrides)
+    shape = case.frames[0].shape[:2]
     radius = M.dilation_radius(cfg.masks.dilate, cfg.masks.dilate_relative, shape)
     player, crates = case.characters["player"], case.props["crates"]
     recall = np.mean([M.dilate(m, radius)[p].mean() for m, p in zip(masks, player, strict=True)])
@@ -91,11 +98,7 @@ def sintel():
 
 
 def _girl(sintel, **overrides):
-    case, per, model = sintel
-    cfg = load_config(overrides={f"segment.shot.{k}": v for k, v in overrides.items()})
-    out = TrackShotSegmenter(cfg, "cpu").segment_shot(case.frames, copy.deepcopy(per), shot=model)
-    shape = case.frames[0].shape[:2]
-    masks = [M.combine([i.mask for i in r.instances if i.character], shape) for r in out]
+    _, out, masks = _segment(sintel, **overrides)
     return out, masks
 
 

@@ -202,20 +202,27 @@ class _Layer:
         """Put the set's real pixels ``seen`` (HxW bool) of ``plate`` (the frame the canvas is registered
         onto) into the canvas, over what was invented there or seen before."""
         back = Registration("homography", self.to_frame).inverse()
-        assert back.matrix is not None
-        ch, cw = self.valid.shape
         h, w = seen.shape
-        corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64).reshape(-1, 1, 2)
-        pts = cv2.perspectiveTransform(corners, back.matrix).reshape(-1, 2)
-        x0, y0 = np.floor(pts.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(pts.max(0)).astype(int) + 3
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cw), min(y1, ch)
-        if x1 <= x0 or y1 <= y0:
+        box = self._box(back, (0, 0, w, h))
+        if box is None:
             return
-        px, ok = warp_into(plate, seen, back, (x0, y0, x1, y1))
+        x0, y0, x1, y1 = box
+        px, ok = warp_into(plate, seen, back, box)
         self.image[y0:y1, x0:x1][ok] = px[ok]
         self.valid[y0:y1, x0:x1] |= ok
         self.real[y0:y1, x0:x1] |= ok
+
+    def _box(self, back: Registration, rect: tuple[int, int, int, int]) -> tuple[int, int, int, int] | None:
+        """The canvas box (x0, y0, x1, y1) that frame rectangle ``rect`` (x0, y0, x1, y1) lands in
+        along ``back`` (frame -> canvas), a little grown for the resampling; None outside the canvas."""
+        assert back.matrix is not None
+        x, y, x1, y1 = rect
+        corners = np.array([[x, y], [x1, y], [x1, y1], [x, y1]], np.float64).reshape(-1, 1, 2)
+        pts = cv2.perspectiveTransform(corners, back.matrix).reshape(-1, 2)
+        lo, hi = np.floor(pts.min(0)).astype(int) - 2, np.ceil(pts.max(0)).astype(int) + 3
+        ch, cw = self.valid.shape
+        box = (max(int(lo[0]), 0), max(int(lo[1]), 0), min(int(hi[0]), cw), min(int(hi[1]), ch))
+        return box if box[2] > box[0] and box[3] > box[1] else None
 
     def onto(self, step: Registration, shape: tuple[int, int], snap_px: float) -> Registration:
         """The canvas onto the next frame, ``step`` registering the last frame onto it; a whole-pixel
@@ -238,17 +245,13 @@ class _Layer:
         if not new.any():
             return
         back = onto.inverse()  # frame -> canvas
-        assert back.matrix is not None
-        ch, cw = self.valid.shape
         x, y, w, h = cv2.boundingRect(new.astype(np.uint8))
-        corners = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float64).reshape(-1, 1, 2)
-        pts = cv2.perspectiveTransform(corners, back.matrix).reshape(-1, 2)
-        x0, y0 = np.floor(pts.min(0)).astype(int) - 2
-        x1, y1 = np.ceil(pts.max(0)).astype(int) + 3
-        x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, cw), min(y1, ch)
-        if x1 <= x0 or y1 <= y0:
+        box = self._box(back, (x, y, x + w, y + h))
+        if box is None:
             return
-        px, ok = warp_into(plate, unknown, back, (x0, y0, x1, y1))
+        x0, y0, x1, y1 = box
+        px, ok = warp_into(plate, unknown, back, box)
+        assert back.matrix is not None
         m = _shift(-x0, -y0) @ back.matrix
         fresh = cv2.warpPerspective(new.astype(np.uint8), m, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
         sub = ok & fresh & ~self.valid[y0:y1, x0:x1]
