@@ -238,6 +238,7 @@ def test_click_the_missed_rider_apply_and_export_in_chromium(out: Path, server: 
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(90_000)  # a loaded 2-core machine decodes and draws slowly
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(server.url + "/")

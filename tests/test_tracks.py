@@ -39,8 +39,9 @@ def _recall(result: SegmentResult, gt: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def bmx_frames():
-    """bmx-trees frames 10-79 (the window `cleanplate run` hands the shot segmenter: its shots stage
-    cuts the clip at frame 10), their truth and per-frame u2netp results."""
+    """bmx-trees frames 10-79, their truth and per-frame u2netp results (when these tests were written
+    the run's shots stage cut the clip at frame 10; today it keeps the clip as one window, frames
+    0-79, and the tests keep the 70 frames they were measured on)."""
     cfg = load_config()
     images, gts = _clip("davis_bmx-trees", 10, 80)
     seg = create_segmenter(cfg, "cpu")
@@ -110,7 +111,7 @@ def _removal(results: list[SegmentResult], gts: list[np.ndarray], radius: int) -
 
 @pytest.mark.slow
 def test_bmx_rider_masks_are_tight(bmx_frames) -> None:
-    """DAVIS bmx-trees frames 10-79 as one shot, as `cleanplate run` cuts the clip. u2netp's blobs
+    """DAVIS bmx-trees frames 10-79 as one shot (see ``bmx_frames``). u2netp's blobs
     of the small rider are 2-3x his size, or one blob for him and the bush or trunk in front of
     him; the tracks keep the part that moves against the shot, so the removal mask is about the
     rider grown by the dilation."""
