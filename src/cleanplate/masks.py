@@ -51,6 +51,13 @@ def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     return grown.astype(bool)
 
 
+def shift(mask: np.ndarray, d: tuple[float, float]) -> np.ndarray:
+    """An HxW bool mask moved by ``d`` = (dx, dy) px (nearest pixel; what leaves the frame is lost)."""
+    m = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
+    h, w = mask.shape
+    return cv2.warpAffine(mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
+
+
 def feather_alpha(mask: np.ndarray, feather: int) -> np.ndarray:
     """HxW float32 alpha in [0, 1] that is 0 outside the mask and ramps to 1 over ``feather`` px inside it.
 

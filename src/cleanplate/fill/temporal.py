@@ -54,7 +54,9 @@ from cleanplate.motion.registration import (
     Registration,
     as_shift,
     refine_near,
+    shift_matrix,
     warp_into,
+    warp_mask_into,
 )
 from cleanplate.motion.shot_model import ShotModel
 from cleanplate.records import FillResult, SequenceFrame
@@ -196,7 +198,7 @@ class _Layer:
         valid = np.zeros(image.shape[:2], bool)
         image[oy:oy + h, ox:ox + w][invented] = plate[invented]
         valid[oy:oy + h, ox:ox + w] = invented
-        return cls(image, valid, np.array([[1.0, 0, -ox], [0, 1.0, -oy], [0, 0, 1.0]]), np.zeros_like(valid))
+        return cls(image, valid, shift_matrix(-ox, -oy), np.zeros_like(valid))
 
     def add_real(self, plate: np.ndarray, seen: np.ndarray) -> None:
         """Put the set's real pixels ``seen`` (HxW bool) of ``plate`` (the frame the canvas is registered
@@ -227,11 +229,11 @@ class _Layer:
     def onto(self, step: Registration, shape: tuple[int, int], snap_px: float) -> Registration:
         """The canvas onto the next frame, ``step`` registering the last frame onto it; a whole-pixel
         shift (within ``snap_px``) stays one, so its pixels are copied, not resampled."""
-        m = (step.matrix if step.matrix is not None else _shift(*step.shift)) @ self.to_frame
+        m = (step.matrix if step.matrix is not None else shift_matrix(*step.shift)) @ self.to_frame
         m = m / m[2, 2]
         shift = as_shift(m, shape, snap_px) if snap_px > 0 else None
         if shift is not None:
-            return Registration("shift", _shift(*shift), shift)
+            return Registration("shift", shift_matrix(*shift), shift)
         return Registration("homography", m)
 
     def add(self, plate: np.ndarray, new: np.ndarray, unknown: np.ndarray, onto: Registration) -> None:
@@ -252,15 +254,11 @@ class _Layer:
         x0, y0, x1, y1 = box
         px, ok = warp_into(plate, unknown, back, box)
         assert back.matrix is not None
-        m = _shift(-x0, -y0) @ back.matrix
+        m = shift_matrix(-x0, -y0) @ back.matrix
         fresh = cv2.warpPerspective(new.astype(np.uint8), m, (x1 - x0, y1 - y0), flags=cv2.INTER_NEAREST) > 0
         sub = ok & fresh & ~self.valid[y0:y1, x0:x1]
         self.image[y0:y1, x0:x1][sub] = px[sub]
         self.valid[y0:y1, x0:x1] |= sub
-
-
-def _shift(dx: float, dy: float) -> np.ndarray:
-    return np.array([[1.0, 0, dx], [0, 1.0, dy], [0, 0, 1.0]])
 
 
 class TemporalFiller:
@@ -404,8 +402,7 @@ class TemporalFiller:
             carried[y0:y1, x0:x1] = sub
             plate[y0:y1, x0:x1][sub] = px[sub]
             if layer.real.any():
-                _, seen = warp_into(layer.image, layer.real, onto, roi)
-                real[y0:y1, x0:x1] = sub & seen
+                real[y0:y1, x0:x1] = sub & warp_mask_into(layer.real, onto, roi)
         return carried, real, onto
 
     def _fill_one(self, buf: dict[int, _Entry], pos: int) -> FillResult:

@@ -71,7 +71,8 @@ class Registration:
                             self.inliers, self.error, self.reason)
 
 
-def _shift_matrix(dx: float, dy: float) -> np.ndarray:
+def shift_matrix(dx: float, dy: float) -> np.ndarray:
+    """The 3x3 homography of a translation by (dx, dy) px."""
     return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
 
 
@@ -140,7 +141,7 @@ class Registrar:
         if target.gray.shape != source.gray.shape:
             return Registration("rejected", reason="frame size differs")
         if self._same_view(target, source):
-            return Registration("identity", _shift_matrix(0, 0))
+            return Registration("identity", shift_matrix(0, 0))
         n_min = self.tc.min_inliers
         if min(len(target.points), len(source.points)) < n_min or target.descriptors is None \
                 or source.descriptors is None:
@@ -168,7 +169,7 @@ class Registrar:
         shift = as_shift(matrix, target.gray.shape, self.tc.snap_px) if self.tc.snap_px > 0 else None
         if shift is not None:
             kind = "identity" if shift == (0, 0) else "shift"
-            return Registration(kind, _shift_matrix(*shift), shift, n_inl, round(error, 4), coarse=coarse)
+            return Registration(kind, shift_matrix(*shift), shift, n_inl, round(error, 4), coarse=coarse)
         return Registration("homography", matrix / matrix[2, 2], (0, 0), n_inl, round(error, 4), coarse=coarse)
 
     def _same_view(self, target: FrameFeatures, source: FrameFeatures) -> bool:
@@ -219,38 +220,66 @@ class Registrar:
         return refined
 
 
+Cut = tuple[tuple[slice, slice], tuple[slice, slice]]
+
+
+def _shifted(shape: tuple[int, ...], shift: tuple[int, int], roi: tuple[int, int, int, int]) -> Cut | None:
+    """For a whole-pixel ``shift`` (dx, dy) of a neighbour of ``shape`` (H, W): the neighbour's
+    slices and the ``roi``-relative target slices they are copied to; None when none overlap."""
+    x0, y0, x1, y1 = roi
+    dx, dy = shift
+    H, W = shape[:2]
+    sx0, sy0 = max(x0 - dx, 0), max(y0 - dy, 0)
+    sx1, sy1 = min(x1 - dx, W), min(y1 - dy, H)
+    if sx1 <= sx0 or sy1 <= sy0:
+        return None
+    tx, ty = sx0 + dx - x0, sy0 + dy - y0
+    return ((slice(sy0, sy1), slice(sx0, sx1)),
+            (slice(ty, ty + sy1 - sy0), slice(tx, tx + sx1 - sx0)))
+
+
 def warp_into(image: np.ndarray, scenery: np.ndarray, reg: Registration,
               roi: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     """A neighbour (HxWx3 uint8 RGB) and where it shows scenery, warped into the target's ``roi``.
 
     ``roi`` is (x0, y0, x1, y1) in target pixels. Returns the hxwx3 uint8 pixels and an hxw bool
-    map of the pixels that come wholly from the neighbour's scenery, inside its frame; everything
-    else (its characters, outside its frame) is not valid. Identity and shifts copy pixels exactly.
+    map of the pixels that come wholly from the neighbour's scenery, inside its frame
+    (:func:`warp_mask_into`); everything else (its characters, outside its frame) is not valid.
+    Identity and shifts copy pixels exactly.
     """
     x0, y0, x1, y1 = roi
     w, h = x1 - x0, y1 - y0
     if reg.kind in ("identity", "shift"):
-        dx, dy = reg.shift
         out = np.zeros((h, w, 3), np.uint8)
-        valid = np.zeros((h, w), bool)
-        H, W = scenery.shape
-        sx0, sy0 = max(x0 - dx, 0), max(y0 - dy, 0)
-        sx1, sy1 = min(x1 - dx, W), min(y1 - dy, H)
-        if sx1 > sx0 and sy1 > sy0:
-            tx, ty = sx0 + dx - x0, sy0 + dy - y0
-            out[ty:ty + sy1 - sy0, tx:tx + sx1 - sx0] = image[sy0:sy1, sx0:sx1]
-            valid[ty:ty + sy1 - sy0, tx:tx + sx1 - sx0] = scenery[sy0:sy1, sx0:sx1]
-        return out, valid
+        if (cut := _shifted(scenery.shape, reg.shift, roi)) is not None:
+            out[cut[1]] = image[cut[0]]
+        return out, warp_mask_into(scenery, reg, roi)
     if reg.matrix is None:
         raise ValueError(f"cannot warp a {reg.kind} registration")
-    m = _shift_matrix(-x0, -y0) @ reg.matrix
+    m = shift_matrix(-x0, -y0) @ reg.matrix
     out = cv2.warpPerspective(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
-    cover = cv2.warpPerspective(scenery.astype(np.uint8) * 255, m, (w, h), flags=cv2.INTER_LINEAR,
+    return out, warp_mask_into(scenery, reg, roi)
+
+
+def warp_mask_into(mask: np.ndarray, reg: Registration, roi: tuple[int, int, int, int]) -> np.ndarray:
+    """The hxw bool map of the target's ``roi`` (x0, y0, x1, y1) whose pixels :func:`warp_into`
+    takes wholly from ``mask`` (HxW bool, in the neighbour's frame): copied for identity and
+    shifts; for a homography, only pixels whose whole bicubic support lies in the mask."""
+    x0, y0, x1, y1 = roi
+    w, h = x1 - x0, y1 - y0
+    if reg.kind in ("identity", "shift"):
+        valid = np.zeros((h, w), bool)
+        if (cut := _shifted(mask.shape, reg.shift, roi)) is not None:
+            valid[cut[1]] = mask[cut[0]]
+        return valid
+    if reg.matrix is None:
+        raise ValueError(f"cannot warp a {reg.kind} registration")
+    m = shift_matrix(-x0, -y0) @ reg.matrix
+    cover = cv2.warpPerspective(mask.astype(np.uint8) * 255, m, (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    # bicubic reads a 4x4 neighbourhood: keep only pixels whose whole support is scenery
-    valid = cv2.erode((cover == 255).astype(np.uint8), np.ones((3, 3), np.uint8),
-                      borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(bool)
-    return out, valid
+    # bicubic reads a 4x4 neighbourhood: keep only pixels whose whole support is in the mask
+    return cv2.erode((cover == 255).astype(np.uint8), np.ones((3, 3), np.uint8),
+                     borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(bool)
 
 
 _NEAR_MIN_PIXELS = 200  # ring pixels (at the work scale) needed to refine a registration near a hole
@@ -267,19 +296,18 @@ def refine_near(target: np.ndarray, hole: np.ndarray, source: np.ndarray, source
     on the ring of ``width`` px around ``hole`` (HxW bool, target pixels): the target's own pixels
     there against the source warped by ``reg`` where it shows scenery (``source_scenery`` HxW bool).
     Nothing inside the hole is looked at. The correction is kept only when it lowers the ring's mean
-    difference and moves no ring pixel more than ``max_move`` px; otherwise ``reg`` is returned as
-    it is (also for rejected and identity registrations) and when it moves no ring pixel more than
-    ``snap_px``; a refined warp within ``snap_px`` of a whole-pixel shift becomes that shift (its
-    pixels are copied, not resampled).
+    difference and moves some ring pixel more than ``snap_px`` but none more than ``max_move`` px;
+    otherwise ``reg`` is returned as it is (also for rejected and identity registrations). A refined
+    warp within ``snap_px`` of a whole-pixel shift becomes that shift (its pixels are copied, not
+    resampled).
     """
     if not reg.ok or reg.kind == "identity" or width < 1 or not hole.any():
         return reg
-    matrix = reg.matrix if reg.matrix is not None else _shift_matrix(*reg.shift)
-    H, W = hole.shape
+    matrix = reg.matrix if reg.matrix is not None else shift_matrix(*reg.shift)
     band = M.dilate(hole, width) & ~hole
     x, y, w, h = cv2.boundingRect(band.astype(np.uint8))
     s = min(1.0, _NEAR_SIDE / max(w, h))
-    to_small = np.diag([s, s, 1.0]) @ _shift_matrix(-x, -y)
+    to_small = np.diag([s, s, 1.0]) @ shift_matrix(-x, -y)
     sw, sh = max(int(round(w * s)), 1), max(int(round(h * s)), 1)
     m = to_small @ matrix
     warped = cv2.warpPerspective(source, m, (sw, sh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -313,6 +341,6 @@ def refine_near(target: np.ndarray, hole: np.ndarray, source: np.ndarray, source
     refined /= refined[2, 2]
     shift = as_shift(refined, hole.shape, snap_px) if snap_px > 0 else None
     if shift is not None:
-        return Registration("identity" if shift == (0, 0) else "shift", _shift_matrix(*shift), shift,
+        return Registration("identity" if shift == (0, 0) else "shift", shift_matrix(*shift), shift,
                             reg.inliers, reg.error, reg.reason)
     return Registration("homography", refined, (0, 0), reg.inliers, reg.error, reg.reason)

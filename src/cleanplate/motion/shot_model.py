@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from cleanplate.config import ShotsConfig
-from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, as_shift
+from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, as_shift, shift_matrix
 
 MAX_CANVAS = 4.0
 """The background estimate's canvas holds at most this many frames' area (a long pan is clipped
@@ -388,8 +388,7 @@ class ShotModel:
         shift = as_shift(m, (size[1], size[0]), self.snap_px) if self.snap_px > 0 else None
         if shift is not None:
             kind = "identity" if shift == (0, 0) else "shift"
-            sm = np.array([[1.0, 0, shift[0]], [0, 1.0, shift[1]], [0, 0, 1.0]])
-            return Registration(kind, sm, shift, 0, round(err, 4))
+            return Registration(kind, shift_matrix(*shift), shift, 0, round(err, 4))
         return Registration("homography", m, (0, 0), 0, round(err, 4))
 
     def subset(self, frame_ids: list[str]) -> ShotModel:
@@ -431,7 +430,7 @@ class ShotModel:
             x0, x1 = max(x0, int(cx - grow * w / 2)), min(x1, int(cx + grow * w / 2))
             y0, y1 = max(y0, int(cy - grow * h / 2)), min(y1, int(cy + grow * h / 2))
         cw, ch = int(x1 - x0), int(y1 - y0)
-        shift = np.array([[1.0, 0, -x0], [0, 1.0, -y0], [0, 0, 1.0]])
+        shift = shift_matrix(-x0, -y0)
         stack = np.zeros((len(members), ch, cw, 3), np.uint8)
         valid = np.zeros((len(members), ch, cw), bool)
         for k, i in enumerate(members):

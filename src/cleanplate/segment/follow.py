@@ -112,12 +112,6 @@ def shot_evidence(frame: Callable[[int], np.ndarray], n: int, sc: ShotsConfig, p
     return out
 
 
-def _shift(mask: np.ndarray, d: tuple[float, float]) -> np.ndarray:
-    m = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
-    h, w = mask.shape
-    return cv2.warpAffine(mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
-
-
 def _snap(mask: np.ndarray, evidence: np.ndarray, radius: int) -> np.ndarray:
     """``mask`` shifted by up to ``radius`` px to where it holds the most ``evidence`` (each pixel off
     the evidence counts against it; a longer shift costs a little, so a tie stays put)."""
@@ -133,7 +127,7 @@ def _snap(mask: np.ndarray, evidence: np.ndarray, radius: int) -> np.ndarray:
     dy, dx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
     score -= 0.02 * float(tpl.sum()) * np.hypot(dx, dy) / radius
     j = np.unravel_index(int(np.argmax(score)), score.shape)
-    return _shift(mask, (float(dx[j]), float(dy[j])))
+    return M.shift(mask, (float(dx[j]), float(dy[j])))
 
 
 def salient_near(image: np.ndarray, near: np.ndarray, saliency: Saliency, high: float, low: float) -> np.ndarray:
@@ -184,7 +178,7 @@ class Follower:
         own = prev & prev_ev.moving
         src = own if own.sum() >= MOVING_SHARE * area else prev
         d = np.median(fwd[src], axis=0)
-        moved = _shift(prev, (float(d[0]), float(d[1])))
+        moved = M.shift(prev, (float(d[0]), float(d[1])))
         if not moved.any():
             return moved
         moved = _snap(moved, ev.moving | ev.hidden, max(2, int(self.p.search * np.sqrt(area))))

@@ -162,12 +162,6 @@ def passes(chain: list[MotionRegion], coherence: float, speed: float, min_contra
             and float(np.median([r.contrast for r in chain])) >= min_contrast)
 
 
-def _shift(mask: np.ndarray, d: tuple[float, float]) -> np.ndarray:
-    m = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
-    h, w = mask.shape
-    return cv2.warpAffine(mask.astype(np.uint8), m, (w, h), flags=cv2.INTER_NEAREST) > 0
-
-
 def _centroid(m: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(m)
     return np.array([xs.mean(), ys.mean()])
@@ -186,8 +180,8 @@ def _same_shape(mask: np.ndarray, regs: list[MotionRegion], claimed: set[int]) -
         d = _centroid(r.mask) - c
         if float(np.hypot(*d)) > 3 * np.sqrt(area):
             continue
-        iou = float((_shift(mask, (float(d[0]), float(d[1]))) & r.mask).sum()) / float(
-            (_shift(mask, (float(d[0]), float(d[1]))) | r.mask).sum())
+        moved = M.shift(mask, (float(d[0]), float(d[1])))
+        iou = float((moved & r.mask).sum()) / float((moved | r.mask).sum())
         if iou > score:
             best, score = j, iou
     return best, score
@@ -207,7 +201,7 @@ def chains(found: list[list[MotionRegion]], jumps: set[int], min_overlap: float 
             if t in jumps or last.t != t - 1 or last.flow is None:
                 done.append(ch)
                 continue
-            pushed = _shift(last.mask, last.flow)
+            pushed = M.shift(last.mask, last.flow)
             best, score = -1, 0.0
             for j, r in enumerate(regs):
                 if j in claimed:
