@@ -447,16 +447,15 @@ class TrackShotSegmenter:
                     agree = overlap(core, f.mask)[0] >= self.sc.core_agree
                     if not f.detected and not agree:  # the flow lost the character (behind foliage)
                         self._lost.add((tr.track_id, t))
-                    level = clutter(core, f.mask, faint, bg.covered[t]) if self.sc.thin_margin > 0 else -1.0
-                    if f.detected and self.sc.thin_margin > 0 and level >= self.sc.thin_clutter:
-                        # the faint foreground around is parallax clutter: the detection says where it is
-                        margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(f.mask.sum())))))
-                        faint = faint & M.dilate(f.mask, margin)
-                    elif agree and not f.detected and self.sc.thin_margin > 0 and level >= self.sc.agree_clutter:
-                        # less clutter, but the carried mask and the core agree on where the character is
-                        where = core | f.mask
-                        margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(where.sum())))))
-                        faint = faint & M.dilate(where, margin)
+                    # where the faint foreground around is parallax clutter, what says where the
+                    # character is bounds the thin parts: the detection, or a carried mask and the
+                    # core that agree (at less clutter)
+                    bound = f.mask if f.detected else core | f.mask if agree else None
+                    bar = self.sc.thin_clutter if f.detected else self.sc.agree_clutter
+                    if bound is not None and self.sc.thin_margin > 0 and bar <= 1 \
+                            and clutter(core, f.mask, faint, bg.covered[t]) >= bar:
+                        margin = max(2, int(round(self.sc.thin_margin * np.sqrt(float(bound.sum())))))
+                        faint = faint & M.dilate(bound, margin)
                     thin = thin_parts(core, faint)
                     # a carried mask the core left is no outline of the character around the core
                     edge = f.mask & M.dilate(core, r) if (tr.track_id, t) not in self._lost else core
@@ -484,19 +483,27 @@ class TrackShotSegmenter:
         moved = {tr.track_id: self._ever_moved(tr, bg) for tr in tracks} if sc.refine else {}
         blobs: dict[int, dict[int, np.ndarray]] = {tr.track_id: {} for tr in tracks}  # track -> frame -> blob
         removed: dict[int, dict[int, np.ndarray]] = {tr.track_id: {} for tr in tracks}  # what its refinement removed
+        inputs: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray | None]] = {}
+
+        def refine(tr: Track, t: int, blob: np.ndarray, scenery: np.ndarray | None = None) -> Refined:
+            """Frame t of the track refined by colour (its evidence, what agrees with the set and its
+            saliency at work scale found once per frame); what it removed goes to ``removed``."""
+            if t not in inputs:
+                evidence = bg.foreground[t]
+                sal = results[t].saliency
+                inputs[t] = (evidence, ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree),
+                             resize_to(sal, scale) if sal is not None else None)
+            done = refine_blob(small[t], blob, *inputs[t], params, moved[tr.track_id].get(t), scenery)
+            removed[tr.track_id][t] = blob & ~done.mask if done.used else np.zeros_like(blob)
+            return done
+
         for t in frames if sc.refine else []:
-            evidence = bg.foreground[t]
-            agrees = ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree)
-            sal = results[t].saliency
-            sal_small = resize_to(sal, scale) if sal is not None else None
             for tr in tracks:
                 f = tr.frames.get(t)
                 if f is None or f.tight:
                     continue
-                done = refine_blob(small[t], f.mask, evidence, agrees, sal_small, params, moved[tr.track_id].get(t))
-                self._refined[(tr.track_id, t)] = done
                 blobs[tr.track_id][t] = f.mask
-                removed[tr.track_id][t] = f.mask & ~done.mask if done.used else np.zeros_like(f.mask)
+                self._refined[(tr.track_id, t)] = refine(tr, t, f.mask)
         for tr in tracks if sc.refine and sc.refine_steady > 0 else []:
             own_blobs, own_removed = blobs[tr.track_id], removed[tr.track_id]
             votes = {t: removal_votes(t, own_blobs, own_removed, bg, sc.refine_window) for t in own_blobs}
@@ -506,16 +513,10 @@ class TrackShotSegmenter:
                     scenery = agreed_scenery(holds, drops, sc.refine_steady)
                     if not (scenery & own_blobs[t] & ~own_removed[t]).any():
                         continue  # it removed all of it already
-                    evidence = bg.foreground[t]
-                    agrees = ~bg.hidden[t] & ~evidence & (bg.difference[t] < sc.refine_agree)
-                    sal = results[t].saliency
-                    done = refine_blob(small[t], own_blobs[t], evidence, agrees,
-                                       resize_to(sal, scale) if sal is not None else None, params,
-                                       moved[tr.track_id].get(t), scenery)
-                    again[t] = replace(done, agreed=int((scenery & own_blobs[t]).sum()))
-                for t, done in again.items():
-                    self._refined[(tr.track_id, t)] = done
-                    own_removed[t] = own_blobs[t] & ~done.mask if done.used else np.zeros_like(own_blobs[t])
+                    again[t] = scenery
+                for t, scenery in again.items():  # after the votes: each was cast on the first refinement
+                    done = refine(tr, t, own_blobs[t], scenery)
+                    self._refined[(tr.track_id, t)] = replace(done, agreed=int((scenery & own_blobs[t]).sum()))
                 if again:
                     votes = {t: removal_votes(t, own_blobs, own_removed, bg, sc.refine_window) for t in own_blobs}
             for t, (holds, drops) in votes.items():
@@ -527,9 +528,10 @@ class TrackShotSegmenter:
                     done = replace(done, mask=done.mask | back, kept_area=int((done.mask | back).sum()),
                                    restored=int(back.sum()))
                     self._refined[(tr.track_id, t)] = done
+        by_id = {tr.track_id: tr for tr in tracks}
         for (k, t), done in self._refined.items():
             if done.used:
-                next(tr for tr in tracks if tr.track_id == k).frames[t].mask = done.mask
+                by_id[k].frames[t].mask = done.mask
         for t in frames if sc.scenery_parts else []:
             here = [tr for tr in tracks if t in tr.frames]
             for tr in here:
