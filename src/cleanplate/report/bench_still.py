@@ -179,6 +179,7 @@ def evaluate(shot: StillShot, plates: list[np.ndarray], homs: list[np.ndarray], 
     ``steadiness`` along the shot model's registration (``homs``), ``steadiness_set`` along the set's
     own motion at the hole (``motion``, :func:`set_motion`; computed when not given)."""
     motion = motion if motion is not None else set_motion(shot, homs)
+    pairs = _pairs(homs)
     flats = [flat_score(p, m)[0] for p, m in zip(plates, shot.holes, strict=True)]
     return {
         "psnr_hole": round(float(np.mean([psnr(p, t, m) for p, t, m in
@@ -187,8 +188,8 @@ def evaluate(shot: StillShot, plates: list[np.ndarray], homs: list[np.ndarray], 
                                           zip(plates, shot.truth, shot.holes, strict=True)])), 4),
         "flat_max": round(float(max(flats)), 4),
         "flat_flagged": int(sum(f > config.qa.flat_threshold for f in flats)),
-        "steadiness": round(_steadiness(plates, shot.holes, _pairs(homs)), 2),
-        "steadiness_truth": round(_steadiness(shot.truth, shot.holes, _pairs(homs)), 2),
+        "steadiness": round(_steadiness(plates, shot.holes, pairs), 2),
+        "steadiness_truth": round(_steadiness(shot.truth, shot.holes, pairs), 2),
         "steadiness_set": round(_steadiness(plates, shot.holes, motion), 2),
         "steadiness_set_truth": round(_steadiness(shot.truth, shot.holes, motion), 2),
     }
