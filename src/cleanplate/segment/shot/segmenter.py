@@ -766,7 +766,7 @@ class TrackShotSegmenter:
                 # shot's median still holds the character's ghosts: no evidence there)
                 ratio = np.where(bg.covered[t] >= _SHADOW_COVER, bg.ratio[t], np.float32(1.0))
                 shadow_small = cast_shadow(small_image, resize_to(mask, bg.scale), shot_ratio=ratio,
-                                           prior=(prior or {}).get(tr.track_id))
+                                           moved=self.sc.shadow_moved, prior=(prior or {}).get(tr.track_id))
                 if shadow_small.any():
                     shadows[tr.track_id] = shadow_small
                 shadow = _upscale(shadow_small, shape)

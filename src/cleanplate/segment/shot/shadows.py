@@ -40,7 +40,7 @@ def touching(candidates: np.ndarray, mask: np.ndarray, max_area: float, gap: int
 
 def cast_shadow(image: np.ndarray, mask: np.ndarray, darker: float = 0.9, chroma: float = 0.08,
                 max_area: float | None = None, shot_ratio: np.ndarray | None = None,
-                moved: float = 0.97, min_moved: float = 0.1, max_texture: float = 0.3,
+                moved: float = 0.93, min_moved: float = 0.1, max_texture: float = 0.3,
                 soft: float = 0.96, local_darker: float = 0.85, prior: np.ndarray | None = None) -> np.ndarray:
     """HxW bool: the cast shadow of the character ``mask`` (HxW bool) in ``image`` (HxWx3 uint8 RGB).
 
