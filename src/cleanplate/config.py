@@ -168,7 +168,7 @@ class ShotSegmentConfig(_Section):
         "carried back through frames 69-74 0.27-0.29 (per-frame area 1.30-1.97x the dilated truth -> "
         "1.01-1.24x). Detected frames keep thin_clutter: bounding the agreeing detected ones at 0.25 too took "
         "the bench's still-character rider's min recall 0.995 -> 0.984. 1.01: never. Not the default: at 0.25 "
-        "bmx-trees' per-frame area falls 1.315 -> 1.281, but on the fill bench's held-out tennis-over-bmx "
+        "bmx-trees' per-frame area falls 1.315 -> 1.281 (1.287 -> 1.253 with shadow_moved at 0.93), but on the fill bench's held-out tennis-over-bmx "
         "composite the player's recall falls 0.991 -> 0.986, 10 % of him left in one plate (frame 9: 1.6 % "
         "before).")
     lost_shadows: bool = Field(
