@@ -52,9 +52,9 @@ from cleanplate.motion.registration import (
     FrameFeatures,
     Registrar,
     Registration,
-    as_shift,
     refine_near,
     shift_matrix,
+    snapped,
     warp_into,
     warp_mask_into,
 )
@@ -230,11 +230,7 @@ class _Layer:
         """The canvas onto the next frame, ``step`` registering the last frame onto it; a whole-pixel
         shift (within ``snap_px``) stays one, so its pixels are copied, not resampled."""
         m = (step.matrix if step.matrix is not None else shift_matrix(*step.shift)) @ self.to_frame
-        m = m / m[2, 2]
-        shift = as_shift(m, shape, snap_px) if snap_px > 0 else None
-        if shift is not None:
-            return Registration("shift", shift_matrix(*shift), shift)
-        return Registration("homography", m)
+        return snapped(m / m[2, 2], shape, snap_px)
 
     def add(self, plate: np.ndarray, new: np.ndarray, unknown: np.ndarray, onto: Registration) -> None:
         """Put the pixels of ``new`` (HxW bool) that ``plate`` (HxWx3 uint8 RGB, the frame the canvas

@@ -95,6 +95,18 @@ def as_shift(matrix: np.ndarray, shape: tuple[int, ...], tol: float) -> tuple[in
     return None
 
 
+def snapped(matrix: np.ndarray, shape: tuple[int, ...], snap_px: float, inliers: int = 0, error: float = 0.0,
+            reason: str = "", coarse: np.ndarray | None = None) -> Registration:
+    """``matrix`` (3x3, neighbour -> target, over a frame of ``shape``) as a registration: an identity
+    or whole-pixel shift when it is within ``snap_px`` px of one over the frame (its pixels are then
+    copied, not resampled; 0: never), else a homography of ``matrix`` as given."""
+    shift = as_shift(matrix, shape, snap_px) if snap_px > 0 else None
+    if shift is not None:
+        return Registration("identity" if shift == (0, 0) else "shift", shift_matrix(*shift), shift, inliers,
+                            error, reason, coarse)
+    return Registration("homography", matrix, (0, 0), inliers, error, reason, coarse)
+
+
 def _plausible(matrix: np.ndarray, shape: tuple[int, ...]) -> bool:
     """The homography keeps the frame a convex quad of similar area (no fold, flip or blow-up)."""
     quad = _apply(matrix, _corners(shape)[:4]).astype(np.float32)
@@ -166,11 +178,8 @@ class Registrar:
         if self.tc.ecc:
             matrix = self._refine(target, source, matrix)
         error = float(np.median(np.linalg.norm(_apply(matrix, src[inl]) - dst[inl], axis=1)))
-        shift = as_shift(matrix, target.gray.shape, self.tc.snap_px) if self.tc.snap_px > 0 else None
-        if shift is not None:
-            kind = "identity" if shift == (0, 0) else "shift"
-            return Registration(kind, shift_matrix(*shift), shift, n_inl, round(error, 4), coarse=coarse)
-        return Registration("homography", matrix / matrix[2, 2], (0, 0), n_inl, round(error, 4), coarse=coarse)
+        return snapped(matrix / matrix[2, 2], target.gray.shape, self.tc.snap_px, n_inl, round(error, 4),
+                       coarse=coarse)
 
     def _same_view(self, target: FrameFeatures, source: FrameFeatures) -> bool:
         """The scenery both frames show is (nearly) the same pixels: a locked-off camera."""
@@ -339,8 +348,4 @@ def refine_near(target: np.ndarray, hole: np.ndarray, source: np.ndarray, source
         return reg
     refined = np.linalg.inv(to_small) @ np.linalg.inv(affine) @ to_small @ matrix
     refined /= refined[2, 2]
-    shift = as_shift(refined, hole.shape, snap_px) if snap_px > 0 else None
-    if shift is not None:
-        return Registration("identity" if shift == (0, 0) else "shift", shift_matrix(*shift), shift,
-                            reg.inliers, reg.error, reg.reason)
-    return Registration("homography", refined, (0, 0), reg.inliers, reg.error, reg.reason)
+    return snapped(refined, hole.shape, snap_px, reg.inliers, reg.error, reg.reason)

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from cleanplate.config import ShotsConfig
-from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, as_shift, shift_matrix
+from cleanplate.motion.registration import FrameFeatures, Registrar, Registration, shift_matrix, snapped
 
 MAX_CANVAS = 4.0
 """The background estimate's canvas holds at most this many frames' area (a long pan is clipped
@@ -385,11 +385,7 @@ class ShotModel:
             kinds = self._chain_kinds(src, dst)
         if all(k == "identity" for k in kinds):
             return Registration("identity", np.eye(3), (0, 0), 0, 0.0)
-        shift = as_shift(m, (size[1], size[0]), self.snap_px) if self.snap_px > 0 else None
-        if shift is not None:
-            kind = "identity" if shift == (0, 0) else "shift"
-            return Registration(kind, shift_matrix(*shift), shift, 0, round(err, 4))
-        return Registration("homography", m, (0, 0), 0, round(err, 4))
+        return snapped(m, (size[1], size[0]), self.snap_px, 0, round(err, 4))
 
     def subset(self, frame_ids: list[str]) -> ShotModel:
         """The model of some of its frames (in order); frames keep their runs and matrices."""
